@@ -1,0 +1,155 @@
+"""An OpenID Connect provider with hosted two-factor sign-in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Wiring only: settings, database, extensions, blueprints, CLI and error pages."""
+    settings: Settings = load_settings(overrides)
+    app = Flask(
+        __name__,
+        instance_path=settings.instance_path,
+        template_folder=str(_templates_dir()),
+        static_folder="static",
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="idp_browser",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        OAUTH2_ERROR_URIS=None,
+    )
+    app.extensions["idp.settings"] = settings
+    if not settings.base_url.startswith("https://"):
+        # Authlib refuses http URLs unless told; only development issuers are http.
+        os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+    if settings.proxy_count:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=settings.proxy_count,
+            x_proto=settings.proxy_count,
+            x_host=settings.proxy_count,
+        )
+
+    from . import db
+
+    db.init_app(app, settings.database_url)
+
+    from .app_extensions import csrf
+
+    csrf.init_app(app)
+
+    from .oidc.server import init_server
+
+    init_server(app)
+
+    from .web import account, admin, login, protocol
+
+    for blueprint in (protocol.bp, login.bp, account.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    for view in ("token", "userinfo", "revoke", "introspect", "authorize", "logout"):
+        csrf.exempt(f"protocol.{view}")
+
+    from .cli import register_cli
+
+    register_cli(app)
+    _register_pages(app)
+    return app
+
+
+def _templates_dir() -> Path:
+    packaged = Path(__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else ROOT / "templates"
+
+
+def _register_pages(app: Flask) -> None:
+    @app.get("/")
+    def index() -> Response:
+        from flask import redirect, url_for
+
+        from .services.realms import DEFAULT_REALM
+
+        return redirect(url_for("account.home", realm=DEFAULT_REALM))
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return make_response("ok\n", 200, {"Content-Type": "text/plain"})
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; base-uri 'none'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype in ("text/html", "text/plain") and not request.path.startswith(
+            "/static/"
+        ):
+            headers["Cache-Control"] = "no-store"
+            headers["Pragma"] = "no-cache"
+        return response
+
+    def _error(status: int, title: str, message: str) -> Response:
+        return make_response(
+            render_template("errors/error.html", status=status, title=title, message=message),
+            status,
+        )
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> Response:
+        return _error(
+            400,
+            "The form has expired",
+            "The page was open too long or came from elsewhere. Go back, reload "
+            "the page and try again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        titles = {
+            400: "Bad request",
+            403: "Not allowed",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Request too large",
+        }
+        messages = {
+            403: "Your account may not open this page.",
+            404: "There is no page at this address.",
+        }
+        message = messages.get(status) or (exc.description if status == 400 else "") or ""
+        return _error(status, titles.get(status, "Error"), message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return _http(exc)
+        app.logger.exception("unexpected error")
+        return _error(
+            500,
+            "Something went wrong",
+            "The server could not complete the request. Try again later.",
+        )

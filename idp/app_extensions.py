@@ -1,0 +1,5 @@
+"""Flask extensions shared across blueprints."""
+
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()

@@ -1,0 +1,482 @@
+"""The ``idp`` command: database, realms, users, clients, keys, and the servers.
+
+Every command takes ``--realm`` (default ``main``) where it applies and ``--json`` for
+machine-readable output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from . import ROOT
+
+REALM_OPTION = click.option(
+    "--realm", "realm_name", default="main", show_default=True, help="Realm to act on."
+)
+JSON_OPTION = click.option(
+    "--as-json", "--json", "as_json", is_flag=True, help="Print machine-readable JSON."
+)
+
+
+def _app() -> Flask:
+    from . import create_app
+
+    ctx = click.get_current_context()
+    app = ctx.meta.get("idp.app")
+    if app is None:
+        app = create_app()
+        ctx.meta["idp.app"] = app
+    return app
+
+
+def _out(as_json: bool, data: Any, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_database(app: Flask) -> None:
+    from alembic import command
+
+    settings = app.extensions["idp.settings"]
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    command.upgrade(alembic_config(settings.database_url), "head")
+
+
+@click.group()
+def main() -> None:
+    """Operate the identity provider."""
+
+
+# -- db -------------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (creates the database on first run)."""
+    upgrade_database(_app())
+    click.echo("database is up to date")
+
+
+# -- realms ---------------------------------------------------------------------------------
+@main.group()
+def realm() -> None:
+    """Realms (tenants)."""
+
+
+@realm.command("add")
+@click.argument("name")
+@click.option("--display-name", default=None, help="Shown on pages and in authenticator apps.")
+@JSON_OPTION
+def realm_add(name: str, display_name: str | None, as_json: bool) -> None:
+    from .db import get_session
+    from .services.errors import ServiceError
+    from .services.realms import create_realm
+
+    with _app().app_context():
+        db = get_session()
+        try:
+            row = create_realm(db, name, display_name)
+        except ServiceError as exc:
+            _fail(str(exc))
+        db.commit()
+        issuer = f"{_app().extensions['idp.settings'].base_url}/realms/{row.name}"
+        _out(
+            as_json,
+            {"name": row.name, "display_name": row.display_name, "issuer": issuer},
+            f"realm {row.name} created; issuer {issuer}",
+        )
+
+
+@realm.command("list")
+@JSON_OPTION
+def realm_list(as_json: bool) -> None:
+    from .db import get_session
+    from .services.realms import list_realms
+
+    with _app().app_context():
+        rows = list_realms(get_session())
+        _out(
+            as_json,
+            [{"name": r.name, "display_name": r.display_name} for r in rows],
+            "\n".join(f"{r.name}\t{r.display_name}" for r in rows),
+        )
+
+
+def _realm(name: str) -> Any:
+    from .db import get_session
+    from .services.realms import find_realm
+
+    row = find_realm(get_session(), name)
+    if row is None:
+        _fail(f"no realm {name!r} (create it with: idp realm add {name})")
+    return row
+
+
+# -- users ----------------------------------------------------------------------------------
+@main.group()
+def user() -> None:
+    """Users of a realm."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user.command("add")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--admin", is_flag=True, help="Make the user an admin of the realm.")
+@REALM_OPTION
+@JSON_OPTION
+def user_add(
+    email: str, display_name: str, password_stdin: bool, admin: bool, realm_name: str, as_json: bool
+) -> None:
+    from .db import get_session
+    from .services.errors import ServiceError
+    from .services.users import create_user
+
+    password = _read_password(password_stdin)
+    with _app().app_context():
+        db = get_session()
+        try:
+            row = create_user(
+                db, _realm(realm_name), email, password, display_name=display_name, is_admin=admin
+            )
+        except ServiceError as exc:
+            _fail(str(exc))
+        db.commit()
+        _out(
+            as_json,
+            {"email": row.email, "sub": row.sub, "admin": row.is_admin, "realm": realm_name},
+            f"user {row.email} created in realm {realm_name}",
+        )
+
+
+@user.command("list")
+@REALM_OPTION
+@JSON_OPTION
+def user_list(realm_name: str, as_json: bool) -> None:
+    from .db import get_session
+    from .services.factors import two_factor_status
+    from .services.users import search_users
+
+    with _app().app_context():
+        db = get_session()
+        rows, _ = search_users(db, _realm(realm_name), "", 1, 100000)
+        data = []
+        for r in rows:
+            status = two_factor_status(db, r)
+            data.append(
+                {
+                    "email": r.email,
+                    "name": r.display_name,
+                    "admin": r.is_admin,
+                    "disabled": r.disabled,
+                    "two_factor": status.enabled,
+                    "unused_backup_codes": status.unused_backup_codes,
+                }
+            )
+        _out(
+            as_json,
+            data,
+            "\n".join(
+                f"{d['email']}\tadmin={d['admin']}\tdisabled={d['disabled']}\t"
+                f"2fa={'enabled' if d['two_factor'] else 'off'}"
+                for d in data
+            ),
+        )
+
+
+def _user(realm_row: Any, email: str) -> Any:
+    from .db import get_session
+    from .services.users import find_user_by_email
+
+    row = find_user_by_email(get_session(), realm_row, email)
+    if row is None:
+        _fail(f"no user {email} in realm {realm_row.name}")
+    return row
+
+
+@user.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@REALM_OPTION
+def user_set_password(email: str, password_stdin: bool, realm_name: str) -> None:
+    from .db import get_session
+    from .services.errors import ServiceError
+    from .services.users import set_password
+
+    password = _read_password(password_stdin)
+    with _app().app_context():
+        db = get_session()
+        try:
+            set_password(db, _user(_realm(realm_name), email), password)
+        except ServiceError as exc:
+            _fail(str(exc))
+        db.commit()
+        click.echo(f"password of {email} changed")
+
+
+@user.command("reset-2fa")
+@click.argument("email")
+@REALM_OPTION
+@JSON_OPTION
+def user_reset_2fa(email: str, realm_name: str, as_json: bool) -> None:
+    """Disable two-factor authentication for a user (SPEC A3): removes the key and every
+    backup code, ends the user's sessions and revokes their tokens; audited as the operator."""
+    from .db import get_session
+    from .services.audit import OPERATOR
+    from .services.factors import reset_second_factors
+
+    with _app().app_context():
+        db = get_session()
+        row = _user(_realm(realm_name), email)
+        had = reset_second_factors(db, row, actor=OPERATOR, client_address=None)
+        db.commit()
+        _out(
+            as_json,
+            {"email": row.email, "realm": realm_name, "was_enabled": had},
+            f"two-factor authentication disabled for {row.email}"
+            + ("" if had else " (it was not enabled)"),
+        )
+
+
+# -- clients --------------------------------------------------------------------------------
+@main.group()
+def client() -> None:
+    """Relying-party clients of a realm."""
+
+
+@client.command("add")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeatable.")
+@click.option("--post-logout-redirect-uri", "post_logout", multiple=True, help="Repeatable.")
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE S256 required).")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    help="authorization_code, refresh_token, client_credentials (repeatable).",
+)
+@click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable).")
+@click.option("--client-id", default=None, help="Choose the client_id (default: random).")
+@REALM_OPTION
+@JSON_OPTION
+def client_add(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    post_logout: tuple[str, ...],
+    public: bool,
+    grant_types: tuple[str, ...],
+    scopes: tuple[str, ...],
+    client_id: str | None,
+    realm_name: str,
+    as_json: bool,
+) -> None:
+    from .db import get_session
+    from .services.clients import create_client
+    from .services.errors import ServiceError
+
+    with _app().app_context():
+        db = get_session()
+        try:
+            new = create_client(
+                db,
+                _realm(realm_name),
+                name,
+                list(redirect_uris),
+                public=public,
+                post_logout_redirect_uris=list(post_logout),
+                grant_types=list(grant_types) or None,
+                scopes=list(scopes) or None,
+                client_id=client_id,
+            )
+        except ServiceError as exc:
+            _fail(str(exc))
+        db.commit()
+        data = {
+            "client_id": new.client.client_id,
+            "client_secret": new.client_secret,
+            "name": name,
+            "public": public,
+            "realm": realm_name,
+        }
+        text = f"client_id: {new.client.client_id}"
+        if new.client_secret:
+            text += f"\nclient_secret: {new.client_secret}\n(the secret is shown only now)"
+        _out(as_json, data, text)
+
+
+@client.command("list")
+@REALM_OPTION
+@JSON_OPTION
+def client_list(realm_name: str, as_json: bool) -> None:
+    from .db import get_session
+    from .services.clients import list_clients
+
+    with _app().app_context():
+        rows = list_clients(get_session(), _realm(realm_name))
+        data = [
+            {
+                "client_id": c.client_id,
+                "name": c.name,
+                "public": c.public,
+                "redirect_uris": c.redirect_uris,
+                "grant_types": c.grant_types,
+            }
+            for c in rows
+        ]
+        _out(as_json, data, "\n".join(f"{c['client_id']}\t{c['name']}" for c in data))
+
+
+@client.command("remove")
+@click.argument("client_id")
+@REALM_OPTION
+def client_remove(client_id: str, realm_name: str) -> None:
+    from .db import get_session
+    from .services.clients import remove_client
+    from .services.errors import ServiceError
+
+    with _app().app_context():
+        db = get_session()
+        try:
+            remove_client(db, _realm(realm_name), client_id)
+        except ServiceError as exc:
+            _fail(str(exc))
+        db.commit()
+        click.echo(f"client {client_id} removed")
+
+
+# -- keys -----------------------------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """Token-signing keys and the data-encryption key."""
+
+
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(["RS256", "ES256"]), default=None)
+@REALM_OPTION
+@JSON_OPTION
+def keys_rotate(alg: str | None, realm_name: str, as_json: bool) -> None:
+    """Add a new signing key; the old one stays published until `idp keys retire`."""
+    from .db import get_session
+    from .services.keys import rotate_signing_key
+
+    with _app().app_context():
+        db = get_session()
+        row = rotate_signing_key(db, _realm(realm_name), alg)
+        db.commit()
+        _out(as_json, {"kid": row.kid, "alg": row.alg}, f"new signing key {row.kid} ({row.alg})")
+
+
+@keys.command("retire")
+@REALM_OPTION
+def keys_retire(realm_name: str) -> None:
+    """Stop publishing the keys replaced by earlier rotations."""
+    from .db import get_session
+    from .services.keys import retire_signing_keys
+
+    with _app().app_context():
+        db = get_session()
+        count = retire_signing_keys(db, _realm(realm_name))
+        db.commit()
+        click.echo(f"{count} key(s) retired")
+
+
+@keys.command("list")
+@REALM_OPTION
+@JSON_OPTION
+def keys_list(realm_name: str, as_json: bool) -> None:
+    from .db import get_session
+    from .services.keys import list_signing_keys
+
+    with _app().app_context():
+        rows = list_signing_keys(get_session(), _realm(realm_name))
+        data = [{"kid": r.kid, "alg": r.alg, "status": r.status} for r in rows]
+        _out(as_json, data, "\n".join(f"{d['kid']}\t{d['alg']}\t{d['status']}" for d in data))
+
+
+@keys.command("rotate-data-key")
+def keys_rotate_data_key() -> None:
+    """Generate a new data-encryption key and re-encrypt every TOTP key and private signing
+    key with it (the old key is then dropped)."""
+    from cryptography.fernet import Fernet
+
+    from .config import save_data_keys
+    from .db import get_session
+    from .models import Authenticator
+    from .services.context import cipher, reset_cipher
+    from .services.keys import reencrypt_private_keys
+
+    app = _app()
+    settings = app.extensions["idp.settings"]
+    with app.app_context():
+        old = list(settings.data_keys)
+        settings.data_keys = [Fernet.generate_key().decode(), *old]
+        reset_cipher()
+        db = get_session()
+        count = reencrypt_private_keys(db)
+        for row in db.query(Authenticator).filter(Authenticator.secret_encrypted.isnot(None)):
+            row.secret_encrypted = cipher().rotate(row.secret_encrypted)
+            count += 1
+        save_data_keys(settings, settings.data_keys)
+        db.commit()
+        save_data_keys(settings, settings.data_keys[:1])
+        reset_cipher()
+        click.echo(f"re-encrypted {count} value(s) with a new data key")
+
+
+# -- servers --------------------------------------------------------------------------------
+@main.command("serve")
+@click.option("--threads", default=8, show_default=True)
+def serve(threads: int) -> None:
+    """Serve with waitress (production)."""
+    import waitress
+
+    app = _app()
+    settings = app.extensions["idp.settings"]
+    waitress.serve(app, host=settings.host, port=settings.port, threads=threads)
+
+
+@main.command("dev")
+def dev() -> None:
+    """Set up a development instance and serve it: migrate the SQLite database, create the
+    default realm, a demo admin and a demo client if absent, print them, and serve."""
+    from .devsetup import ensure_dev_instance
+
+    app = _app()
+    info = ensure_dev_instance(app)
+    settings = app.extensions["idp.settings"]
+    click.echo(info)
+    app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
+
+
+def register_cli(app: Flask) -> None:
+    """Nothing to add to `flask` itself: the `idp` command is the interface."""

@@ -1,0 +1,221 @@
+"""Settings, read from ``IDP_*`` environment variables.
+
+Every setting is documented where it is defined, with what it affects. Secrets that are not
+given in the environment (the session key, the data-encryption keys, the backup-code key) are
+generated into the instance folder on first run; ``IDP_ENV=production`` refuses to start on
+such generated secrets or on an ``http://`` issuer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used (raised at start-up, never at request time)."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+@dataclass
+class Settings:
+    #: IDP_ENV: ``development`` (default) or ``production``. Production refuses generated
+    #: secrets and an http issuer.
+    env: str = "development"
+    #: IDP_INSTANCE_PATH: folder for the SQLite database and generated secrets.
+    instance_path: str = "instance"
+    #: IDP_DATABASE_URL: SQLAlchemy URL. Default: SQLite file ``idp.sqlite3`` in the instance
+    #: folder. PostgreSQL: ``postgresql+psycopg://user@host:5432/dbname``.
+    database_url: str = ""
+    #: IDP_HOST / IDP_PORT: where ``idp dev`` and ``idp serve`` listen.
+    host: str = "127.0.0.1"
+    port: int = 5000
+    #: IDP_BASE_URL: public URL of the server; each realm's issuer is
+    #: ``{IDP_BASE_URL}/realms/{realm}``. Default ``http://{IDP_HOST}:{IDP_PORT}``.
+    base_url: str = ""
+    #: IDP_PROXY_COUNT: how many reverse proxies sit in front; their X-Forwarded-For is then
+    #: trusted for the client address used by throttling and the audit log. Default 0.
+    proxy_count: int = 0
+    #: IDP_SECRET_KEY: signs the browser cookie (CSRF token, interaction binding).
+    secret_key: str = ""
+    #: IDP_DATA_KEYS: comma-separated Fernet keys that encrypt TOTP keys and private signing
+    #: keys at rest; the first encrypts, all decrypt (``idp keys rotate-data-key``).
+    data_keys: list[str] = field(default_factory=list)
+    #: IDP_CODE_PEPPER: key (outside the database) for the HMAC that stores backup codes.
+    code_pepper: str = ""
+    #: IDP_SIGNING_ALG: algorithm of newly created signing keys: RS256 (default) or ES256.
+    signing_alg: str = "RS256"
+    #: IDP_ARGON2_MEMORY_KIB / IDP_ARGON2_TIME_COST / IDP_ARGON2_PARALLELISM: argon2id cost for
+    #: password hashes. OWASP's minimum by default (19 MiB, 2 passes, 1 lane). Hashes made with
+    #: other parameters are upgraded at the user's next successful sign-in.
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    #: IDP_CODE_TTL: seconds an authorization code stays redeemable (default 60).
+    code_ttl: int = 60
+    #: IDP_ACCESS_TOKEN_TTL: access-token lifetime in seconds (default 300).
+    access_token_ttl: int = 300
+    #: IDP_ID_TOKEN_TTL: ID-token lifetime in seconds (default 300).
+    id_token_ttl: int = 300
+    #: IDP_REFRESH_TOKEN_TTL: refresh-token lifetime in seconds (default 30 days).
+    refresh_token_ttl: int = 30 * 24 * 3600
+    #: IDP_SSO_SESSION_TTL: how long a browser stays signed in (default 10 hours).
+    sso_session_ttl: int = 10 * 3600
+    #: IDP_INTERACTION_TTL: a half-finished sign-in expires after this many seconds
+    #: (default 300, SPEC L7).
+    interaction_ttl: int = 300
+    #: IDP_REAUTH_TTL: a sensitive account action (enrol, replace, disable 2FA, new backup
+    #: codes) needs a sign-in with every factor no older than this (default 300 s).
+    reauth_ttl: int = 300
+    #: IDP_KEY_CACHE_SECONDS: how long a process trusts its cached signing keys before it
+    #: looks for a change made by another process (default 5).
+    key_cache_seconds: int = 5
+    #: Extra settings for tests (not read from the environment).
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: Which secrets were generated (and so are unfit for production).
+    generated: list[str] = field(default_factory=list)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+_ENV_NAMES = {
+    "env": "IDP_ENV",
+    "instance_path": "IDP_INSTANCE_PATH",
+    "database_url": "IDP_DATABASE_URL",
+    "host": "IDP_HOST",
+    "port": "IDP_PORT",
+    "base_url": "IDP_BASE_URL",
+    "proxy_count": "IDP_PROXY_COUNT",
+    "secret_key": "IDP_SECRET_KEY",
+    "data_keys": "IDP_DATA_KEYS",
+    "code_pepper": "IDP_CODE_PEPPER",
+    "signing_alg": "IDP_SIGNING_ALG",
+    "argon2_memory_kib": "IDP_ARGON2_MEMORY_KIB",
+    "argon2_time_cost": "IDP_ARGON2_TIME_COST",
+    "argon2_parallelism": "IDP_ARGON2_PARALLELISM",
+    "code_ttl": "IDP_CODE_TTL",
+    "access_token_ttl": "IDP_ACCESS_TOKEN_TTL",
+    "id_token_ttl": "IDP_ID_TOKEN_TTL",
+    "refresh_token_ttl": "IDP_REFRESH_TOKEN_TTL",
+    "sso_session_ttl": "IDP_SSO_SESSION_TTL",
+    "interaction_ttl": "IDP_INTERACTION_TTL",
+    "reauth_ttl": "IDP_REAUTH_TTL",
+    "key_cache_seconds": "IDP_KEY_CACHE_SECONDS",
+}
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Read settings from the environment, apply ``overrides``, fill in generated secrets."""
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = _ENV_NAMES.get(f.name)
+        if name is None or name not in os.environ:
+            continue
+        if f.type == "int":
+            values[f.name] = _env_int(name, 0)
+        elif f.name == "data_keys":
+            values[f.name] = [k.strip() for k in os.environ[name].split(",") if k.strip()]
+        else:
+            values[f.name] = _env(name, "")
+    values.update({k: v for k, v in overrides.items() if k != "extra"})
+    settings = Settings(**values, extra=overrides.get("extra", {}))
+    if settings.env not in ("development", "production"):
+        raise ConfigError("IDP_ENV must be 'development' or 'production'")
+    if settings.signing_alg not in ("RS256", "ES256"):
+        raise ConfigError("IDP_SIGNING_ALG must be RS256 or ES256")
+    instance = Path(settings.instance_path).resolve()
+    settings.instance_path = str(instance)
+    if not settings.database_url:
+        settings.database_url = f"sqlite:///{instance / 'idp.sqlite3'}"
+    if not settings.base_url:
+        settings.base_url = f"http://{settings.host}:{settings.port}"
+    settings.base_url = settings.base_url.rstrip("/")
+    _fill_secrets(settings, instance)
+    if settings.production:
+        if settings.generated:
+            raise ConfigError(
+                "IDP_ENV=production refuses generated development secrets: set "
+                + ", ".join(_ENV_NAMES[name] for name in settings.generated)
+            )
+        if not settings.base_url.startswith("https://"):
+            raise ConfigError("IDP_ENV=production needs an https:// IDP_BASE_URL")
+    return settings
+
+
+def _fill_secrets(settings: Settings, instance: Path) -> None:
+    """Generate missing secrets once into ``instance/secrets.json`` (mode 0600)."""
+    wanted = [
+        name for name in ("secret_key", "data_keys", "code_pepper") if not getattr(settings, name)
+    ]
+    if not wanted:
+        return
+    path = instance / "secrets.json"
+    stored: dict[str, Any] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    changed = False
+    generators = {
+        "secret_key": lambda: secrets.token_urlsafe(32),
+        "data_keys": lambda: [Fernet.generate_key().decode()],
+        "code_pepper": lambda: secrets.token_urlsafe(32),
+    }
+    for name in wanted:
+        if name not in stored:
+            stored[name] = generators[name]()
+            changed = True
+        setattr(settings, name, stored[name])
+        settings.generated.append(name)
+    if changed:
+        instance.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh, indent=2)
+        os.replace(tmp, path)
+
+
+def save_data_keys(settings: Settings, keys: list[str]) -> None:
+    """Persist a new list of data keys (used by ``idp keys rotate-data-key``)."""
+    if "data_keys" not in settings.generated:
+        raise ConfigError(
+            "IDP_DATA_KEYS comes from the environment: put the new key first there yourself"
+        )
+    path = Path(settings.instance_path) / "secrets.json"
+    stored = json.loads(path.read_text())
+    stored["data_keys"] = keys
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(stored, fh, indent=2)
+    os.replace(tmp, path)
+    settings.data_keys = keys
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)

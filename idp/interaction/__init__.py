@@ -1,0 +1,1 @@
+"""The sign-in transaction (an *interaction*) and its ordered stages."""

@@ -1,0 +1,110 @@
+"""Creating, loading and completing interactions.
+
+An interaction is bound to the browser that started it: the browser keeps a random value
+per interaction in its cookie and the row keeps its digest. The value is replaced after
+each stage (so the id that authorises the next step changes after the password and after
+the second factor). It expires after ``IDP_INTERACTION_TTL`` seconds and never grants a
+session or token before its last stage (SPEC L7).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..models import Interaction, Realm, User
+from ..services.context import settings
+from ..services.crypto import constant_time_equals, digest, random_token
+from ..services.errors import ServiceError
+
+
+class InteractionError(ServiceError):
+    pass
+
+
+class InteractionNotFound(InteractionError):
+    pass
+
+
+class InteractionExpired(InteractionError):
+    pass
+
+
+def start_interaction(
+    db: Session,
+    realm: Realm,
+    *,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    return_to: str | None = None,
+    reason: str = "login",
+    login_hint: str | None = None,
+    user: User | None = None,
+) -> tuple[Interaction, str]:
+    """Create an interaction; return it and the browser binding value to keep in the cookie.
+
+    ``user`` presets who must sign in (re-authentication before a sensitive action).
+    """
+    binding = random_token(24)
+    row = Interaction(
+        uid=random_token(18),
+        realm_id=realm.id,
+        browser_digest=digest(binding),
+        kind=kind,
+        params=params or {},
+        return_to=return_to,
+        reason=reason,
+        login_hint=(login_hint or "")[:320] or None,
+        user_id=user.id if user else None,
+        amr=[],
+        expires_at=utcnow() + timedelta(seconds=settings().interaction_ttl),
+    )
+    db.add(row)
+    db.flush()
+    return row, binding
+
+
+def load_interaction(db: Session, realm: Realm, uid: str, binding: str | None) -> Interaction:
+    from sqlalchemy import select
+
+    if not isinstance(uid, str) or len(uid) > 64:
+        raise InteractionNotFound()
+    row = db.scalar(select(Interaction).where(Interaction.uid == uid))
+    if row is None or row.realm_id != realm.id or row.completed_at is not None:
+        raise InteractionNotFound()
+    if not binding or not constant_time_equals(row.browser_digest, digest(binding)):
+        raise InteractionNotFound()
+    if row.expires_at <= utcnow():
+        raise InteractionExpired()
+    return row
+
+
+def advance(db: Session, interaction: Interaction, *, user: User, amr: list[str]) -> str:
+    """Record a completed stage and re-bind the interaction to a new browser value."""
+    interaction.user_id = user.id
+    merged = list(interaction.amr or [])
+    for value in amr:
+        if value not in merged:
+            merged.append(value)
+    interaction.amr = merged
+    binding = random_token(24)
+    interaction.browser_digest = digest(binding)
+    return binding
+
+
+def complete(db: Session, interaction: Interaction) -> tuple[list[str], int]:
+    """Mark the interaction done (once; atomically). Returns its amr and auth_time."""
+    result = db.execute(
+        update(Interaction)
+        .where(Interaction.id == interaction.id, Interaction.completed_at.is_(None))
+        .values(completed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise InteractionNotFound()
+    return list(interaction.amr or []), int(time.time())

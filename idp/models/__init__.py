@@ -1,0 +1,25 @@
+"""Typed SQLAlchemy 2 models. Every row belongs to a realm (directly or through its user)."""
+
+from .audit import AuditEvent, Throttle
+from .authenticator import Authenticator, BackupCode
+from .client import Client
+from .keys import SigningKey
+from .realm import Realm
+from .sessions import Interaction, SsoSession
+from .tokens import AuthorizationCode, Token
+from .user import User
+
+__all__ = [
+    "AuditEvent",
+    "Authenticator",
+    "AuthorizationCode",
+    "BackupCode",
+    "Client",
+    "Interaction",
+    "Realm",
+    "SigningKey",
+    "SsoSession",
+    "Throttle",
+    "Token",
+    "User",
+]

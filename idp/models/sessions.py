@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base, UTCDateTime, utcnow
+
+
+class SsoSession(Base):
+    """A browser's signed-in session at the provider (single sign-on across clients).
+
+    The cookie holds a random token; the row holds its SHA-256 digest. ``sid`` is the public
+    session id put in ID tokens.
+    """
+
+    __tablename__ = "sso_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[int] = mapped_column(ForeignKey("realm.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    auth_time: Mapped[int] = mapped_column()
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acr: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Interaction(Base):
+    """A sign-in in progress: the validated authorization request (or the account page to
+    return to) and what the stages have established so far.
+
+    It is bound to the browser that started it (digest of a random value kept in that
+    browser's cookie) and expires after ``IDP_INTERACTION_TTL`` (SPEC L7).
+    """
+
+    __tablename__ = "interaction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    realm_id: Mapped[int] = mapped_column(ForeignKey("realm.id", ondelete="CASCADE"), index=True)
+    browser_digest: Mapped[str] = mapped_column(String(64))
+    #: ``authorize`` (resume an OIDC authorization) or ``local`` (return to an own page).
+    kind: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    return_to: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    #: Why the sign-in is needed: e.g. ``login`` or ``reauth`` (fresh sign-in demanded).
+    reason: Mapped[str] = mapped_column(String(32), default="login")
+    login_hint: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    #: Set once a stage identified the user (e.g. password accepted).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True
+    )
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,0 +1,2 @@
+"""The OpenID Connect protocol, owned by Authlib; this package only supplies storage hooks,
+claims and discovery."""

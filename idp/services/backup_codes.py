@@ -1,0 +1,131 @@
+"""Backup codes (SPEC B1-B7): 10 codes of 8 digits from ``secrets``, each usable once,
+stored as HMAC-SHA256 under a key kept outside the database, consumed by a conditional
+UPDATE so that one code signs in exactly once even when submitted concurrently."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..models import Authenticator, BackupCode, User
+from .context import settings
+from .crypto import keyed_digest
+from .errors import InvalidCode
+
+COUNT = 10
+DIGITS = 8
+LOW_WATERMARK = 3
+_CODE = re.compile(r"[0-9]{8}", re.ASCII)
+
+
+def parse_backup_code(raw: object) -> str:
+    """Exactly 8 ASCII digits; one documented separator form ``1234-5678`` is accepted."""
+    if not isinstance(raw, str):
+        raise InvalidCode("a backup code is 8 digits")
+    if len(raw) == 9 and raw[4] == "-":
+        raw = raw[:4] + raw[5:]
+    if not _CODE.fullmatch(raw):
+        raise InvalidCode("a backup code is 8 digits")
+    return raw
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def _digest(user_id: int, code: str) -> str:
+    return keyed_digest(settings().code_pepper, f"backup:{user_id}:{code}")
+
+
+def delete_backup_codes(db: Session, user: User) -> None:
+    """Invalidate every backup code of the user, used or not (B3, B4)."""
+    db.execute(
+        delete(Authenticator).where(
+            Authenticator.user_id == user.id, Authenticator.type == "backup_codes"
+        )
+    )
+
+
+def issue_backup_codes(db: Session, user: User) -> list[str]:
+    """Replace the user's backup codes by a new set; return the plain codes (shown once)."""
+    delete_backup_codes(db, user)
+    holder = Authenticator(realm_id=user.realm_id, user_id=user.id, type="backup_codes")
+    db.add(holder)
+    db.flush()
+    codes: list[str] = []
+    while len(codes) < COUNT:
+        code = f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
+        if code not in codes:
+            codes.append(code)
+    db.add_all(
+        BackupCode(authenticator_id=holder.id, user_id=user.id, digest=_digest(user.id, c))
+        for c in codes
+    )
+    db.flush()
+    return codes
+
+
+def consume_backup_code(db: Session, user: User, raw_code: object) -> None:
+    """Mark one unused code of the user as used, atomically, or raise InvalidCode."""
+    code = parse_backup_code(raw_code)
+    result = db.execute(
+        update(BackupCode)
+        .where(
+            BackupCode.digest == _digest(user.id, code),
+            BackupCode.user_id == user.id,
+            BackupCode.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise InvalidCode("wrong or used backup code")
+
+
+def is_current_code(db: Session, user: User, raw_code: object) -> bool:
+    """Whether ``raw_code`` is an unused code of the user's current set (nothing consumed)."""
+    try:
+        code = parse_backup_code(raw_code)
+    except InvalidCode:
+        return False
+    return (
+        db.scalar(
+            select(BackupCode.id).where(
+                BackupCode.digest == _digest(user.id, code),
+                BackupCode.user_id == user.id,
+                BackupCode.used_at.is_(None),
+            )
+        )
+        is not None
+    )
+
+
+def count_unused(db: Session, user_id: int) -> int:
+    return (
+        db.scalar(
+            select(func.count(BackupCode.id)).where(
+                BackupCode.user_id == user_id, BackupCode.used_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
+def render_download(codes: list[str], *, realm_display: str, account: str, issued: str) -> str:
+    """The text file of SPEC B2: names the realm, the account and the date of issue."""
+    lines = [
+        f"Backup codes for {account}",
+        f"Realm: {realm_display}",
+        f"Issued: {issued}",
+        "",
+        "Each code can be used once, in place of a security code, when your",
+        "authenticator app is unavailable. Issuing a new set invalidates these codes.",
+        "",
+        *[format_code(c) for c in codes],
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""Relying-party clients. Secrets: 256 random bits, shown once, stored as SHA-256."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Client, Realm
+from .crypto import digest, random_token
+from .errors import AlreadyExists, InvalidInput, NotFound
+
+DEFAULT_SCOPES = ["openid", "profile", "email", "offline_access"]
+
+
+@dataclass
+class NewClient:
+    client: Client
+    client_secret: str | None
+
+
+def _check_uri(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+        raise InvalidInput(f"not an absolute http(s) URI without fragment: {uri!r}")
+    return uri
+
+
+def create_client(
+    db: Session,
+    realm: Realm,
+    name: str,
+    redirect_uris: list[str],
+    *,
+    public: bool = False,
+    post_logout_redirect_uris: list[str] | None = None,
+    scopes: list[str] | None = None,
+    grant_types: list[str] | None = None,
+    client_id: str | None = None,
+) -> NewClient:
+    redirect_uris = [_check_uri(u) for u in redirect_uris]
+    post_logout = [_check_uri(u) for u in (post_logout_redirect_uris or [])]
+    if grant_types is None:
+        grant_types = ["authorization_code", "refresh_token"]
+        if not public:
+            grant_types.append("client_credentials")
+    if public and "client_credentials" in grant_types:
+        raise InvalidInput("a public client cannot use client_credentials")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise InvalidInput("the authorization_code grant needs at least one redirect URI")
+    client_id = client_id or random_token(16)
+    if find_client(db, realm, client_id):
+        raise AlreadyExists(f"client {client_id} exists")
+    secret = None if public else random_token(32)
+    client = Client(
+        realm_id=realm.id,
+        client_id=client_id,
+        name=name,
+        public=public,
+        secret_digest=digest(secret) if secret else None,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout,
+        scopes=scopes or list(DEFAULT_SCOPES),
+        grant_types=grant_types,
+    )
+    db.add(client)
+    db.flush()
+    return NewClient(client, secret)
+
+
+def find_client(db: Session, realm: Realm | int, client_id: str) -> Client | None:
+    realm_id = realm if isinstance(realm, int) else realm.id
+    if not isinstance(client_id, str) or len(client_id) > 128:
+        return None
+    return db.scalar(
+        select(Client).where(Client.realm_id == realm_id, Client.client_id == client_id)
+    )
+
+
+def list_clients(db: Session, realm: Realm) -> list[Client]:
+    return list(db.scalars(select(Client).where(Client.realm_id == realm.id).order_by(Client.id)))
+
+
+def remove_client(db: Session, realm: Realm, client_id: str) -> None:
+    client = find_client(db, realm, client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id}")
+    db.delete(client)

@@ -1,0 +1,252 @@
+"""Second-factor flows. Each flow owns its side effects (factor rows, backup codes, audit
+event, session ends) in one function, in the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ..models import Authenticator, Realm, User
+from . import backup_codes, throttle, totp
+from .audit import record_event
+from .context import cipher
+from .errors import InvalidCode, NotFound
+from .sessions import end_user_sessions, revoke_user_tokens
+
+
+@dataclass
+class TwoFactorStatus:
+    enabled: bool
+    enrolled_at: datetime | None
+    unused_backup_codes: int
+
+
+def active_totp(db: Session, user: User) -> Authenticator | None:
+    return db.scalar(
+        select(Authenticator).where(
+            Authenticator.user_id == user.id,
+            Authenticator.type == "totp",
+            Authenticator.status == "active",
+        )
+    )
+
+
+def has_second_factor(db: Session, user: User) -> bool:
+    return active_totp(db, user) is not None
+
+
+def two_factor_status(db: Session, user: User) -> TwoFactorStatus:
+    auth = active_totp(db, user)
+    return TwoFactorStatus(
+        enabled=auth is not None,
+        enrolled_at=auth.created_at if auth else None,
+        unused_backup_codes=backup_codes.count_unused(db, user.id) if auth else 0,
+    )
+
+
+def pending_totp(db: Session, user: User) -> Authenticator | None:
+    return db.scalar(
+        select(Authenticator).where(
+            Authenticator.user_id == user.id,
+            Authenticator.type == "totp",
+            Authenticator.status == "pending",
+        )
+    )
+
+
+def start_totp_enrolment(db: Session, user: User) -> Authenticator:
+    """Create (or replace) the pending key. Nothing changes for sign-in until it is verified
+    (SPEC E4)."""
+    db.execute(
+        delete(Authenticator).where(
+            Authenticator.user_id == user.id,
+            Authenticator.type == "totp",
+            Authenticator.status == "pending",
+        )
+    )
+    row = Authenticator(
+        realm_id=user.realm_id,
+        user_id=user.id,
+        type="totp",
+        status="pending",
+        secret_encrypted=cipher().encrypt(totp.new_totp_secret()),
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def pending_secret(db: Session, user: User) -> str | None:
+    row = pending_totp(db, user)
+    return cipher().decrypt(row.secret_encrypted) if row and row.secret_encrypted else None
+
+
+def enable_totp(
+    db: Session, user: User, raw_code: object, *, actor: str, client_address: str | None
+) -> list[str]:
+    """Verify the pending key with a code; on success it replaces any earlier key, every
+    earlier backup code is invalidated and a new set is issued (SPEC E4, E5, E7, B4).
+    Returns the plain backup codes."""
+    pending = pending_totp(db, user)
+    if pending is None:
+        raise NotFound("no enrolment in progress")
+    totp.verify_totp(db, pending, raw_code)
+    replaced = active_totp(db, user) is not None
+    db.execute(
+        delete(Authenticator).where(
+            Authenticator.user_id == user.id,
+            Authenticator.type == "totp",
+            Authenticator.status == "active",
+        )
+    )
+    pending.status = "active"
+    codes = backup_codes.issue_backup_codes(db, user)
+    record_event(
+        db,
+        user.realm_id,
+        "mfa.totp.enabled",
+        actor=actor,
+        subject=user,
+        client_address=client_address,
+        detail={"replaced": replaced},
+    )
+    record_event(
+        db,
+        user.realm_id,
+        "mfa.backup_codes.issued",
+        actor=actor,
+        subject=user,
+        client_address=client_address,
+    )
+    return codes
+
+
+def regenerate_backup_codes(
+    db: Session, user: User, *, actor: str, client_address: str | None
+) -> list[str]:
+    if not has_second_factor(db, user):
+        raise NotFound("two-factor authentication is not enabled")
+    codes = backup_codes.issue_backup_codes(db, user)
+    record_event(
+        db,
+        user.realm_id,
+        "mfa.backup_codes.issued",
+        actor=actor,
+        subject=user,
+        client_address=client_address,
+    )
+    return codes
+
+
+def remove_second_factors(
+    db: Session,
+    user: User,
+    *,
+    event_type: str,
+    actor: str,
+    client_address: str | None,
+    end_sessions: bool,
+) -> bool:
+    """Remove every second factor and backup code of the user (user disable, admin reset
+    and operator reset share this). Returns whether 2FA had been enabled."""
+    had = has_second_factor(db, user)
+    db.execute(delete(Authenticator).where(Authenticator.user_id == user.id))
+    throttle.reset(db, throttle.second_factor_key(user.id))
+    if end_sessions:
+        end_user_sessions(db, user)
+        revoke_user_tokens(db, user)
+    record_event(
+        db,
+        user.realm_id,
+        event_type,
+        actor=actor,
+        subject=user,
+        client_address=client_address,
+        detail={"was_enabled": had},
+    )
+    return had
+
+
+def disable_two_factor(db: Session, user: User, *, client_address: str | None) -> bool:
+    """The user's own Disable (SPEC D1, D2)."""
+    return remove_second_factors(
+        db,
+        user,
+        event_type="mfa.disabled",
+        actor=f"user:{user.email}",
+        client_address=client_address,
+        end_sessions=False,
+    )
+
+
+def reset_second_factors(
+    db: Session, user: User, *, actor: str, client_address: str | None
+) -> bool:
+    """An admin's or the operator's reset (SPEC A2, A3): also ends the user's SSO sessions
+    and revokes their tokens."""
+    return remove_second_factors(
+        db,
+        user,
+        event_type="admin.mfa.reset",
+        actor=actor,
+        client_address=client_address,
+        end_sessions=True,
+    )
+
+
+def verify_second_factor(
+    db: Session,
+    realm: Realm,
+    user: User,
+    raw_code: object,
+    *,
+    kind: str,
+    client_address: str | None,
+) -> None:
+    """Check a sign-in code (``kind`` ``totp`` or ``backup_code``) under the shared
+    per-account throttle (SPEC L6), auditing failures and backup-code use (A4).
+
+    Raises TooManyAttempts, InvalidCode (or CodeReplayed). The caller must commit in both
+    the success and the failure case so the counter and the audit event persist.
+    """
+    key = throttle.second_factor_key(user.id)
+    throttle.check_allowed(db, key)
+    try:
+        if kind == "totp":
+            auth = active_totp(db, user)
+            if auth is None:
+                raise InvalidCode("no authenticator")
+            totp.verify_totp(db, auth, raw_code)
+        elif kind == "backup_code":
+            if not has_second_factor(db, user):
+                raise InvalidCode("no authenticator")
+            backup_codes.consume_backup_code(db, user, raw_code)
+        else:
+            raise ValueError(kind)
+    except InvalidCode as exc:
+        failures = throttle.record_failure(db, key, throttle.SECOND_FACTOR)
+        record_event(
+            db,
+            realm.id,
+            "login.second_factor.failed",
+            actor=f"user:{user.email}",
+            subject=user,
+            client_address=client_address,
+            outcome="failure",
+            detail={"method": kind, "reason": type(exc).__name__, "failures_in_row": failures},
+        )
+        raise
+    throttle.reset(db, key)
+    if kind == "backup_code":
+        record_event(
+            db,
+            realm.id,
+            "mfa.backup_code.used",
+            actor=f"user:{user.email}",
+            subject=user,
+            client_address=client_address,
+            detail={"unused_left": backup_codes.count_unused(db, user.id)},
+        )

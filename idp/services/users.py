@@ -1,0 +1,128 @@
+"""Users: creation, lookup, password sign-in (SPEC L5: one error for unknown email and
+wrong password, at about the same cost)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..models import Realm, User
+from . import passwords, throttle
+from .crypto import random_token
+from .errors import AccountDisabled, AlreadyExists, InvalidCredentials, InvalidInput
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(email: str) -> str:
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
+def create_user(
+    db: Session,
+    realm: Realm,
+    email: str,
+    password: str,
+    *,
+    display_name: str = "",
+    is_admin: bool = False,
+) -> User:
+    email = email.strip()
+    if not EMAIL.match(email) or len(email) > 320:
+        raise InvalidInput("not an email address")
+    problem = passwords.validate_new_password(password)
+    if problem:
+        raise InvalidInput(problem)
+    normalized = normalize_email(email)
+    if find_user_by_email(db, realm, normalized):
+        raise AlreadyExists(f"a user with email {email} exists in realm {realm.name}")
+    user = User(
+        realm_id=realm.id,
+        sub=random_token(16),
+        email=email,
+        email_normalized=normalized,
+        display_name=display_name or email.split("@", 1)[0],
+        password_hash=passwords.hash_password(password),
+        is_admin=is_admin,
+    )
+    db.add(user)
+    db.flush()
+    return user
+
+
+def find_user_by_email(db: Session, realm: Realm, email: str) -> User | None:
+    return db.scalar(
+        select(User).where(
+            User.realm_id == realm.id, User.email_normalized == normalize_email(email)
+        )
+    )
+
+
+def find_user_by_sub(db: Session, realm_id: int, sub: str) -> User | None:
+    return db.scalar(select(User).where(User.realm_id == realm_id, User.sub == sub))
+
+
+def get_user(db: Session, realm_id: int, user_id: int) -> User | None:
+    user = db.get(User, user_id)
+    if user is None or user.realm_id != realm_id:
+        return None
+    return user
+
+
+def set_password(db: Session, user: User, password: str) -> None:
+    problem = passwords.validate_new_password(password)
+    if problem:
+        raise InvalidInput(problem)
+    user.password_hash = passwords.hash_password(password)
+    user.password_changed_at = utcnow()
+
+
+def authenticate_password(
+    db: Session, realm: Realm, email: str, password: str, *, client_address: str | None
+) -> User:
+    """Check email + password. Throttled per account and per client address.
+
+    Raises InvalidCredentials (unknown email or wrong password alike), AccountDisabled, or
+    TooManyAttempts. Commits nothing; the caller commits.
+    """
+    normalized = normalize_email(email)
+    account_key = throttle.password_account_key(realm.id, normalized)
+    address_key = throttle.password_address_key(client_address)
+    throttle.check_allowed(db, address_key)
+    throttle.check_allowed(db, account_key)
+    user = find_user_by_email(db, realm, normalized)
+    if user is None:
+        passwords.burn_dummy_verification(password)
+        ok = False
+    else:
+        ok = passwords.verify_password(user.password_hash, password)
+    if not ok or user is None:
+        throttle.record_failure(db, account_key, throttle.PASSWORD_ACCOUNT)
+        throttle.record_failure(db, address_key, throttle.PASSWORD_ADDRESS)
+        raise InvalidCredentials()
+    if user.disabled:
+        raise AccountDisabled()
+    throttle.reset(db, account_key)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    return user
+
+
+def search_users(
+    db: Session, realm: Realm, query: str = "", page: int = 1, per_page: int = 25
+) -> tuple[list[User], int]:
+    stmt = select(User).where(User.realm_id == realm.id)
+    if query:
+        needle = f"%{query.lower()}%"
+        stmt = stmt.where(
+            or_(User.email_normalized.like(needle), func.lower(User.display_name).like(needle))
+        )
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.scalars(
+        stmt.order_by(User.email_normalized).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return list(rows), total

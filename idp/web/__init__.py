@@ -1,0 +1,1 @@
+"""Blueprints: protocol (OIDC endpoints), login (hosted sign-in), account, admin."""

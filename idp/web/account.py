@@ -1,0 +1,215 @@
+"""The user's own settings: profile, sign-out, and two-factor authentication (SPEC 1, 3, 4).
+
+Sensitive actions (enable or replace the key, disable, new backup codes) need a recent
+sign-in with every factor the user has; otherwise the user re-authenticates first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
+
+from ..db import get_session, utcnow
+from ..models import User
+from ..services import backup_codes, factors, totp
+from ..services.errors import InvalidCode, NotFound
+from ..services.qr import qr_svg
+from ..services.sessions import end_sso_session
+from .common import (
+    clear_sso_cookie,
+    client_address,
+    current_sso,
+    current_user,
+    load_realm,
+    recently_authenticated,
+    require_sign_in,
+    single,
+)
+
+bp = Blueprint("account", __name__, url_prefix="/realms/<realm>/account")
+
+
+@bp.url_value_preprocessor
+def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values and "realm" in values:
+        load_realm(values["realm"])
+
+
+@bp.before_request
+def _signed_in() -> Response | None:
+    user = current_user(g.idp_realm)
+    if user is None:
+        return require_sign_in(g.idp_realm)
+    g.user = user
+    return None
+
+
+def _sudo() -> Response | None:
+    """Re-authenticate unless the session is recent and used every factor."""
+    sso = current_sso(g.idp_realm)
+    if sso is not None and recently_authenticated(sso, g.user):
+        return None
+    return require_sign_in(g.idp_realm, reason="reauth", user=g.user)
+
+
+def _render(template: str, status: int = 200, **context: Any) -> Response:
+    return make_response(
+        render_template(template, realm=g.idp_realm, user=g.user, **context), status
+    )
+
+
+@bp.get("/")
+def home(realm: str) -> Response:
+    return _render("account/home.html")
+
+
+@bp.post("/sign-out")
+def sign_out(realm: str) -> Response:
+    db = get_session()
+    sso = current_sso(g.idp_realm)
+    if sso is not None:
+        end_sso_session(db, sso)
+        db.commit()
+    resp = make_response(render_template("login/logged_out.html", realm=g.idp_realm))
+    clear_sso_cookie(resp, g.idp_realm)
+    return resp
+
+
+@bp.get("/two-factor")
+def two_factor(realm: str) -> Response:
+    status = factors.two_factor_status(get_session(), g.user)
+    return _render("account/two_factor.html", status=status, low=backup_codes.LOW_WATERMARK)
+
+
+def _enrolment_context(user: User) -> dict[str, Any]:
+    db = get_session()
+    secret = factors.pending_secret(db, user)
+    if secret is None:
+        factors.start_totp_enrolment(db, user)
+        db.commit()
+        secret = factors.pending_secret(db, user)
+    assert secret is not None
+    uri = totp.provisioning_uri(secret, user.email, g.idp_realm.display_name)
+    return {
+        "qr": qr_svg(uri),
+        "account": user.email,
+        "key": totp.group_key(secret),
+        "otpauth_uri": uri,
+        "replacing": factors.has_second_factor(db, user),
+    }
+
+
+@bp.route("/two-factor/enable", methods=["GET", "POST"])
+def enable(realm: str) -> Response:
+    from flask import request
+
+    denied = _sudo()
+    if denied:
+        return denied
+    db = get_session()
+    if request.method == "GET":
+        return _render("account/enable.html", **_enrolment_context(g.user))
+    try:
+        codes = factors.enable_totp(
+            db,
+            g.user,
+            single("code"),
+            actor=f"user:{g.user.email}",
+            client_address=client_address(),
+        )
+    except (InvalidCode, NotFound):
+        db.rollback()
+        return _render(
+            "account/enable.html",
+            400,
+            **_enrolment_context(g.user),
+            error="That code was not right. Enter the 6-digit code your app "
+            "shows now, and check that your phone's clock is set automatically.",
+        )
+    db.commit()
+    return _render(
+        "account/backup_codes.html",
+        codes=codes,
+        enabled_now=True,
+        formatted=[backup_codes.format_code(c) for c in codes],
+    )
+
+
+@bp.route("/two-factor/backup-codes", methods=["GET", "POST"])
+def new_backup_codes(realm: str) -> Response:
+    """Issue a new set (invalidates every earlier code, SPEC B3) and show it once."""
+    from flask import request
+
+    denied = _sudo()
+    if denied:
+        return denied
+    if request.method == "GET":
+        return _render("account/backup_codes_confirm.html")
+    db = get_session()
+    try:
+        codes = factors.regenerate_backup_codes(
+            db, g.user, actor=f"user:{g.user.email}", client_address=client_address()
+        )
+    except NotFound:
+        return redirect(url_for("account.two_factor", realm=realm))
+    db.commit()
+    return _render(
+        "account/backup_codes.html",
+        codes=codes,
+        enabled_now=False,
+        formatted=[backup_codes.format_code(c) for c in codes],
+    )
+
+
+@bp.post("/two-factor/backup-codes/download")
+def download_backup_codes(realm: str) -> Response:
+    """The text file of SPEC B2, for the set just shown. The server does not keep plain
+    codes: the page posts them back, and only unused codes of the user's current set are
+    written to the file."""
+    from flask import request
+
+    db = get_session()
+    posted = request.form.getlist("code")[: backup_codes.COUNT]
+    codes = [c for c in posted if backup_codes.is_current_code(db, g.user, c)]
+    if not codes:
+        flash("Those backup codes are no longer valid. Issue a new set.")
+        return redirect(url_for("account.two_factor", realm=realm))
+    text = backup_codes.render_download(
+        codes,
+        realm_display=g.idp_realm.display_name,
+        account=g.user.email,
+        issued=utcnow().strftime("%Y-%m-%d"),
+    )
+    resp = make_response(text)
+    resp.headers["Content-Type"] = "text/plain; charset=utf-8"
+    filename = f"backup-codes-{g.idp_realm.name}.txt"
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
+@bp.route("/two-factor/disable", methods=["GET", "POST"])
+def disable(realm: str) -> Response:
+    from flask import request
+
+    denied = _sudo()
+    if denied:
+        return denied
+    db = get_session()
+    if not factors.has_second_factor(db, g.user):
+        return redirect(url_for("account.two_factor", realm=realm))
+    if request.method == "GET":
+        return _render("account/disable_confirm.html")
+    factors.disable_two_factor(db, g.user, client_address=client_address())
+    db.commit()
+    flash("Two-factor authentication is disabled.")
+    return redirect(url_for("account.two_factor", realm=realm))

@@ -1,0 +1,186 @@
+"""The realm's admin console (SPEC A1, A2, A4): users with their 2FA state, a user's page
+(disable 2FA, disable/enable the account, reset the password), and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from ..db import get_session
+from ..models import User
+from ..services import audit, factors, sessions, users
+from ..services.errors import InvalidInput
+from .common import client_address, current_user, load_realm, require_sign_in, single
+
+bp = Blueprint("admin", __name__, url_prefix="/realms/<realm>/admin")
+PER_PAGE = 25
+
+
+@bp.url_value_preprocessor
+def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values and "realm" in values:
+        load_realm(values["realm"])
+
+
+@bp.before_request
+def _admin_only() -> Response | None:
+    user = current_user(g.idp_realm)
+    if user is None:
+        return require_sign_in(g.idp_realm)
+    if not user.is_admin:
+        abort(403)
+    g.user = user
+    return None
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 100000 else 1
+
+
+def _render(template: str, status: int = 200, **context: Any) -> Response:
+    return make_response(
+        render_template(template, realm=g.idp_realm, user=g.user, **context), status
+    )
+
+
+def _subject(user_id: int) -> User:
+    subject = users.get_user(get_session(), g.idp_realm.id, user_id)
+    if subject is None:
+        abort(404)
+    return subject
+
+
+def _actor() -> str:
+    return audit.actor_for(g.user, admin=True)
+
+
+@bp.get("/")
+def index(realm: str) -> Response:
+    return redirect(url_for("admin.users_list", realm=realm))
+
+
+@bp.get("/users")
+def users_list(realm: str) -> Response:
+    db = get_session()
+    query = (request.args.get("q") or "")[:200]
+    page = _page_number()
+    rows, total = users.search_users(db, g.idp_realm, query, page, PER_PAGE)
+    statuses = {u.id: factors.two_factor_status(db, u) for u in rows}
+    pages = max(1, -(-total // PER_PAGE))
+    return _render(
+        "admin/users.html",
+        rows=rows,
+        statuses=statuses,
+        q=query,
+        page=page,
+        pages=pages,
+        total=total,
+    )
+
+
+@bp.get("/users/<int:user_id>")
+def user_detail(realm: str, user_id: int) -> Response:
+    subject = _subject(user_id)
+    status = factors.two_factor_status(get_session(), subject)
+    return _render("admin/user.html", subject=subject, status=status)
+
+
+@bp.route("/users/<int:user_id>/reset-2fa", methods=["GET", "POST"])
+def reset_two_factor(realm: str, user_id: int) -> Response:
+    subject = _subject(user_id)
+    if request.method == "GET":
+        return _render("admin/reset_confirm.html", subject=subject)
+    db = get_session()
+    factors.reset_second_factors(db, subject, actor=_actor(), client_address=client_address())
+    db.commit()
+    flash(f"Two-factor authentication is disabled for {subject.email}.")
+    return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/status")
+def set_status(realm: str, user_id: int) -> Response:
+    subject = _subject(user_id)
+    action = single("action")
+    if action not in ("disable", "enable"):
+        abort(400)
+    if subject.id == g.user.id and action == "disable":
+        flash("You cannot disable your own account.")
+        return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+    db = get_session()
+    subject.disabled = action == "disable"
+    if subject.disabled:
+        sessions.end_user_sessions(db, subject)
+        sessions.revoke_user_tokens(db, subject)
+    audit.record_event(
+        db,
+        g.idp_realm.id,
+        f"admin.user.{action}d",
+        actor=_actor(),
+        subject=subject,
+        client_address=client_address(),
+    )
+    db.commit()
+    flash(f"The account {subject.email} is {'disabled' if subject.disabled else 'enabled'}.")
+    return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/password")
+def reset_password(realm: str, user_id: int) -> Response:
+    subject = _subject(user_id)
+    db = get_session()
+    try:
+        users.set_password(db, subject, single("password") or "")
+    except InvalidInput as exc:
+        flash(str(exc))
+        return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+    sessions.end_user_sessions(db, subject)
+    sessions.revoke_user_tokens(db, subject)
+    audit.record_event(
+        db,
+        g.idp_realm.id,
+        "admin.user.password_reset",
+        actor=_actor(),
+        subject=subject,
+        client_address=client_address(),
+    )
+    db.commit()
+    flash(f"The password of {subject.email} is reset.")
+    return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+
+
+@bp.get("/audit")
+def audit_log(realm: str) -> Response:
+    subject = (request.args.get("user") or "")[:320]
+    type_prefix = (request.args.get("type") or "")[:64]
+    page = _page_number()
+    rows, total = audit.list_events(
+        get_session(),
+        g.idp_realm.id,
+        subject=subject or None,
+        type_prefix=type_prefix or None,
+        page=page,
+        per_page=50,
+    )
+    pages = max(1, -(-total // 50))
+    return _render(
+        "admin/audit.html",
+        rows=rows,
+        subject=subject,
+        type_prefix=type_prefix,
+        page=page,
+        pages=pages,
+        total=total,
+    )

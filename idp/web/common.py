@@ -1,0 +1,161 @@
+"""Helpers shared by the blueprints: the realm in the URL, the browser's cookies, the signed-in
+SSO session, the client address and the re-authentication rule for sensitive actions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, abort, current_app, g, redirect, request, session, url_for
+
+from ..db import get_session
+from ..interaction.flow import start_interaction
+from ..models import Realm, SsoSession, User
+from ..oidc.claims import Principal
+from ..services.context import settings
+from ..services.factors import has_second_factor
+from ..services.realms import find_realm
+from ..services.sessions import find_sso_session
+
+SSO_COOKIE = "IDP_SESSION"
+MAX_BINDINGS = 8
+
+
+def load_realm(name: str) -> Realm:
+    realm = find_realm(get_session(), name)
+    if realm is None:
+        abort(404)
+    g.idp_realm = realm
+    return realm
+
+
+def client_address() -> str | None:
+    return request.remote_addr
+
+
+def single(name: str, source: Any = None) -> str | None:
+    """One value of a form or query field; a repeated field is refused (never "any of")."""
+    source = source if source is not None else request.form
+    values = source.getlist(name)
+    if len(values) > 1:
+        abort(400, description=f"The field {name!r} was sent more than once.")
+    return values[0] if values else None
+
+
+# -- interaction bindings (kept in the signed browser cookie) -----------------------------
+def remember_binding(uid: str, binding: str) -> None:
+    bindings: dict[str, str] = dict(session.get("ix", {}))
+    bindings.pop(uid, None)
+    bindings[uid] = binding
+    while len(bindings) > MAX_BINDINGS:
+        bindings.pop(next(iter(bindings)))
+    session["ix"] = bindings
+
+
+def binding_for(uid: str) -> str | None:
+    return dict(session.get("ix", {})).get(uid)
+
+
+def forget_binding(uid: str) -> None:
+    bindings = dict(session.get("ix", {}))
+    bindings.pop(uid, None)
+    session["ix"] = bindings
+
+
+# -- SSO session -----------------------------------------------------------------------------
+def sso_cookie_path(realm: Realm) -> str:
+    return f"/realms/{realm.name}/"
+
+
+def current_sso(realm: Realm) -> SsoSession | None:
+    if "idp_sso" not in g:
+        g.idp_sso = find_sso_session(get_session(), realm.id, request.cookies.get(SSO_COOKIE))
+    return g.idp_sso
+
+
+def current_user(realm: Realm) -> User | None:
+    sso = current_sso(realm)
+    return get_session().get(User, sso.user_id) if sso else None
+
+
+def principal_from(sso: SsoSession | None) -> Principal | None:
+    if sso is None:
+        return None
+    user = get_session().get(User, sso.user_id)
+    if user is None:
+        return None
+    return Principal(user=user, amr=list(sso.amr), auth_time=sso.auth_time, sid=sso.sid)
+
+
+def set_sso_cookie(response: Response, realm: Realm, value: str) -> None:
+    response.set_cookie(
+        SSO_COOKIE,
+        value,
+        max_age=settings().sso_session_ttl,
+        path=sso_cookie_path(realm),
+        secure=settings().secure_cookies,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def clear_sso_cookie(response: Response, realm: Realm) -> None:
+    response.delete_cookie(
+        SSO_COOKIE,
+        path=sso_cookie_path(realm),
+        secure=settings().secure_cookies,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+# -- own pages behind sign-in ----------------------------------------------------------------
+def is_local_path(realm: Realm, path: str | None) -> bool:
+    return bool(
+        path
+        and path.startswith(f"/realms/{realm.name}/")
+        and not path.startswith("//")
+        and "\\" not in path
+        and "\n" not in path
+        and "\r" not in path
+    )
+
+
+def require_sign_in(realm: Realm, *, reason: str = "login", user: User | None = None) -> Response:
+    """Send the browser through the hosted sign-in, then back to the current page."""
+    return_to = request.full_path if request.query_string else request.path
+    if request.method != "GET":
+        return_to = request.path
+    db = get_session()
+    ix, binding = start_interaction(
+        db,
+        realm,
+        kind="local",
+        return_to=return_to,
+        reason=reason,
+        user=user,
+        login_hint=user.email if user else None,
+    )
+    db.commit()
+    remember_binding(ix.uid, binding)
+    return redirect(url_for("login.start", realm=realm.name, uid=ix.uid))
+
+
+def recently_authenticated(sso: SsoSession, user: User) -> bool:
+    """GitHub-style "sudo mode": a sign-in with every factor the user has, no older than
+    ``IDP_REAUTH_TTL``. A password-only session of a user with 2FA never qualifies."""
+    fresh = time.time() - sso.auth_time <= settings().reauth_ttl
+    if not fresh:
+        return False
+    if has_second_factor(get_session(), user):
+        return "mfa" in (sso.amr or [])
+    return "pwd" in (sso.amr or [])
+
+
+def url_with_query(base: str, params: dict[str, str]) -> str:
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def app_name() -> str:
+    return current_app.config.get("IDP_PRODUCT_NAME", "idp")

@@ -1,0 +1,224 @@
+"""OpenID Connect endpoints under ``/realms/<realm>/`` (Keycloak's URL layout).
+
+The authorization endpoint validates the request with Authlib, applies the login policy and
+either answers at once (an SSO session satisfies it) or stores the request in an interaction
+and sends the browser to the hosted sign-in. The pages never parse OAuth parameters.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from ..db import get_session
+from ..interaction.flow import start_interaction
+from ..oidc.claims import Principal, assurance_level, requested_level
+from ..oidc.discovery import discovery_document
+from ..oidc.server import AuthorizationServer
+from ..services.keys import realm_keys
+from ..services.sessions import end_sso_session, revoke_session_tokens
+from .common import (
+    clear_sso_cookie,
+    current_sso,
+    load_realm,
+    principal_from,
+    remember_binding,
+)
+
+bp = Blueprint("protocol", __name__, url_prefix="/realms/<realm>")
+
+
+@bp.url_value_preprocessor
+def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values and "realm" in values:
+        load_realm(values["realm"])
+
+
+def server() -> AuthorizationServer:
+    return current_app.extensions["idp.server"]
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery(realm: str) -> Response:
+    resp = jsonify(discovery_document())
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+@bp.get("/protocol/openid-connect/certs")
+def jwks(realm: str) -> Response:
+    from flask import g
+
+    resp = jsonify(realm_keys(get_session(), g.idp_realm.id).jwks)
+    resp.headers["Cache-Control"] = "public, max-age=60"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+def error_page(error: OAuth2Error, status: int = 400) -> Response:
+    """An error that must not go back to the client (unknown client, unregistered redirect
+    URI, tampered hint): a page, never a redirect."""
+    resp = make_response(
+        render_template(
+            "errors/oauth.html",
+            oauth_error=error.error,
+            description=error.description or "",
+        ),
+        status,
+    )
+    return resp
+
+
+def _oauth_error(error: OAuth2Error) -> Response:
+    if getattr(error, "redirect_uri", None):
+        return server().handle_error_response(None, error)
+    return error_page(error)
+
+
+def login_reasons(data: Any, principal: Principal | None) -> list[str]:
+    """The login policy, as named checks (as node-oidc-provider's interaction policy)."""
+    reasons: list[str] = []
+    prompts = (data.get("prompt") or "").split()
+    if principal is None:
+        reasons.append("no_session")
+    elif "login" in prompts:
+        reasons.append("prompt_login")
+    else:
+        max_age = data.get("max_age")
+        if max_age is not None:
+            try:
+                limit = int(max_age)
+            except ValueError:
+                limit = -1
+            if limit < 0 or time.time() - principal.auth_time > limit:
+                reasons.append("max_age")
+        if requested_level(data.get("acr_values")) > assurance_level(principal.amr):
+            reasons.append("acr_not_met")
+    return reasons
+
+
+@bp.route("/protocol/openid-connect/auth", methods=["GET", "POST"])
+def authorize(realm: str) -> Response:
+    from flask import g
+
+    realm_row = g.idp_realm
+    principal = principal_from(current_sso(realm_row))
+    try:
+        grant = server().get_consent_grant(end_user=principal)
+    except OAuth2Error as error:
+        return _oauth_error(error)
+    req = grant.request
+    data = req.payload.data
+    max_age = data.get("max_age")
+    if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
+        from authlib.oauth2.rfc6749.errors import InvalidRequestError
+
+        return _oauth_error(
+            InvalidRequestError(
+                "'max_age' must be a non-negative integer.",
+                redirect_uri=grant.redirect_uri,
+                state=data.get("state"),
+            )
+        )
+    reasons = login_reasons(data, principal)
+    if not reasons:
+        return server().create_authorization_response(
+            request=req, grant_user=principal, grant=grant
+        )
+    if "none" in (data.get("prompt") or "").split():
+        error_cls = InteractionRequiredError if reasons == ["acr_not_met"] else LoginRequiredError
+        return _oauth_error(error_cls(redirect_uri=grant.redirect_uri, state=data.get("state")))
+    db = get_session()
+    params = {key: data.get(key) for key in data}
+    ix, binding = start_interaction(
+        db,
+        realm_row,
+        kind="authorize",
+        params=params,
+        reason=reasons[0],
+        login_hint=data.get("login_hint"),
+    )
+    db.commit()
+    remember_binding(ix.uid, binding)
+    return redirect(url_for("login.start", realm=realm_row.name, uid=ix.uid))
+
+
+@bp.post("/protocol/openid-connect/token")
+def token(realm: str) -> Response:
+    return server().create_token_response()
+
+
+@bp.route("/protocol/openid-connect/userinfo", methods=["GET", "POST"])
+def userinfo(realm: str) -> Response:
+    return server().create_endpoint_response("userinfo")
+
+
+@bp.post("/protocol/openid-connect/revoke")
+def revoke(realm: str) -> Response:
+    return server().create_endpoint_response("revocation")
+
+
+@bp.post("/protocol/openid-connect/token/introspect")
+def introspect(realm: str) -> Response:
+    return server().create_endpoint_response("introspection")
+
+
+@bp.route("/protocol/openid-connect/logout", methods=["GET", "POST"])
+def logout(realm: str) -> Response:
+    """RP-Initiated Logout 1.0: with a valid id_token_hint the session ends at once; without
+    one the user confirms first. Redirects only to an exactly registered URI."""
+    from flask import g
+
+    from ..app_extensions import csrf
+
+    realm_row = g.idp_realm
+    try:
+        end_request = server().validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return error_page(error)
+    if end_request.needs_confirmation:
+        if request.method == "GET":
+            return make_response(
+                render_template(
+                    "login/logout_confirm.html",
+                    realm=realm_row,
+                    client=end_request.client,
+                    fields={
+                        k: request.values.get(k)
+                        for k in ("client_id", "post_logout_redirect_uri", "state", "ui_locales")
+                        if request.values.get(k)
+                    },
+                )
+            )
+        csrf.protect()
+    db = get_session()
+    sso = current_sso(realm_row)
+    if sso is not None:
+        end_sso_session(db, sso)
+        revoke_session_tokens(db, sso.sid)
+        db.commit()
+    resp = server().create_endpoint_response("end_session", end_request)
+    if resp is None:
+        resp = make_response(render_template("login/logged_out.html", realm=realm_row))
+    clear_sso_cookie(resp, realm_row)
+    return resp
+
+
+@bp.get("/")
+def realm_home(realm: str) -> Response:
+    return redirect(url_for("account.home", realm=realm))
