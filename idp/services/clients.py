@@ -88,3 +88,13 @@ def remove_client(db: Session, realm: Realm, client_id: str) -> None:
     if client is None:
         raise NotFound(f"no client {client_id}")
     db.delete(client)
+
+
+def allowed_origins(db: Session, realm: Realm) -> set[str]:
+    """Origins of the realm's registered redirect URIs (for CORS on the token endpoint)."""
+    origins: set[str] = set()
+    for uris in db.scalars(select(Client.redirect_uris).where(Client.realm_id == realm.id)):
+        for uri in uris or []:
+            parts = urlsplit(uri)
+            origins.add(f"{parts.scheme}://{parts.netloc}")
+    return origins

@@ -29,6 +29,7 @@ from ..interaction.flow import start_interaction
 from ..oidc.claims import Principal, assurance_level, requested_level
 from ..oidc.discovery import discovery_document
 from ..oidc.server import AuthorizationServer
+from ..services import clients as client_service
 from ..services.keys import realm_keys
 from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
@@ -46,6 +47,27 @@ bp = Blueprint("protocol", __name__, url_prefix="/realms/<realm>")
 def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
     if values and "realm" in values:
         load_realm(values["realm"])
+
+
+CORS_ENDPOINTS = {"protocol.token", "protocol.userinfo", "protocol.revoke"}
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    """Browser apps (public clients) call these endpoints cross-origin: allow the origins of
+    the realm's registered redirect URIs, as Keycloak's "web origins" do."""
+    from flask import g
+
+    origin = request.headers.get("Origin")
+    if not origin or request.endpoint not in CORS_ENDPOINTS or "idp_realm" not in g:
+        return response
+    if origin in client_service.allowed_origins(get_session(), g.idp_realm):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers.add("Vary", "Origin")
+    return response
 
 
 def server() -> AuthorizationServer:
@@ -158,18 +180,24 @@ def authorize(realm: str) -> Response:
     return redirect(url_for("login.start", realm=realm_row.name, uid=ix.uid))
 
 
-@bp.post("/protocol/openid-connect/token")
+@bp.route("/protocol/openid-connect/token", methods=["POST", "OPTIONS"])
 def token(realm: str) -> Response:
+    if request.method == "OPTIONS":
+        return make_response("", 204)
     return server().create_token_response()
 
 
-@bp.route("/protocol/openid-connect/userinfo", methods=["GET", "POST"])
+@bp.route("/protocol/openid-connect/userinfo", methods=["GET", "POST", "OPTIONS"])
 def userinfo(realm: str) -> Response:
+    if request.method == "OPTIONS":
+        return make_response("", 204)
     return server().create_endpoint_response("userinfo")
 
 
-@bp.post("/protocol/openid-connect/revoke")
+@bp.route("/protocol/openid-connect/revoke", methods=["POST", "OPTIONS"])
 def revoke(realm: str) -> Response:
+    if request.method == "OPTIONS":
+        return make_response("", 204)
     return server().create_endpoint_response("revocation")
 
 
