@@ -81,6 +81,26 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@db.command("purge")
+@click.option(
+    "--grace-days",
+    default=1,
+    show_default=True,
+    help="Keep rows for this many days after they expired.",
+)
+@JSON_OPTION
+def db_purge(grace_days: int, as_json: bool) -> None:
+    """Delete expired sign-ins, codes, tokens and sessions (audit events are kept)."""
+    from .db import get_session
+    from .services.maintenance import purge_expired
+
+    with _app().app_context():
+        db = get_session()
+        counts = purge_expired(db, grace_days=grace_days)
+        db.commit()
+        _out(as_json, counts, ", ".join(f"{v} {k}" for k, v in counts.items()) + " deleted")
+
+
 # -- realms ---------------------------------------------------------------------------------
 @main.group()
 def realm() -> None:

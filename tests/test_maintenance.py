@@ -1,0 +1,51 @@
+"""`idp db purge` deletes what can no longer be used and keeps what still can."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from idp.db import get_session, utcnow
+from idp.models import AuditEvent, Interaction, SsoSession, Token
+from idp.services.maintenance import purge_expired
+from tests.oidc_rp import RP, sign_in_password
+
+
+def test_purge_removes_expired_rows_and_keeps_live_ones(realm, rp):
+    user = realm.user()
+    client = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
+    old_browser, live_browser = realm.browser(), realm.browser()
+    for browser in (old_browser, live_browser):
+        flow = client.start()
+        sign_in_password(browser, flow.url, user.email, user.password)
+        client.finish(flow, browser)
+    live_cookie = live_browser.session.cookies.get("IDP_SESSION")
+    long_ago = utcnow() - timedelta(days=40)
+    with realm.server.app.app_context():
+        db = get_session()
+        sessions = db.scalars(select(SsoSession).where(SsoSession.realm_id == realm.id)).all()
+        assert len(sessions) == 2
+        old_sid = next(s.sid for s in sessions if s.id != max(x.id for x in sessions))
+        db.execute(update(SsoSession).where(SsoSession.sid == old_sid).values(expires_at=long_ago))
+        db.execute(
+            update(Token)
+            .where(Token.sid == old_sid)
+            .values(access_expires_at=long_ago, refresh_expires_at=long_ago)
+        )
+        db.execute(
+            update(Interaction).where(Interaction.realm_id == realm.id).values(expires_at=long_ago)
+        )
+        db.commit()
+        counts = purge_expired(db)
+        db.commit()
+        assert counts["sso_sessions"] >= 1 and counts["tokens"] >= 1
+        assert counts["interactions"] >= 2
+        left = db.scalars(select(SsoSession.sid).where(SsoSession.realm_id == realm.id)).all()
+        assert old_sid not in left and len(left) == 1
+        assert db.scalars(select(AuditEvent).where(AuditEvent.realm_id == realm.id)).first()
+    # The live browser is still signed in: prompt=none goes straight back with a code.
+    assert live_cookie
+    flow = client.start(prompt="none")
+    live_browser.get(flow.url)
+    assert "code" in live_browser.callback_params()
