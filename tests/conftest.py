@@ -62,6 +62,8 @@ class LiveServer:
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.server_close()
+        self.app.extensions["idp.engine"].dispose()
 
 
 def start_server(database_url: str, instance: str, **overrides: Any) -> LiveServer:

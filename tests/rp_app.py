@@ -103,9 +103,7 @@ def start_rp(realm: Any) -> RunningRP:
     server = make_server("127.0.0.1", 0, dispatch, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
     callback = f"{url}/callback"
-    client_id, client_secret = realm.client(
-        redirect_uri=callback, post_logout=f"{url}/signed-out"
-    )
+    client_id, client_secret = realm.client(redirect_uri=callback, post_logout=f"{url}/signed-out")
     app = create_rp_app(realm.issuer, client_id, client_secret)
     app.config["RP_CALLBACK"] = callback
     holder["app"] = app

@@ -62,9 +62,10 @@ def _sudo() -> Response | None:
     return require_sign_in(g.idp_realm, reason="reauth", user=g.user)
 
 
-def _render(template: str, status: int = 200, **context: Any) -> Response:
+def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
+    # Positional-only: templates take a ``status`` variable (the two-factor status).
     return make_response(
-        render_template(template, realm=g.idp_realm, user=g.user, **context), status
+        render_template(template, realm=g.idp_realm, user=g.user, **context), http_status
     )
 
 

@@ -50,9 +50,10 @@ def _page_number() -> int:
     return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 100000 else 1
 
 
-def _render(template: str, status: int = 200, **context: Any) -> Response:
+def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
+    # Positional-only: templates take a ``status`` variable (the two-factor status).
     return make_response(
-        render_template(template, realm=g.idp_realm, user=g.user, **context), status
+        render_template(template, realm=g.idp_realm, user=g.user, **context), http_status
     )
 
 

@@ -1,0 +1,225 @@
+"""Real-browser stories (Debian's chromium driven by Playwright) against the live provider and
+a small Authlib relying party (tests/rp_app.py): the hosted sign-in, and the whole two-factor
+life cycle of the help page - enable, backup codes, sign in with a code or a backup code,
+disable, and an admin's reset.
+
+Chromium is required: if it is missing these tests fail (CI installs it), they never skip."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.rp_app import RunningRP, start_rp
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path("/tmp/shots")  # noqa: S108  (screenshots for a human look; never committed)
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_context(chromium: Browser) -> Iterator:
+    """A factory of fresh browser contexts (no shared cookies), all closed after the test."""
+    made: list[BrowserContext] = []
+
+    def make() -> Page:
+        context = chromium.new_context(accept_downloads=True)
+        context.set_default_timeout(TIMEOUT_MS)
+        made.append(context)
+        return context.new_page()
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture
+def test_rp(realm) -> Iterator[RunningRP]:
+    rp = start_rp(realm)
+    yield rp
+    rp.stop()
+
+
+def _sign_in_with_password(page: Page, email: str, password: str) -> None:
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _expect_at_rp(page: Page, rp: RunningRP, email: str) -> str:
+    """Wait for the RP's signed-in page and return its "amr=..., acr=..." line."""
+    who = page.locator("#who")
+    expect(who).to_contain_text(f"Signed in as {email}")
+    assert page.url.startswith(rp.callback), page.url
+    return who.inner_text()
+
+
+def _amr(line: str) -> list[str]:
+    match = re.search(r"amr=([^ ]*),\s*acr=", line)
+    assert match, line
+    return match.group(1).split(",")
+
+
+def _open_menu_item(page: Page, email: str, item: str) -> None:
+    menu = page.get_by_role("navigation", name="Account menu")
+    menu.get_by_text(email, exact=True).click()
+    target = menu.get_by_role("button" if item == "Sign out" else "link", name=item)
+    target.click()
+
+
+def test_password_sign_in_lands_back_at_the_rp(realm, test_rp, new_context):
+    """Issue 2: the hosted sign-in page with email and password, back at the RP."""
+    user = realm.user()
+    page = new_context()
+    page.goto(test_rp.login_url)
+    assert page.url.startswith(realm.issuer), page.url
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "sign-in.png"), full_page=True)
+    _sign_in_with_password(page, user.email, user.password)
+    line = _expect_at_rp(page, test_rp, user.email)
+    assert _amr(line) == ["pwd"]
+    assert "acr=1" in line
+
+
+def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
+    """Issue 3: every step of the help page, in the browser, as a user and as an admin."""
+    user = realm.user()
+
+    # -- Enable from the account pages ----------------------------------------------------
+    page = new_context()
+    page.goto(realm.url("account/"))
+    _sign_in_with_password(page, user.email, user.password)
+    expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
+    _open_menu_item(page, user.email, "Two-factor authentication")
+    expect(page.locator("#status")).to_have_text("Two-factor authentication is not enabled.")
+    page.get_by_role("link", name="Enable", exact=True).click()
+    expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
+    expect(page.locator("#account")).to_have_text(user.email)
+    expect(page.locator(".qr svg")).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "enable.png"), full_page=True)
+    key = re.sub(r"\s+", "", page.locator("#key").inner_text())
+    assert re.fullmatch(r"[A-Z2-7]{16,}", key), key
+    page.get_by_label("Security code").fill(pyotp.TOTP(key).now())
+    page.get_by_role("button", name="Verify").click()
+    expect(
+        page.get_by_role("heading", name="Two-factor authentication is enabled.")
+    ).to_be_visible()
+    shown = [c.strip() for c in page.locator("#backup-codes li").all_inner_texts()]
+    assert len(shown) == 10, shown
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download backup codes").click()
+    download = info.value
+    text = Path(download.path()).read_text(encoding="utf-8")
+    codes = re.findall(r"^\d{4}-\d{4}$", text, flags=re.MULTILINE)
+    assert len(codes) == 10, text
+    assert len(set(codes)) == 10
+    assert sorted(codes) == sorted(shown)
+    assert user.email in text
+    assert download.suggested_filename.endswith(".txt")
+
+    _open_menu_item(page, user.email, "Sign out")
+    expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
+
+    # -- Sign in at the RP with password and a security code --------------------------------
+    page.goto(test_rp.login_url)
+    _sign_in_with_password(page, user.email, user.password)
+    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    # The current step was spent at enrolment; each step is accepted once: use the next one.
+    page.get_by_label("Security code").fill(pyotp.TOTP(key).at(time.time() + 30))
+    page.get_by_role("button", name="Verify").click()
+    line = _expect_at_rp(page, test_rp, user.email)
+    assert "otp" in _amr(line), line
+    assert "mfa" in _amr(line), line
+
+    # Sign out through the provider's account menu.
+    page.goto(realm.url("account/"))
+    expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
+    _open_menu_item(page, user.email, "Sign out")
+    expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
+    page.goto(realm.url("account/"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    # -- Sign in with a backup code ----------------------------------------------------------
+    page.goto(test_rp.login_url)
+    _sign_in_with_password(page, user.email, user.password)
+    page.get_by_role("link", name="Use a backup code instead").click()
+    page.get_by_label("Backup code").fill(codes[0])
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("heading", name="You signed in with a backup code")).to_be_visible()
+    expect(page.locator("#codes-left")).to_have_text("9")
+    page.get_by_role("button", name="Continue").click()
+    line = _expect_at_rp(page, test_rp, user.email)
+    assert "backup_code" in _amr(line), line
+
+    # The same backup code again, in a fresh browser: refused.
+    other = new_context()
+    other.goto(test_rp.login_url)
+    _sign_in_with_password(other, user.email, user.password)
+    other.get_by_role("link", name="Use a backup code instead").click()
+    other.get_by_label("Backup code").fill(codes[0])
+    other.get_by_role("button", name="Verify").click()
+    expect(other.locator("#error")).to_be_visible()
+    expect(other.get_by_role("heading", name="Use a backup code")).to_be_visible()
+    assert not other.url.startswith(test_rp.url), other.url
+
+    # -- Disable: a backup-code sign-in is a fresh two-factor sign-in ------------------------
+    page.goto(realm.url("account/two-factor"))
+    expect(page.locator("#status")).to_have_text("Two-factor authentication is enabled.")
+    expect(page.locator("#unused-codes")).to_have_text("9")
+    page.get_by_role("link", name="Disable", exact=True).click()
+    expect(page.get_by_role("heading", name="Disable two-factor authentication?")).to_be_visible()
+    page.get_by_role("button", name="Disable", exact=True).click()
+    expect(page.locator("#status")).to_have_text("Two-factor authentication is not enabled.")
+    expect(page.get_by_role("status")).to_contain_text("Two-factor authentication is disabled.")
+
+    # -- An admin resets another user's two-factor authentication ----------------------------
+    admin = realm.user(admin=True)
+    victim = realm.user(with_totp=True)
+    console = new_context()
+    console.goto(realm.url("admin/"))
+    _sign_in_with_password(console, admin.email, admin.password)
+    expect(console.get_by_role("heading", name="Users")).to_be_visible()
+    row = console.locator("#users tbody tr").filter(has_text=victim.email)
+    expect(row.locator("td.twofa")).to_have_text("Enabled")
+    row.get_by_role("link", name=victim.email).click()
+    expect(console.locator("#twofa-status")).to_have_text("Enabled")
+    console.get_by_role("link", name="Disable two-factor authentication").click()
+    confirm = f"Disable two-factor authentication for {victim.email}?"
+    expect(console.get_by_role("heading", name=confirm)).to_be_visible()
+    console.get_by_role("button", name="Disable two-factor authentication").click()
+    expect(console.locator("#twofa-status")).to_have_text("Not enabled")
+    console.get_by_role("link", name="← Users").click()
+    row = console.locator("#users tbody tr").filter(has_text=victim.email)
+    expect(row.locator("td.twofa")).to_have_text("Not enabled")

@@ -1,0 +1,113 @@
+"""The migrations are the schema: ``alembic upgrade head`` on an empty database yields exactly
+the models' metadata (no autogenerate diff, types compared), on SQLite and - when
+IDP_TEST_DATABASE_URL is set - on PostgreSQL, in a scratch database of its own. And
+``idp db upgrade`` can run again and again."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+import idp.models  # noqa: F401  (registers every table on Base.metadata)
+from idp.cli import alembic_config
+from idp.db import Base, make_engine
+
+
+def _upgrade_and_diff(url: str) -> list:
+    command.upgrade(alembic_config(url), "head")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, Base.metadata)
+            assert context.get_current_revision() == _head()
+            tables = set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    assert set(Base.metadata.tables) <= tables
+    return diff
+
+
+def _head() -> str:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    heads = script.get_heads()
+    assert len(heads) == 1, f"the migrations have several heads: {heads}"
+    return heads[0]
+
+
+def test_sqlite_upgrade_head_matches_the_models(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+    assert _upgrade_and_diff(url) == []
+
+
+@pytest.fixture
+def scratch_postgres() -> Iterator[str]:
+    """A PostgreSQL database of this test's own, created and dropped here; the main test
+    database (IDP_TEST_DATABASE_URL) is only used to find the server."""
+    raw = os.environ.get("IDP_TEST_DATABASE_URL")
+    if not raw:
+        pytest.skip("IDP_TEST_DATABASE_URL is not set (PostgreSQL runs in CI)")
+    base = make_url(raw)
+    assert base.get_backend_name() == "postgresql", raw
+    name = f"idp_migration_check_{secrets.token_hex(6)}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def test_postgres_upgrade_head_matches_the_models(scratch_postgres: str):
+    assert _upgrade_and_diff(scratch_postgres) == []
+
+
+def test_idp_db_upgrade_twice_is_idempotent(tmp_path: Path):
+    instance = tmp_path / "instance"
+    url = f"sqlite:///{tmp_path / 'cli' / 'idp.sqlite3'}"
+    env = {
+        **os.environ,
+        "IDP_INSTANCE_PATH": str(instance),
+        "IDP_DATABASE_URL": url,
+        "IDP_ENV": "development",
+    }
+    idp = Path(sys.executable).with_name("idp")
+    assert idp.exists(), f"the idp command is not installed next to {sys.executable}"
+    for _ in range(2):
+        done = subprocess.run(
+            [str(idp), "db", "upgrade"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "database is up to date" in done.stdout
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert context.get_current_revision() == _head()
+            assert compare_metadata(context, Base.metadata) == []
+            versions = conn.execute(text("SELECT count(*) FROM alembic_version")).scalar()
+            assert versions == 1
+    finally:
+        engine.dispose()
