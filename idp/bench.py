@@ -37,16 +37,22 @@ def main() -> None:
             secret = new.client_secret
             client_id = new.client.client_id
             hashed = passwords.hash_password("benchmark password")
-            _rate("argon2id verify (configured cost)",
-                  lambda: passwords.verify_password(hashed, "benchmark password"))
+            _rate(
+                "argon2id verify (configured cost)",
+                lambda: passwords.verify_password(hashed, "benchmark password"),
+            )
         web = app.test_client()
         base = "/realms/bench"
         _rate("GET discovery", lambda: web.get(f"{base}/.well-known/openid-configuration"))
         _rate("GET jwks", lambda: web.get(f"{base}/protocol/openid-connect/certs"))
-        _rate("POST token (client_credentials)",
-              lambda: web.post(f"{base}/protocol/openid-connect/token",
-                               data={"grant_type": "client_credentials"},
-                               auth=(client_id, secret)))
+        _rate(
+            "POST token (client_credentials)",
+            lambda: web.post(
+                f"{base}/protocol/openid-connect/token",
+                data={"grant_type": "client_credentials"},
+                auth=(client_id, secret),
+            ),
+        )
 
 
 if __name__ == "__main__":

@@ -176,6 +176,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             db.commit()
             return None
         db.commit()
+        if row.is_expired():  # Authlib does not check it: an expired code is spent, refused
+            return None
         return row
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
