@@ -213,6 +213,7 @@ def verify_second_factor(
     the success and the failure case so the counter and the audit event persist.
     """
     key = throttle.second_factor_key(user.id)
+    throttle.serialize(db, key)
     throttle.check_allowed(db, key)
     try:
         if kind == "totp":

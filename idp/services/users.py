@@ -92,6 +92,7 @@ def authenticate_password(
     normalized = normalize_email(email)
     account_key = throttle.password_account_key(realm.id, normalized)
     address_key = throttle.password_address_key(client_address)
+    throttle.serialize(db, account_key)
     throttle.check_allowed(db, address_key)
     throttle.check_allowed(db, account_key)
     user = find_user_by_email(db, realm, normalized)
