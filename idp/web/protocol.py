@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from flask import (
     Blueprint,
@@ -134,6 +135,28 @@ def login_reasons(data: Any, principal: Principal | None) -> list[str]:
     return reasons
 
 
+#: Longest accepted value per parameter (the stored columns' sizes, and sane bounds).
+PARAMETER_LIMITS = {
+    "nonce": 255,
+    "state": 2000,
+    "login_hint": 320,
+    "acr_values": 1000,
+    "ui_locales": 200,
+    "max_age": 10,
+}
+
+
+def _parameter_problem(data: Any) -> str | None:
+    for name, limit in PARAMETER_LIMITS.items():
+        value = data.get(name)
+        if value is not None and len(value) > limit:
+            return f"'{name}' is longer than {limit} characters."
+    max_age = data.get("max_age")
+    if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
+        return "'max_age' must be a non-negative integer."
+    return None
+
+
 @bp.route("/protocol/openid-connect/auth", methods=["GET", "POST"])
 def authorize(realm: str) -> Response:
     from flask import g
@@ -146,16 +169,10 @@ def authorize(realm: str) -> Response:
         return _oauth_error(error)
     req = grant.request
     data = req.payload.data
-    max_age = data.get("max_age")
-    if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
-        from authlib.oauth2.rfc6749.errors import InvalidRequestError
-
+    problem = _parameter_problem(data)
+    if problem:
         return _oauth_error(
-            InvalidRequestError(
-                "'max_age' must be a non-negative integer.",
-                redirect_uri=grant.redirect_uri,
-                state=data.get("state"),
-            )
+            InvalidRequestError(problem, redirect_uri=grant.redirect_uri, state=data.get("state"))
         )
     reasons = login_reasons(data, principal)
     if not reasons:
