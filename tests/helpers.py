@@ -141,3 +141,29 @@ def totp_code(secret: str, step_offset: int = 0) -> str:
 
 def current_step() -> int:
     return int(time.time() // 30)
+
+
+def run_idp(server, *args: str, stdin: str | None = None):  # noqa: ANN001, ANN201
+    """Run the ``idp`` command in a subprocess against the live server's database and
+    instance folder, as an operator on the same host would."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    settings = server.app.extensions["idp.settings"]
+    env = {
+        **os.environ,
+        "IDP_DATABASE_URL": settings.database_url,
+        "IDP_INSTANCE_PATH": settings.instance_path,
+        "IDP_BASE_URL": server.url,
+    }
+    return subprocess.run(  # noqa: S603 (our own command, fixed arguments)
+        [str(Path(sys.executable).parent / "idp"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )

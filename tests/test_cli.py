@@ -4,49 +4,19 @@ database and instance folder); each result is checked through the server where i
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests.helpers import run_idp
 from tests.oidc_rp import RP, sign_in_password
 
 IDP = Path(sys.executable).parent / "idp"
-
-
-@pytest.fixture(autouse=True)
-def _close_own_server_connections(server: Any, live: Any) -> Iterator[None]:
-    """A test marked ``settings`` gets a server of its own, which conftest stops but never
-    disposes: close its database connections here, or PostgreSQL connections are collected
-    while open later (a ResourceWarning, an error under -W error, in some other test)."""
-    yield
-    if server is not live:
-        server.app.extensions["idp.engine"].dispose()
-
-
-def _cli(server: Any, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    settings = server.app.extensions["idp.settings"]
-    env = {
-        **os.environ,
-        "IDP_DATABASE_URL": settings.database_url,
-        "IDP_INSTANCE_PATH": settings.instance_path,
-        "IDP_BASE_URL": server.url,
-    }
-    return subprocess.run(  # noqa: S603 (our own command, fixed arguments)
-        [str(IDP), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 def _ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -84,7 +54,7 @@ def test_user_add_reads_password_from_stdin_and_prints_json(realm, rp, server):
     email = f"cli-{secrets.token_hex(4)}@example.com"
     password = "a long cli password 42"
     result = _ok(
-        _cli(
+        run_idp(
             server,
             "user",
             "add",
@@ -104,13 +74,15 @@ def test_user_add_reads_password_from_stdin_and_prints_json(realm, rp, server):
     assert data["realm"] == realm.name
     assert password not in result.stdout + result.stderr
     assert _signs_in(realm, rp, email, password)
-    listed = json.loads(_ok(_cli(server, "user", "list", "--json", "--realm", realm.name)).stdout)
+    listed = json.loads(
+        _ok(run_idp(server, "user", "list", "--json", "--realm", realm.name)).stdout
+    )
     assert [(row["email"], row["admin"]) for row in listed] == [(email, True)]
 
 
 def test_client_add_prints_a_secret_that_works_at_the_token_endpoint(realm, server):
     result = _ok(
-        _cli(
+        run_idp(
             server,
             "client",
             "add",
@@ -146,7 +118,7 @@ def test_client_add_prints_a_secret_that_works_at_the_token_endpoint(realm, serv
 
 def test_public_client_add_has_no_secret(realm, server):
     result = _ok(
-        _cli(
+        run_idp(
             server,
             "client",
             "add",
@@ -165,7 +137,7 @@ def test_public_client_add_has_no_secret(realm, server):
     assert data["client_secret"] is None
     assert data["public"] is True
     text = _ok(
-        _cli(
+        run_idp(
             server,
             "client",
             "add",
@@ -183,7 +155,7 @@ def test_public_client_add_has_no_secret(realm, server):
 
 def test_realm_add_prints_an_issuer_that_serves_discovery(server):
     name = f"cli-{secrets.token_hex(4)}"
-    data = json.loads(_ok(_cli(server, "realm", "add", name, "--json")).stdout)
+    data = json.loads(_ok(run_idp(server, "realm", "add", name, "--json")).stdout)
     assert data["name"] == name
     assert data["issuer"] == f"{server.url}/realms/{name}"
     meta = requests.get(f"{data['issuer']}/.well-known/openid-configuration", timeout=10)
@@ -196,7 +168,7 @@ def test_realm_add_prints_an_issuer_that_serves_discovery(server):
 def test_user_list_json_lists_the_realms_users(realm, server):
     admin = realm.user(admin=True)
     plain = realm.user()
-    data = json.loads(_ok(_cli(server, "user", "list", "--json", "--realm", realm.name)).stdout)
+    data = json.loads(_ok(run_idp(server, "user", "list", "--json", "--realm", realm.name)).stdout)
     by_email = {row["email"]: row for row in data}
     assert set(by_email) == {admin.email, plain.email}
     assert by_email[admin.email]["admin"] is True
@@ -211,7 +183,7 @@ def test_user_set_password_replaces_the_password(realm, rp, server):
     user = realm.user()
     new = "a brand new password 7"
     result = _ok(
-        _cli(
+        run_idp(
             server,
             "user",
             "set-password",
@@ -229,7 +201,7 @@ def test_user_set_password_replaces_the_password(realm, rp, server):
 
 def test_duplicate_email_is_refused_without_traceback(realm, server):
     user = realm.user()
-    result = _cli(
+    result = run_idp(
         server,
         "user",
         "add",
@@ -245,9 +217,9 @@ def test_duplicate_email_is_refused_without_traceback(realm, server):
 
 
 def test_unknown_realm_is_refused_without_traceback(server):
-    result = _cli(server, "user", "list", "--realm", "no-such-realm", "--json")
+    result = run_idp(server, "user", "list", "--realm", "no-such-realm", "--json")
     _refused(result, "no-such-realm")
-    result = _cli(
+    result = run_idp(
         server,
         "client",
         "add",
@@ -262,7 +234,7 @@ def test_unknown_realm_is_refused_without_traceback(server):
 
 
 def test_unknown_user_set_password_is_refused_without_traceback(realm, server):
-    result = _cli(
+    result = run_idp(
         server,
         "user",
         "set-password",
@@ -276,4 +248,4 @@ def test_unknown_user_set_password_is_refused_without_traceback(realm, server):
 
 
 def test_duplicate_realm_is_refused_without_traceback(realm, server):
-    _refused(_cli(server, "realm", "add", realm.name), realm.name)
+    _refused(run_idp(server, "realm", "add", realm.name), realm.name)

@@ -24,8 +24,13 @@ def node_rp() -> Path:
     npm = shutil.which("npm")
     assert node and npm, "Node.js 20+ and npm are needed for the interop tests"
     if not (NODE_DIR / "node_modules" / "openid-client").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
-                       timeout=300, capture_output=True)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
     return NODE_DIR / "rp.mjs"
 
 
@@ -34,10 +39,21 @@ def _run(node_rp, realm, rp, sign_in, extra: dict | None = None) -> dict:
     if extra:
         env["RP_EXTRA_PARAMS"] = json.dumps(extra)
     proc = subprocess.Popen(
-        ["node", str(node_rp), realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri,
-         rp.post_logout],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env)
+        [
+            "node",
+            str(node_rp),
+            realm.issuer,
+            rp.client_id,
+            rp.client_secret,
+            rp.redirect_uri,
+            rp.post_logout,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         first = json.loads(proc.stdout.readline())
         assert "authorizationUrl" in first, first
@@ -68,8 +84,11 @@ def test_openid_client_node_password_sign_in(node_rp, realm, rp):
     assert result["introspection"]["active"] is True
     assert result["introspection"]["acr"] == "1"
     # The revoked refresh token's family is gone, so its access token no longer works.
-    resp = requests.get(realm.endpoints["userinfo"], timeout=10,
-                        headers={"Authorization": f"Bearer {result['refreshedAccessToken']}"})
+    resp = requests.get(
+        realm.endpoints["userinfo"],
+        timeout=10,
+        headers={"Authorization": f"Bearer {result['refreshedAccessToken']}"},
+    )
     assert resp.status_code == 401
     browser.get(result["endSession"])
     assert browser.left_to == f"{rp.post_logout}?state=bye"

@@ -6,13 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import secrets
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -24,21 +22,11 @@ from joserfc.errors import JoseError
 from idp.db import get_session
 from idp.services.realms import create_realm
 from tests import conftest
-from tests.helpers import Browser
+from tests.helpers import Browser, run_idp
 from tests.oidc_rp import RP, sign_in_password
 
 IDP = Path(sys.executable).parent / "idp"
 T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def _close_own_server_connections(server: Any, live: Any) -> Iterator[None]:
-    """A test marked ``settings`` gets a server of its own, which conftest stops but never
-    disposes: close its database connections here, or PostgreSQL connections are collected
-    while open later (a ResourceWarning, an error under -W error, in some other test)."""
-    yield
-    if server is not live:
-        server.app.extensions["idp.engine"].dispose()
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -187,18 +175,6 @@ def _poll(check: Callable[[], T], seconds: float = 8.0) -> T:
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {seconds} s: {check}")
         time.sleep(0.2)
-
-
-def _cli(server: Any, *args: str) -> subprocess.CompletedProcess:
-    settings = server.app.extensions["idp.settings"]
-    env = {
-        **os.environ,
-        "IDP_DATABASE_URL": settings.database_url,
-        "IDP_INSTANCE_PATH": settings.instance_path,
-    }
-    return subprocess.run(  # noqa: S603 (our own command, fixed arguments)
-        [str(IDP), *args], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
 
 
 def _jwks_kids(realm: conftest.TestRealm) -> list[str]:
@@ -685,7 +661,7 @@ def test_signing_key_rotation_keeps_old_tokens_verifiable_until_retired(realm, r
     old_kid = _header(old)["kid"]
     assert _jwks_kids(realm) == [old_kid]
 
-    rotated = _cli(server, "keys", "rotate", "--realm", realm.name, "--json")
+    rotated = run_idp(server, "keys", "rotate", "--realm", realm.name, "--json")
     assert rotated.returncode == 0, rotated.stderr
     new_kid = json.loads(rotated.stdout)["kid"]
     assert new_kid != old_kid
@@ -698,7 +674,7 @@ def test_signing_key_rotation_keeps_old_tokens_verifiable_until_retired(realm, r
     assert client.verify_id_token(fresh, nonce=flow2.nonce)["sub"] == user.sub
     assert client.verify_id_token(old, nonce=flow.nonce)["sub"] == user.sub
 
-    retired = _cli(server, "keys", "retire", "--realm", realm.name)
+    retired = run_idp(server, "keys", "retire", "--realm", realm.name)
     assert retired.returncode == 0, retired.stderr
     _poll(lambda: _jwks_kids(realm) == [new_kid])
     with pytest.raises((JoseError, ValueError)):

@@ -4,16 +4,12 @@ state, an admin's Disable with confirmation, the operator's CLI reset, and the a
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from tests.helpers import Browser, Page, totp_code
+from tests.helpers import Browser, Page, run_idp, totp_code
 from tests.test_two_factor_account import enable_via_pages, open_two_factor, reauthenticate
 from tests.test_two_factor_signin import (
     account_sign_in,
@@ -171,23 +167,12 @@ def test_a2_admin_reset_ends_sessions_and_revokes_tokens(realm, rp):
 
 
 # -- A3 ---------------------------------------------------------------------------------------
-def run_cli(server: Any, *args: str) -> subprocess.CompletedProcess:
-    settings = server.app.extensions["idp.settings"]
-    env = dict(os.environ)
-    env["IDP_DATABASE_URL"] = settings.database_url
-    env["IDP_INSTANCE_PATH"] = settings.instance_path
-    idp = Path(sys.executable).parent / "idp"
-    return subprocess.run(
-        [str(idp), *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
 def test_a3_operator_resets_2fa_from_the_cli(realm, rp, server):
     user = realm.user(with_totp=True)
     client = make_rp(realm, rp)
     user_browser, token, _, _ = sign_in_with_totp(realm, client, user)
     # The realm's only admin is locked out too: the operator needs no admin account.
-    result = run_cli(server, "user", "reset-2fa", "--realm", realm.name, user.email)
+    result = run_idp(server, "user", "reset-2fa", "--realm", realm.name, user.email)
     assert result.returncode == 0, result.stderr
     assert f"two-factor authentication disabled for {user.email}" in result.stdout
     b, flow, p = to_code_page(realm, client, user)
@@ -200,9 +185,9 @@ def test_a3_operator_resets_2fa_from_the_cli(realm, rp, server):
     assert len(rows) == 1
     assert rows[0]["actor"] == "operator" and rows[0]["subject"] == user.email
     # Unknown user or realm: a clear error, nothing changes.
-    missing = run_cli(server, "user", "reset-2fa", "--realm", realm.name, "nobody@example.com")
+    missing = run_idp(server, "user", "reset-2fa", "--realm", realm.name, "nobody@example.com")
     assert missing.returncode != 0
-    no_realm = run_cli(server, "user", "reset-2fa", "--realm", f"{realm.name}zz", user.email)
+    no_realm = run_idp(server, "user", "reset-2fa", "--realm", f"{realm.name}zz", user.email)
     assert no_realm.returncode != 0 and "no realm" in no_realm.stderr
 
 
