@@ -204,15 +204,16 @@ def user_add(
 @JSON_OPTION
 def user_list(realm_name: str, as_json: bool) -> None:
     from .db import get_session
-    from .services.factors import two_factor_status
+    from .services.factors import two_factor_statuses
     from .services.users import search_users
 
     with _app().app_context():
         db = get_session()
         rows, _ = search_users(db, _realm(realm_name), "", 1, 100000)
+        statuses = two_factor_statuses(db, rows)
         data = []
         for r in rows:
-            status = two_factor_status(db, r)
+            status = statuses[r.id]
             data.append(
                 {
                     "email": r.email,

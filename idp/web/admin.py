@@ -79,7 +79,7 @@ def users_list(realm: str) -> Response:
     query = (request.args.get("q") or "")[:200]
     page = _page_number()
     rows, total = users.search_users(db, g.idp_realm, query, page, PER_PAGE)
-    statuses = {u.id: factors.two_factor_status(db, u) for u in rows}
+    statuses = factors.two_factor_statuses(db, rows)
     pages = max(1, -(-total // PER_PAGE))
     return _render(
         "admin/users.html",
