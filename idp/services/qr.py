@@ -7,4 +7,4 @@ import segno
 
 def qr_svg(data: str) -> str:
     qr = segno.make(data, error="m")
-    return qr.svg_inline(scale=5, border=2, dark="#111", light="#fff", omitsize=False)
+    return qr.svg_inline(scale=5, border=4, dark="#111", light="#fff", omitsize=False)
