@@ -53,8 +53,11 @@ def login():  # noqa: ANN201 - a Flask view
 def callback():  # noqa: ANN201
     token = oauth.idp.authorize_access_token()  # verifies the ID token against the JWKS
     claims = token["userinfo"]
-    session["user"] = {"email": claims.get("email"), "amr": claims.get("amr"),
-                       "acr": claims.get("acr")}
+    session["user"] = {
+        "email": claims.get("email"),
+        "amr": claims.get("amr"),
+        "acr": claims.get("acr"),
+    }
     session["id_token"] = token["id_token"]
     return redirect("/")
 
