@@ -26,11 +26,15 @@ JSON_OPTION = click.option(
 
 def _app() -> Flask:
     from . import create_app
+    from .config import ConfigError
 
     ctx = click.get_current_context()
     app = ctx.meta.get("idp.app")
     if app is None:
-        app = create_app()
+        try:
+            app = create_app()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
         ctx.meta["idp.app"] = app
     return app
 
@@ -63,7 +67,22 @@ def upgrade_database(app: Flask) -> None:
     command.upgrade(alembic_config(settings.database_url), "head")
 
 
-@click.group()
+class _Commands(click.Group):
+    """Turns database errors into a clear message (most often: the schema is missing)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise click.ClickException(
+                f"database error: {detail}\n(is the schema up to date? run: idp db upgrade)"
+            ) from exc
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Operate the identity provider."""
 
@@ -446,9 +465,14 @@ def keys_list(realm_name: str, as_json: bool) -> None:
 
 @keys.command("rotate-data-key")
 def keys_rotate_data_key() -> None:
-    """Generate a new data-encryption key and re-encrypt every TOTP key and private signing
-    key with it (the old key is then dropped)."""
+    """Re-encrypt every TOTP key and private signing key with a new data key.
+
+    With generated keys (instance/secrets.json) the command makes the new key itself and drops
+    the old one at the end; running servers pick the change up on their own. With
+    IDP_DATA_KEYS from the environment, put the new key first there (``new,old``), restart,
+    run this command, then remove the old key."""
     from cryptography.fernet import Fernet
+    from sqlalchemy import select
 
     from .config import save_data_keys
     from .db import get_session
@@ -458,20 +482,27 @@ def keys_rotate_data_key() -> None:
 
     app = _app()
     settings = app.extensions["idp.settings"]
+    generated = "data_keys" in settings.generated
     with app.app_context():
-        old = list(settings.data_keys)
-        settings.data_keys = [Fernet.generate_key().decode(), *old]
+        if generated:
+            # Publish [new, old] first: running servers (which watch the file) then decrypt
+            # with either and encrypt with the new key before anything is re-encrypted.
+            save_data_keys(settings, [Fernet.generate_key().decode(), *settings.data_keys])
         reset_cipher()
         db = get_session()
         count = reencrypt_private_keys(db)
-        for row in db.query(Authenticator).filter(Authenticator.secret_encrypted.isnot(None)):
-            row.secret_encrypted = cipher().rotate(row.secret_encrypted)
+        for row in db.scalars(
+            select(Authenticator).where(Authenticator.secret_encrypted.isnot(None))
+        ):
+            row.secret_encrypted = cipher().rotate(row.secret_encrypted or "")
             count += 1
-        save_data_keys(settings, settings.data_keys)
         db.commit()
-        save_data_keys(settings, settings.data_keys[:1])
-        reset_cipher()
-        click.echo(f"re-encrypted {count} value(s) with a new data key")
+        if generated:
+            save_data_keys(settings, settings.data_keys[:1])
+            reset_cipher()
+        click.echo(f"re-encrypted {count} value(s) with the first data key")
+        if not generated and len(settings.data_keys) > 1:
+            click.echo("now remove the old key(s) from IDP_DATA_KEYS and restart")
 
 
 # -- servers --------------------------------------------------------------------------------

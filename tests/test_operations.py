@@ -1,0 +1,202 @@
+"""Operating the provider: production start-up checks, data-key rotation under a running
+server, password-hash upgrades, ES256 signing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from idp.db import get_session
+from idp.models import Authenticator, User
+from tests.helpers import run_idp, totp_code
+from tests.oidc_rp import RP, sign_in_password
+
+IDP = str(Path(sys.executable).parent / "idp")
+
+
+def _idp_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(
+        {
+            "IDP_INSTANCE_PATH": str(tmp_path / "instance"),
+            "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+            **extra,
+        }
+    )
+    return env
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [IDP, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_production_refuses_generated_secrets(tmp_path):
+    result = _run(
+        _idp_env(tmp_path, IDP_ENV="production", IDP_BASE_URL="https://id.example.com"),
+        "db",
+        "upgrade",
+    )
+    assert result.returncode != 0
+    assert "refuses generated development secrets" in result.stderr
+    assert "IDP_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_production_refuses_an_http_issuer(tmp_path):
+    secrets_env = {
+        "IDP_SECRET_KEY": "s" * 40,
+        "IDP_DATA_KEYS": Fernet.generate_key().decode(),
+        "IDP_CODE_PEPPER": "p" * 40,
+    }
+    http = _run(
+        _idp_env(
+            tmp_path, IDP_ENV="production", IDP_BASE_URL="http://id.example.com", **secrets_env
+        ),
+        "db",
+        "upgrade",
+    )
+    assert http.returncode != 0 and "https://" in http.stderr
+    assert "Traceback" not in http.stderr
+    https = _run(
+        _idp_env(
+            tmp_path, IDP_ENV="production", IDP_BASE_URL="https://id.example.com", **secrets_env
+        ),
+        "realm",
+        "add",
+        "prod",
+        "--json",
+    )
+    assert https.returncode == 1  # no schema yet: a clean error, then it works after upgrade
+    assert "Traceback" not in https.stderr
+    assert (
+        _run(
+            _idp_env(
+                tmp_path, IDP_ENV="production", IDP_BASE_URL="https://id.example.com", **secrets_env
+            ),
+            "db",
+            "upgrade",
+        ).returncode
+        == 0
+    )
+    added = _run(
+        _idp_env(
+            tmp_path, IDP_ENV="production", IDP_BASE_URL="https://id.example.com", **secrets_env
+        ),
+        "realm",
+        "add",
+        "prod",
+        "--json",
+    )
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["issuer"] == "https://id.example.com/realms/prod"
+
+
+def test_rotate_data_key_reencrypts_while_the_server_keeps_working(realm, rp, server):
+    user = realm.user(with_totp=True)
+    secrets_file = Path(server.app.extensions["idp.settings"].instance_path) / "secrets.json"
+    keys_before = json.loads(secrets_file.read_text())["data_keys"]
+    with server.app.app_context():
+        before = get_session().scalar(
+            select(Authenticator.secret_encrypted).where(Authenticator.user_id == user.id)
+        )
+    result = run_idp(server, "keys", "rotate-data-key")
+    assert result.returncode == 0, result.stderr
+    keys_after = json.loads(secrets_file.read_text())["data_keys"]
+    assert len(keys_after) == 1 and keys_after[0] not in keys_before
+    with server.app.app_context():
+        after = get_session().scalar(
+            select(Authenticator.secret_encrypted).where(Authenticator.user_id == user.id)
+        )
+    assert after != before
+    # The running server reads TOTP keys and signing keys with the new key, unrestarted.
+    client = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
+    flow = client.start()
+    browser = realm.browser()
+    page = sign_in_password(browser, flow.url, user.email, user.password)
+    browser.submit(page, {"code": totp_code(user.totp_secret)})
+    token = client.finish(flow, browser)
+    assert client.verify_id_token(token["id_token"], nonce=flow.nonce)["amr"] == [
+        "pwd",
+        "otp",
+        "mfa",
+    ]
+    # The old key no longer opens what is stored: a copy of the old key is useless.
+    with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidToken
+        Fernet(keys_before[0].encode()).decrypt(after.encode())
+    # And enrolment keeps working for others.
+    assert realm.user(with_totp=True).totp_secret
+
+
+def test_password_hash_is_upgraded_at_sign_in_when_parameters_change(
+    realm, rp, live, database_url, instance_dir
+):
+    from tests.conftest import start_server
+
+    user = realm.user()
+    with live.app.app_context():
+        old_hash = get_session().scalar(select(User.password_hash).where(User.id == user.id))
+    assert "t=2" in old_hash and "m=19456" in old_hash
+    stronger = start_server(database_url, instance_dir, base_url=live.url, argon2_time_cost=3)
+    try:
+        with stronger.app.test_client() as web:
+            page = web.get(
+                realm.endpoints["auth"].replace(live.url, "")
+                + "?"
+                + "&".join(
+                    [
+                        f"client_id={rp.client_id}",
+                        "response_type=code",
+                        f"redirect_uri={rp.redirect_uri}",
+                        "scope=openid",
+                    ]
+                )
+            )
+            assert page.status_code == 302
+            login = web.get(page.headers["Location"], follow_redirects=True)
+            token = login.text.split('name="csrf_token" value="')[1].split('"')[0]
+            done = web.post(
+                login.request.path,
+                data={"csrf_token": token, "email": user.email, "password": user.password},
+            )
+            assert done.status_code == 302 and done.headers["Location"].startswith(rp.redirect_uri)
+        with stronger.app.app_context():
+            new_hash = get_session().scalar(select(User.password_hash).where(User.id == user.id))
+    finally:
+        stronger.stop()
+    assert new_hash != old_hash and "t=3" in new_hash
+    # The upgraded hash still signs in through the regular server.
+    browser = realm.browser()
+    client = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
+    flow = client.start()
+    sign_in_password(browser, flow.url, user.email, user.password)
+    assert client.finish(flow, browser)["id_token"]
+
+
+@pytest.mark.settings(signing_alg="ES256")
+def test_es256_signing_keys_are_selectable(realm, rp):
+    meta_alg = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
+    assert meta_alg.meta["id_token_signing_alg_values_supported"] == ["ES256"]
+    user = realm.user()
+    flow = meta_alg.start()
+    browser = realm.browser()
+    sign_in_password(browser, flow.url, user.email, user.password)
+    token = meta_alg.finish(flow, browser)
+    header = json.loads(
+        __import__("base64").urlsafe_b64decode(token["id_token"].split(".")[0] + "==")
+    )
+    assert header["alg"] == "ES256"
+    assert meta_alg.verify_id_token(token["id_token"], nonce=flow.nonce)["sub"] == user.sub
