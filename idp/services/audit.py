@@ -55,9 +55,11 @@ def list_events(
 ) -> tuple[list[AuditEvent], int]:
     query: Select[tuple[AuditEvent]] = select(AuditEvent).where(AuditEvent.realm_id == realm_id)
     if subject:
-        query = query.where(func.lower(AuditEvent.subject).contains(subject.lower()))
+        query = query.where(
+            func.lower(AuditEvent.subject).contains(subject.lower(), autoescape=True)
+        )
     if type_prefix:
-        query = query.where(AuditEvent.type.startswith(type_prefix))
+        query = query.where(AuditEvent.type.startswith(type_prefix, autoescape=True))
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.scalars(
         query.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page)

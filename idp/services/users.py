@@ -118,9 +118,12 @@ def search_users(
 ) -> tuple[list[User], int]:
     stmt = select(User).where(User.realm_id == realm.id)
     if query:
-        needle = f"%{query.lower()}%"
+        needle = query.lower()
         stmt = stmt.where(
-            or_(User.email_normalized.like(needle), func.lower(User.display_name).like(needle))
+            or_(
+                User.email_normalized.contains(needle, autoescape=True),
+                func.lower(User.display_name).contains(needle, autoescape=True),
+            )
         )
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = db.scalars(
