@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from idp.db import get_session, utcnow
-from idp.models import AuditEvent, Interaction, SsoSession, Token
+from idp.models import AuditEvent, Interaction, SsoSession, Throttle, Token
 from idp.services.maintenance import purge_expired
 from tests.oidc_rp import RP, sign_in_password
 
@@ -49,3 +49,28 @@ def test_purge_removes_expired_rows_and_keeps_live_ones(realm, rp):
     flow = client.start(prompt="none")
     live_browser.get(flow.url)
     assert "code" in live_browser.callback_params()
+
+
+def test_purge_keeps_second_factor_counters_and_drops_stale_password_ones(app):
+    import secrets
+
+    from idp.services import throttle
+
+    tag = secrets.token_hex(4)
+    long_ago = utcnow() - timedelta(days=40)
+    keys = {
+        "pwd": f"pwd:acct:0:{tag}@example.com",
+        "mfa": f"2fa:user:{tag}",
+        "mfa_cleared": f"2fa:user:{tag}-0",
+    }
+    with app.app_context():
+        db = get_session()
+        throttle.record_failure(db, keys["pwd"], throttle.PASSWORD_ACCOUNT, now=long_ago)
+        throttle.record_failure(db, keys["mfa"], throttle.SECOND_FACTOR, now=long_ago)
+        throttle.record_failure(db, keys["mfa_cleared"], throttle.SECOND_FACTOR, now=long_ago)
+        db.execute(update(Throttle).where(Throttle.key == keys["mfa_cleared"]).values(failures=0))
+        db.commit()
+        purge_expired(db)
+        db.commit()
+        left = set(db.scalars(select(Throttle.key).where(Throttle.key.in_(keys.values()))))
+    assert left == {keys["mfa"]}

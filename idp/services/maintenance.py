@@ -8,12 +8,13 @@ from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import AuthorizationCode, Interaction, SsoSession, Token
+from ..models import AuthorizationCode, Interaction, SsoSession, Throttle, Token
 
 
 def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
     """Delete expired interactions, authorization codes, tokens and SSO sessions that
-    expired (or ended) more than ``grace_days`` ago. Audit events are kept."""
+    expired (or ended) more than ``grace_days`` ago, and stale throttle counters. Audit
+    events are kept."""
     cutoff = utcnow() - timedelta(days=grace_days)
     counts = {
         "interactions": db.execute(
@@ -35,6 +36,15 @@ def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
         "sso_sessions": db.execute(
             delete(SsoSession).where(
                 or_(SsoSession.expires_at < cutoff, SsoSession.ended_at < cutoff)
+            )
+        ).rowcount,
+        # Password counters decay after an hour; second-factor counters count wrong codes in
+        # a row until a success (SPEC L6), so only cleared ones go.
+        "throttle_counters": db.execute(
+            delete(Throttle).where(
+                Throttle.updated_at < cutoff,
+                or_(Throttle.failures == 0, Throttle.key.startswith("pwd:")),
+                or_(Throttle.blocked_until.is_(None), Throttle.blocked_until < cutoff),
             )
         ).rowcount,
     }
