@@ -187,3 +187,26 @@ def test_client_credentials(realm, rp):
     client = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
     _, claims = client.verify_access_token(body["access_token"])
     assert claims["sub"] == rp.client_id and claims["client_id"] == rp.client_id
+
+
+def test_sign_out_from_the_account_menu_ends_the_session_and_its_tokens(realm, rp):
+    user = realm.user()
+    client = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
+    browser = realm.browser()
+    flow = client.start()
+    sign_in_password(browser, flow.url, user.email, user.password)
+    token = client.finish(flow, browser)
+    account = browser.get(realm.url("account/"))
+    assert user.email in account.text
+    signed_out = browser.submit(account, action="/account/sign-out")
+    assert "You are signed out" in signed_out.text
+    flow2 = client.start(prompt="none")
+    browser.get(flow2.url)
+    assert browser.callback_params()["error"] == "login_required"
+    refresh = requests.post(
+        client.meta["token_endpoint"],
+        timeout=10,
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(rp.client_id, rp.client_secret),
+    )
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"

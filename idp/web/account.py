@@ -24,7 +24,7 @@ from ..models import User
 from ..services import backup_codes, factors, totp
 from ..services.errors import InvalidCode, NotFound
 from ..services.qr import qr_svg
-from ..services.sessions import end_sso_session
+from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
     clear_sso_cookie,
     client_address,
@@ -80,6 +80,7 @@ def sign_out(realm: str) -> Response:
     sso = current_sso(g.idp_realm)
     if sso is not None:
         end_sso_session(db, sso)
+        revoke_session_tokens(db, sso.sid)
         db.commit()
     resp = make_response(render_template("login/logged_out.html", realm=g.idp_realm))
     clear_sso_cookie(resp, g.idp_realm)
