@@ -57,50 +57,25 @@ def test_production_refuses_generated_secrets(tmp_path):
 
 
 def test_production_refuses_an_http_issuer(tmp_path):
-    secrets_env = {
+    given = {
+        "IDP_ENV": "production",
         "IDP_SECRET_KEY": "s" * 40,
         "IDP_DATA_KEYS": Fernet.generate_key().decode(),
         "IDP_CODE_PEPPER": "p" * 40,
     }
-    http = _run(
-        _idp_env(
-            tmp_path, IDP_ENV="production", IDP_BASE_URL="http://id.example.com", **secrets_env
-        ),
-        "db",
-        "upgrade",
-    )
+
+    def idp(base_url: str, *args: str) -> subprocess.CompletedProcess:
+        return _run(_idp_env(tmp_path, IDP_BASE_URL=base_url, **given), *args)
+
+    http = idp("http://id.example.com", "db", "upgrade")
     assert http.returncode != 0 and "https://" in http.stderr
     assert "Traceback" not in http.stderr
-    https = _run(
-        _idp_env(
-            tmp_path, IDP_ENV="production", IDP_BASE_URL="https://id.example.com", **secrets_env
-        ),
-        "realm",
-        "add",
-        "prod",
-        "--json",
-    )
-    assert https.returncode == 1  # no schema yet: a clean error, then it works after upgrade
-    assert "Traceback" not in https.stderr
-    assert (
-        _run(
-            _idp_env(
-                tmp_path, IDP_ENV="production", IDP_BASE_URL="https://id.example.com", **secrets_env
-            ),
-            "db",
-            "upgrade",
-        ).returncode
-        == 0
-    )
-    added = _run(
-        _idp_env(
-            tmp_path, IDP_ENV="production", IDP_BASE_URL="https://id.example.com", **secrets_env
-        ),
-        "realm",
-        "add",
-        "prod",
-        "--json",
-    )
+    # With real secrets and an https issuer it runs; before `db upgrade` a clean error.
+    early = idp("https://id.example.com", "realm", "add", "prod", "--json")
+    assert early.returncode == 1 and "idp db upgrade" in early.stderr
+    assert "Traceback" not in early.stderr
+    assert idp("https://id.example.com", "db", "upgrade").returncode == 0
+    added = idp("https://id.example.com", "realm", "add", "prod", "--json")
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["issuer"] == "https://id.example.com/realms/prod"
 

@@ -4,6 +4,7 @@ factor (WebAuthn, an enrolment-required stage) is adding a stage here."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -13,13 +14,14 @@ from ..services.factors import has_second_factor
 
 
 @dataclass(frozen=True)
-class Stage:
+class Stage(ABC):
     name: str
     #: endpoint of the page that runs the stage
     endpoint: str
 
+    @abstractmethod
     def applies(self, db: Session, interaction: Interaction, user: User | None) -> bool:
-        raise NotImplementedError
+        """Whether this stage still has to run for this interaction and user."""
 
 
 class PasswordStage(Stage):
