@@ -95,6 +95,18 @@ def _register_pages(app: Flask) -> None:
     def healthz() -> Response:
         return make_response("ok\n", 200, {"Content-Type": "text/plain"})
 
+    @app.before_request
+    def _refuse_nul_bytes() -> Response | None:
+        """No identifier, code or name contains a NUL byte, and PostgreSQL refuses them in
+        text: answer 400 up front instead of failing in a query."""
+        if "\x00" in request.path or any(
+            "\x00" in key or "\x00" in value
+            for source in (request.args, request.form)
+            for key, value in source.items(multi=True)
+        ):
+            return _error(400, "Bad request", "The request contains a NUL character.")
+        return None
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers

@@ -45,6 +45,8 @@ def test_malformed_urls_and_bodies_never_cause_a_server_error(realm, rp):
     probes = [
         ("GET", realm.url(f"login/{long}/password"), None),
         ("GET", realm.url("login/%00"), None),
+        ("GET", realm.endpoints["auth"] + "?client_id=%00&response_type=code", None),
+        ("POST", realm.url("login/abc/password"), {"email": "a\x00@example.com"}),
         ("POST", realm.url("login/abc/totp"), {"code": "123456"}),
         ("GET", f"{realm.base}/realms/{long}/account/", None),
         ("GET", f"{realm.base}/realms/NO SUCH/account/", None),
@@ -87,6 +89,13 @@ def test_malformed_urls_and_bodies_never_cause_a_server_error(realm, rp):
         resp = requests.request(method, url, data=data, allow_redirects=False, timeout=10)
         assert resp.status_code < 500, (url[:120], resp.status_code)
         assert "Traceback" not in resp.text
+    nul_client = requests.post(
+        realm.endpoints["token"],
+        timeout=10,
+        data={"grant_type": "client_credentials"},
+        auth=("bad\x00client", "secret"),
+    )
+    assert nul_client.status_code == 401 and nul_client.json()["error"] == "invalid_client"
     bearer = requests.get(
         realm.endpoints["userinfo"], timeout=10, headers={"Authorization": "Bearer " + long}
     )

@@ -72,7 +72,7 @@ def create_client(
 
 def find_client(db: Session, realm: Realm | int, client_id: str) -> Client | None:
     realm_id = realm if isinstance(realm, int) else realm.id
-    if not isinstance(client_id, str) or len(client_id) > 128:
+    if not isinstance(client_id, str) or len(client_id) > 128 or "\x00" in client_id:
         return None
     return db.scalar(
         select(Client).where(Client.realm_id == realm_id, Client.client_id == client_id)
