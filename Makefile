@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench clean
+.PHONY: run test test-tools lint fmt bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,8 +15,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/idp dev
 
-test: $(STAMP)
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium; the interop test runs openid-client on Node.js.
+# Installed with apt-get when missing (as root), else the command to run is printed.
+test-tools:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "the tests need:$$missing  (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
