@@ -86,7 +86,9 @@ def test_rotate_data_key_reencrypts_while_the_server_keeps_working(realm, rp, se
     keys_before = json.loads(secrets_file.read_text())["data_keys"]
     with server.app.app_context():
         before = get_session().scalar(
-            select(Authenticator.secret_encrypted).where(Authenticator.user_id == user.id)
+            select(Authenticator.secret_encrypted).where(
+                Authenticator.user_id == user.id, Authenticator.type == "totp"
+            )
         )
     result = run_idp(server, "keys", "rotate-data-key")
     assert result.returncode == 0, result.stderr
@@ -94,7 +96,9 @@ def test_rotate_data_key_reencrypts_while_the_server_keeps_working(realm, rp, se
     assert len(keys_after) == 1 and keys_after[0] not in keys_before
     with server.app.app_context():
         after = get_session().scalar(
-            select(Authenticator.secret_encrypted).where(Authenticator.user_id == user.id)
+            select(Authenticator.secret_encrypted).where(
+                Authenticator.user_id == user.id, Authenticator.type == "totp"
+            )
         )
     assert after != before
     # The running server reads TOTP keys and signing keys with the new key, unrestarted.
