@@ -23,7 +23,7 @@ from idp.services import factors, totp
 from idp.services.clients import create_client
 from idp.services.realms import create_realm
 from idp.services.users import create_user, find_user_by_email
-from tests.helpers import Browser, totp_code
+from tests.helpers import Browser, totp_code, wait_for_step_room
 
 PASSWORD = "correct horse battery staple"
 
@@ -170,7 +170,9 @@ class TestRealm:
                 secret = factors.pending_secret(db, row)
                 assert pending and secret
                 # Enrol with the previous step's code so that sign-ins in the test can use
-                # the current and the next step (each step is accepted once, SPEC L2).
+                # the current and the next step (each step is accepted once, SPEC L2). The
+                # code must not cross a step boundary before it is checked (T-2 is refused).
+                wait_for_step_room(2.0)
                 result.backup_codes = factors.enable_totp(
                     db, row, totp_code(secret, -1), actor="test", client_address=None
                 )

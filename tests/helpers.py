@@ -139,6 +139,14 @@ def totp_code(secret: str, step_offset: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * step_offset)
 
 
+def wait_for_step_room(seconds: float = 4.0) -> None:
+    """Sleep into the next 30 s step if fewer than ``seconds`` are left in this one, so a
+    test that relies on a code being (or not being) in the window does not race a boundary."""
+    left = 30 - time.time() % 30
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
 def current_step() -> int:
     return int(time.time() // 30)
 

@@ -26,7 +26,7 @@ from idp.db import get_session, utcnow
 from idp.models import Authenticator, Throttle
 from idp.services import throttle
 from idp.services.totp import matching_step, parse_totp_code
-from tests.helpers import Browser, Page, totp_code
+from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.oidc_rp import RP, sign_in_password
 
 PAPE = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
@@ -125,14 +125,6 @@ def forget_last_step(realm: Any, user: Any) -> None:
             .values(last_step=None)
         ),
     )
-
-
-def wait_for_step_room(seconds: float = 4.0) -> None:
-    """Sleep into the next 30 s step if fewer than ``seconds`` are left in this one, so a
-    test that relies on a code being (or not being) in the window does not race a boundary."""
-    left = 30 - time.time() % 30
-    if left < seconds:
-        time.sleep(left + 0.05)
 
 
 def wrong_code(secret: str) -> str:
