@@ -2,7 +2,8 @@
 Flask with Authlib's Flask OAuth client, configured from the realm's discovery document.
 
 ``/login`` redirects to the provider (authorization code with PKCE S256 and a nonce);
-``/callback`` exchanges the code, and Authlib verifies the ID token against the realm's JWKS
+``/login-form-post`` asks for ``response_mode=form_post``; ``/callback`` (GET or POST)
+exchanges the code, and Authlib verifies the ID token against the realm's JWKS
 (issuer, audience, nonce, signature) before the page says who signed in."""
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def create_rp_app(issuer: str, client_id: str, client_secret: str | None) -> Fla
     def login() -> Any:
         return oauth.idp.authorize_redirect(app.config["RP_CALLBACK"])
 
-    @app.get("/callback")
+    @app.get("/login-form-post")
+    def login_form_post() -> Any:
+        return oauth.idp.authorize_redirect(app.config["RP_CALLBACK"], response_mode="form_post")
+
+    @app.route("/callback", methods=["GET", "POST"])
     def callback() -> Any:
         token = oauth.idp.authorize_access_token()
         claims = token["userinfo"]  # the verified ID token's claims

@@ -111,6 +111,20 @@ def test_password_sign_in_lands_back_at_the_rp(realm, test_rp, new_context):
     assert "acr=1" in line
 
 
+def test_form_post_response_mode_reaches_the_rp_in_a_real_browser(realm, test_rp, new_context):
+    """response_mode=form_post (ASP.NET Core's default): the page's own script posts the code
+    to the RP under the provider's CSP; Authlib at the RP exchanges the code."""
+    user = realm.user()
+    page = new_context()
+    page.goto(f"{test_rp.url}/login-form-post")
+    _sign_in_with_password(page, user.email, user.password)
+    line = _expect_at_rp(page, test_rp, user.email)
+    assert _amr(line) == ["pwd"]
+    # With the SSO session the answer comes at once, again by form post.
+    page.goto(f"{test_rp.url}/login-form-post")
+    _expect_at_rp(page, test_rp, user.email)
+
+
 def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
     """Issue 3: every step of the help page, in the browser, as a user and as an admin."""
     user = realm.user()

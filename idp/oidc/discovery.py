@@ -9,6 +9,7 @@ from flask import g
 from ..db import get_session
 from ..services.keys import realm_keys
 from .claims import ACR_VALUES, AMR_VALUES
+from .response_modes import RESPONSE_MODES
 from .server import issuer_for
 
 
@@ -29,7 +30,8 @@ def discovery_document() -> dict[str, Any]:
         "introspection_endpoint": f"{base}/token/introspect",
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(RESPONSE_MODES),
+        "authorization_response_iss_parameter_supported": True,
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

@@ -138,7 +138,7 @@ def _finish(ix: Interaction, user: User | None) -> Response:
         except OAuth2Error as error:
             from .protocol import _oauth_error
 
-            resp = _oauth_error(error)
+            resp = _oauth_error(error, ix.params)
     else:
         target = ix.return_to if is_local_path(realm, ix.return_to) else None
         resp = redirect(target or url_for("account.home", realm=realm.name))

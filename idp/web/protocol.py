@@ -12,7 +12,13 @@ from typing import Any
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
-from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    InteractionRequiredError,
+    LoginRequiredError,
+    RegistrationNotSupportedError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import (
     Blueprint,
     Response,
@@ -29,6 +35,7 @@ from ..db import get_session
 from ..interaction.flow import start_interaction
 from ..oidc.claims import Principal, assurance_level, requested_level
 from ..oidc.discovery import discovery_document
+from ..oidc.response_modes import RESPONSE_MODES
 from ..oidc.server import AuthorizationServer
 from ..services import clients as client_service
 from ..services.keys import realm_keys
@@ -107,9 +114,13 @@ def error_page(error: OAuth2Error, status: int = 400) -> Response:
     return resp
 
 
-def _oauth_error(error: OAuth2Error) -> Response:
+def _oauth_error(error: OAuth2Error, data: Any = None) -> Response:
+    """An error goes back to the client when Authlib established its redirect URI; otherwise
+    it is a page. ``data`` is the authorization request (for its response mode)."""
     if getattr(error, "redirect_uri", None):
-        return server().handle_error_response(None, error)
+        return server().authorization_error_response(
+            error, request.values if data is None else data
+        )
     return error_page(error)
 
 
@@ -154,6 +165,23 @@ def _parameter_problem(data: Any) -> str | None:
     max_age = data.get("max_age")
     if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
         return "'max_age' must be a non-negative integer."
+    mode = data.get("response_mode")
+    if mode is not None and mode not in RESPONSE_MODES:
+        return f"Unsupported 'response_mode'; supported: {', '.join(RESPONSE_MODES)}."
+    return None
+
+
+def _unsupported_feature(data: Any, grant: Any) -> OAuth2Error | None:
+    """Request objects and dynamic registration are not offered (OIDC Core 6 and 3.1.2.6:
+    such a request gets its own error rather than having the parameter ignored)."""
+    state = data.get("state")
+    for name, error_cls in (
+        ("request", RequestNotSupportedError),
+        ("request_uri", RequestURINotSupportedError),
+        ("registration", RegistrationNotSupportedError),
+    ):
+        if data.get(name) is not None:
+            return error_cls(redirect_uri=grant.redirect_uri, state=state)
     return None
 
 
@@ -174,6 +202,9 @@ def authorize(realm: str) -> Response:
         return _oauth_error(
             InvalidRequestError(problem, redirect_uri=grant.redirect_uri, state=data.get("state"))
         )
+    unsupported = _unsupported_feature(data, grant)
+    if unsupported is not None:
+        return _oauth_error(unsupported)
     reasons = login_reasons(data, principal)
     if not reasons:
         return server().create_authorization_response(
