@@ -18,12 +18,15 @@ run: $(STAMP)
 test: $(STAMP) test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's chromium; the interop test runs openid-client on Node.js.
+# The browser tests drive Debian's chromium; the interop tests run openid-client on Node.js
+# and Apache with mod_auth_openidc.
 # Installed with apt-get when missing (as root), else the command to run is printed.
 test-tools:
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	test -x /usr/sbin/apache2 || missing="$$missing apache2"; \
+	test -e /usr/lib/apache2/modules/mod_auth_openidc.so || missing="$$missing libapache2-mod-auth-openidc"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; apt-get update -q && \
