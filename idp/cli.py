@@ -192,10 +192,21 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--name", "display_name", default="", help="Display name.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--admin", is_flag=True, help="Make the user an admin of the realm.")
+@click.option(
+    "--email-verified",
+    is_flag=True,
+    help="Vouch for the address: ID tokens say email_verified=true.",
+)
 @REALM_OPTION
 @JSON_OPTION
 def user_add(
-    email: str, display_name: str, password_stdin: bool, admin: bool, realm_name: str, as_json: bool
+    email: str,
+    display_name: str,
+    password_stdin: bool,
+    admin: bool,
+    email_verified: bool,
+    realm_name: str,
+    as_json: bool,
 ) -> None:
     from .db import get_session
     from .services.errors import ServiceError
@@ -206,14 +217,26 @@ def user_add(
         db = get_session()
         try:
             row = create_user(
-                db, _realm(realm_name), email, password, display_name=display_name, is_admin=admin
+                db,
+                _realm(realm_name),
+                email,
+                password,
+                display_name=display_name,
+                is_admin=admin,
+                email_verified=email_verified,
             )
         except ServiceError as exc:
             _fail(str(exc))
         db.commit()
         _out(
             as_json,
-            {"email": row.email, "sub": row.sub, "admin": row.is_admin, "realm": realm_name},
+            {
+                "email": row.email,
+                "sub": row.sub,
+                "admin": row.is_admin,
+                "email_verified": row.email_verified,
+                "realm": realm_name,
+            },
             f"user {row.email} created in realm {realm_name}",
         )
 
@@ -239,6 +262,7 @@ def user_list(realm_name: str, as_json: bool) -> None:
                     "name": r.display_name,
                     "admin": r.is_admin,
                     "disabled": r.disabled,
+                    "email_verified": r.email_verified,
                     "two_factor": status.enabled,
                     "unused_backup_codes": status.unused_backup_codes,
                 }
@@ -282,6 +306,30 @@ def user_set_password(email: str, password_stdin: bool, realm_name: str) -> None
             _fail(str(exc))
         db.commit()
         click.echo(f"password of {email} changed")
+
+
+@user.command("email-verified")
+@click.argument("email")
+@click.option("--unverified", is_flag=True, help="Withdraw it: ID tokens say email_verified=false.")
+@REALM_OPTION
+@JSON_OPTION
+def user_email_verified(email: str, unverified: bool, realm_name: str, as_json: bool) -> None:
+    """Vouch for a user's email address (ID tokens then say ``email_verified: true``, which
+    relying parties such as oauth2-proxy require); audited as the operator."""
+    from .db import get_session
+    from .services.audit import OPERATOR
+    from .services.users import set_email_verified
+
+    with _app().app_context():
+        db = get_session()
+        row = _user(_realm(realm_name), email)
+        set_email_verified(db, row, not unverified, actor=OPERATOR, client_address=None)
+        db.commit()
+        _out(
+            as_json,
+            {"email": row.email, "email_verified": row.email_verified, "realm": realm_name},
+            f"email of {row.email} is {'verified' if row.email_verified else 'not verified'}",
+        )
 
 
 @user.command("reset-2fa")

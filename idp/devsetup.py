@@ -42,6 +42,7 @@ def ensure_dev_instance(app: Flask) -> str:
                 stored["admin_password"],
                 display_name="Demo Admin",
                 is_admin=True,
+                email_verified=True,
             )
         if find_client(db, realm, DEMO_CLIENT_ID) is None:
             new = create_client(

@@ -427,3 +427,58 @@ def test_user_search_treats_percent_and_underscore_literally(realm):
     assert "underXscore@example.com" not in found.text
     everything = browser.get(realm.url("admin/users?q=%25"))
     assert "under_score@example.com" not in everything.text
+
+
+# -- email_verified -----------------------------------------------------------------------------
+def _email_claims(realm: Any, rp: Any, user: Any) -> tuple[bool, bool]:
+    """(ID token's email_verified, UserInfo's email_verified) after a fresh sign-in."""
+    client = make_rp(realm, rp)
+    _, token = sign_in_for_tokens(realm, client, user.email, user.password)
+    id_claims = client.verify_id_token(token["id_token"])
+    info = requests.get(
+        client.meta["userinfo_endpoint"],
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        timeout=10,
+    ).json()
+    assert id_claims["email"] == info["email"] == user.email
+    return id_claims["email_verified"], info["email_verified"]
+
+
+def test_email_is_verified_only_when_an_admin_vouches_for_it(realm, rp):
+    """The provider sends no mail, so a new user's address is unverified; an admin's "Mark
+    email as verified" makes the ID token and UserInfo say so (oauth2-proxy and others admit
+    only verified addresses), and can take it back. Both are audited."""
+    user = realm.user()
+    assert _email_claims(realm, rp, user) == (False, False)
+    admin, browser, _ = admin_browser(realm)
+    detail = browser.get(realm.url(f"admin/users/{user.id}"))
+    assert '<dd id="email-verified">No</dd>' in detail.text
+    done = browser.submit(detail, action="/email-verified")
+    assert f"The email address of {user.email} is marked verified." in notices(done)
+    assert '<dd id="email-verified">Yes</dd>' in done.text
+    assert _email_claims(realm, rp, user) == (True, True)
+    undone = browser.submit(done, action="/email-verified")
+    assert '<dd id="email-verified">No</dd>' in undone.text
+    assert _email_claims(realm, rp, user) == (False, False)
+    kinds = [r["type"] for r in admin_events(browser, realm, user.email, "admin.user.email_")]
+    assert sorted(kinds) == ["admin.user.email_unverified", "admin.user.email_verified"]
+    rows = admin_events(browser, realm, user.email, "admin.user.email_verified")
+    assert rows[0]["actor"] == f"admin:{admin.email}"
+
+
+def test_a_user_cannot_mark_their_own_email_verified(realm):
+    """Only admins vouch: a signed-in user's POST with a valid CSRF token gets 403."""
+    user = realm.user()
+    browser = realm.browser()
+    home = account_sign_in(realm, browser, user)
+    resp = browser.session.post(
+        realm.url(f"admin/users/{user.id}/email-verified"),
+        data={"csrf_token": csrf_token(home), "verified": "yes"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert resp.status_code == 403
+    with realm.server.app.app_context():
+        from idp.models import User
+
+        assert get_session().get(User, user.id).email_verified is False

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from idp.db import get_session
 from tests.helpers import run_idp
 from tests.oidc_rp import RP, sign_in_password
 
@@ -249,3 +250,61 @@ def test_unknown_user_set_password_is_refused_without_traceback(realm, server):
 
 def test_duplicate_realm_is_refused_without_traceback(realm, server):
     _refused(run_idp(server, "realm", "add", realm.name), realm.name)
+
+
+def test_operator_vouches_for_an_email_address(realm, server):
+    """``user add --email-verified`` and ``user email-verified [--unverified]`` set what the
+    ``email_verified`` claim says; the change is audited as the operator."""
+    email = f"cli-{secrets.token_hex(4)}@example.com"
+    added = json.loads(
+        _ok(
+            run_idp(
+                server,
+                "user",
+                "add",
+                "--email",
+                email,
+                "--password-stdin",
+                "--email-verified",
+                "--json",
+                "--realm",
+                realm.name,
+                stdin="a long cli password 42\n",
+            )
+        ).stdout
+    )
+    assert added["email_verified"] is True
+    off = json.loads(
+        _ok(
+            run_idp(
+                server,
+                "user",
+                "email-verified",
+                email,
+                "--unverified",
+                "--json",
+                "--realm",
+                realm.name,
+            )
+        ).stdout
+    )
+    assert off == {"email": email, "email_verified": False, "realm": realm.name}
+    listed = json.loads(
+        _ok(run_idp(server, "user", "list", "--json", "--realm", realm.name)).stdout
+    )
+    assert [(row["email"], row["email_verified"]) for row in listed] == [(email, False)]
+    with server.app.app_context():
+        from sqlalchemy import select
+
+        from idp.models import AuditEvent
+
+        types = (
+            get_session()
+            .scalars(
+                select(AuditEvent.type).where(
+                    AuditEvent.realm_id == realm.id, AuditEvent.actor == "operator"
+                )
+            )
+            .all()
+        )
+    assert "admin.user.email_unverified" in types

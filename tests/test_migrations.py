@@ -111,3 +111,42 @@ def test_idp_db_upgrade_twice_is_idempotent(tmp_path: Path):
             assert versions == 1
     finally:
         engine.dispose()
+
+
+def _upgrade_keeps_users(url: str) -> None:
+    """Upgrading a database made by an earlier release keeps its users: those of 0001 come
+    out of 0002 with ``email_verified`` false (nothing was vouched for)."""
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0001")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO realm (id, name, display_name, created_at) "
+                    "VALUES (1, 'old', 'Old', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO user_account (realm_id, sub, email, email_normalized, "
+                    "display_name, password_hash, is_admin, disabled, created_at, "
+                    "password_changed_at) VALUES (1, 'sub-1', 'a@example.com', "
+                    "'a@example.com', 'A', 'x', false, false, CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                )
+            )
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT email, email_verified FROM user_account")).all()
+    finally:
+        engine.dispose()
+    assert [(email, bool(flag)) for email, flag in rows] == [("a@example.com", False)]
+
+
+def test_sqlite_upgrade_from_0001_keeps_users(tmp_path: Path):
+    _upgrade_keeps_users(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+
+
+def test_postgres_upgrade_from_0001_keeps_users(scratch_postgres: str):
+    _upgrade_keeps_users(scratch_postgres)

@@ -68,7 +68,7 @@ def user_claims(user: User, scope: str | None) -> UserInfo:
         info["preferred_username"] = user.email
     if "email" in scopes:
         info["email"] = user.email
-        # Addresses are set by admins and the operator; the provider does not send
-        # verification mail, so it does not claim the address was verified.
-        info["email_verified"] = False
+        # The provider sends no verification mail: the address counts as verified only when
+        # an admin or the operator said so.
+        info["email_verified"] = bool(user.email_verified)
     return info

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..models import Realm, User
 from . import passwords, throttle
+from .audit import record_event
 from .crypto import random_token
 from .errors import AccountDisabled, AlreadyExists, InvalidCredentials, InvalidInput
 
@@ -30,6 +31,7 @@ def create_user(
     *,
     display_name: str = "",
     is_admin: bool = False,
+    email_verified: bool = False,
 ) -> User:
     email = email.strip()
     if not EMAIL.match(email) or len(email) > 320:
@@ -48,6 +50,7 @@ def create_user(
         display_name=display_name or email.split("@", 1)[0],
         password_hash=passwords.hash_password(password),
         is_admin=is_admin,
+        email_verified=email_verified,
     )
     db.add(user)
     db.flush()
@@ -130,3 +133,18 @@ def search_users(
         stmt.order_by(User.email_normalized).offset((page - 1) * per_page).limit(per_page)
     ).all()
     return list(rows), total
+
+
+def set_email_verified(
+    db: Session, user: User, verified: bool, *, actor: str, client_address: str | None
+) -> None:
+    """Mark the address as verified (or not) for the ``email_verified`` claim; audited."""
+    user.email_verified = verified
+    record_event(
+        db,
+        user.realm_id,
+        "admin.user.email_verified" if verified else "admin.user.email_unverified",
+        actor=actor,
+        subject=user,
+        client_address=client_address,
+    )

@@ -138,6 +138,24 @@ def set_status(realm: str, user_id: int) -> Response:
     return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
 
 
+@bp.post("/users/<int:user_id>/email-verified")
+def set_email_verified(realm: str, user_id: int) -> Response:
+    subject = _subject(user_id)
+    value = single("verified")
+    if value not in ("yes", "no"):
+        abort(400)
+    db = get_session()
+    users.set_email_verified(
+        db, subject, value == "yes", actor=_actor(), client_address=client_address()
+    )
+    db.commit()
+    flash(
+        f"The email address of {subject.email} is marked "
+        f"{'verified' if subject.email_verified else 'not verified'}."
+    )
+    return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+
+
 @bp.post("/users/<int:user_id>/password")
 def reset_password(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
