@@ -235,10 +235,32 @@ def token(realm: str) -> Response:
     return server().create_token_response()
 
 
+def _token_from_body() -> Response | None:
+    """RFC 6750 2.2: a POST may carry the access token as the form parameter ``access_token``
+    instead of the Authorization header (pyoidc does so by default). Exactly one method and
+    one token per request; the token then goes through the same Bearer validation."""
+    if request.method != "POST" or "access_token" not in request.form:
+        return None
+    tokens = request.form.getlist("access_token")
+    if request.headers.get("Authorization") or len(tokens) != 1:
+        resp = jsonify(
+            error="invalid_request",
+            error_description="Send one access token, in the header or in the body.",
+        )
+        resp.status_code = 400
+        resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_request"'
+        return resp
+    request.environ["HTTP_AUTHORIZATION"] = f"Bearer {tokens[0]}"
+    return None
+
+
 @bp.route("/protocol/openid-connect/userinfo", methods=["GET", "POST", "OPTIONS"])
 def userinfo(realm: str) -> Response:
     if request.method == "OPTIONS":
         return make_response("", 204)
+    refused = _token_from_body()
+    if refused is not None:
+        return refused
     return server().create_endpoint_response("userinfo")
 
 
