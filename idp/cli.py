@@ -553,6 +553,26 @@ def keys_rotate_data_key() -> None:
             click.echo("now remove the old key(s) from IDP_DATA_KEYS and restart")
 
 
+# -- secrets --------------------------------------------------------------------------------
+@main.command("secrets")
+@JSON_OPTION
+def secrets_command(as_json: bool) -> None:
+    """Print new values for the secrets production needs (IDP_SECRET_KEY, IDP_DATA_KEYS,
+    IDP_CODE_PEPPER) as shell assignments. Store them in your secret manager: losing
+    IDP_DATA_KEYS loses every TOTP key and signing key; changing IDP_CODE_PEPPER voids every
+    backup code."""
+    from cryptography.fernet import Fernet
+
+    from .config import new_secret
+
+    values = {
+        "IDP_SECRET_KEY": new_secret(),
+        "IDP_DATA_KEYS": Fernet.generate_key().decode(),
+        "IDP_CODE_PEPPER": new_secret(),
+    }
+    _out(as_json, values, "\n".join(f"{name}={value}" for name, value in values.items()))
+
+
 # -- servers --------------------------------------------------------------------------------
 @main.command("serve")
 @click.option("--threads", default=8, show_default=True)

@@ -179,3 +179,92 @@ def test_es256_signing_keys_are_selectable(realm, rp):
     )
     assert header["alg"] == "ES256"
     assert meta_alg.verify_id_token(token["id_token"], nonce=flow.nonce)["sub"] == user.sub
+
+
+def test_production_instance_from_the_readme_steps(tmp_path):
+    """README "Running in production": secrets from ``idp secrets``, migrate, add a realm
+    and a client, ``idp serve`` (waitress) behind a TLS proxy. The issuer is the https URL,
+    the secrets never touch the instance folder, the session cookie is Secure, and a token
+    from the served endpoint verifies against its JWKS."""
+    import socket
+    import time
+
+    import requests
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    printed = _run(_idp_env(tmp_path), "secrets", "--json")
+    assert printed.returncode == 0, printed.stderr
+    given = json.loads(printed.stdout)
+    assert set(given) == {"IDP_SECRET_KEY", "IDP_DATA_KEYS", "IDP_CODE_PEPPER"}
+    assert given != json.loads(_run(_idp_env(tmp_path), "secrets", "--json").stdout)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = _idp_env(
+        tmp_path,
+        IDP_ENV="production",
+        IDP_BASE_URL="https://id.example.com",
+        IDP_PROXY_COUNT="1",
+        IDP_HOST="127.0.0.1",
+        IDP_PORT=str(port),
+        **given,
+    )
+    for args in (("db", "upgrade"), ("realm", "add", "prod", "--json")):
+        done = _run(env, *args)
+        assert done.returncode == 0, done.stderr
+    added = _run(
+        env,
+        *("client", "add", "--name", "Svc", "--redirect-uri", "https://app.example.com/cb"),
+        *("--realm", "prod", "--json"),
+    )
+    client = json.loads(added.stdout)
+    assert not (tmp_path / "instance" / "secrets.json").exists()
+
+    proc = subprocess.Popen(
+        [IDP, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}/realms/prod"
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "id.example.com"}
+    try:
+        for _ in range(200):
+            try:
+                meta = requests.get(f"{base}/.well-known/openid-configuration", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("idp serve did not start")
+        meta = meta.json()
+        assert meta["issuer"] == "https://id.example.com/realms/prod"
+        token = requests.post(
+            f"{base}/protocol/openid-connect/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client["client_id"], client["client_secret"]),
+            headers=proxied,
+            timeout=10,
+        )
+        assert token.status_code == 200, token.text
+        keys = KeySet.import_key_set(
+            requests.get(f"{base}/protocol/openid-connect/certs", timeout=10).json()
+        )
+        claims = jwt.decode(token.json()["access_token"], keys).claims
+        assert claims["iss"] == meta["issuer"]
+        start = requests.get(
+            f"{base}/protocol/openid-connect/auth",
+            params={
+                "client_id": client["client_id"],
+                "redirect_uri": "https://app.example.com/cb",
+                "response_type": "code",
+                "scope": "openid",
+            },
+            headers=proxied,
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert start.status_code == 302, start.text
+        cookie = start.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
