@@ -7,6 +7,7 @@ Chromium is required: if it is missing these tests fail (CI installs it), they n
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pyotp
 import pytest
+import zxingcpp
+from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.rp_app import RunningRP, start_rp
@@ -144,7 +147,14 @@ def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
     page.screenshot(path=str(SHOTS / "enable.png"), full_page=True)
     key = re.sub(r"\s+", "", page.locator("#key").inner_text())
     assert re.fullmatch(r"[A-Z2-7]{16,}", key), key
-    page.get_by_label("Security code").fill(pyotp.TOTP(key).now())
+    # Scan the QR code as a phone would: decode the rendered pixels, not the markup.
+    qr_png = page.locator(".qr svg").screenshot(path=str(SHOTS / "qr.png"))
+    scanned = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr_png)))
+    assert [b.format for b in scanned] == [zxingcpp.BarcodeFormat.QRCode], scanned
+    app_entry = pyotp.parse_uri(scanned[0].text)
+    assert app_entry.secret == key and app_entry.name == user.email
+    assert app_entry.digits == 6 and app_entry.interval == 30 and app_entry.issuer
+    page.get_by_label("Security code").fill(app_entry.now())
     page.get_by_role("button", name="Verify").click()
     expect(
         page.get_by_role("heading", name="Two-factor authentication is enabled.")

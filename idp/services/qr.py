@@ -7,4 +7,5 @@ import segno
 
 def qr_svg(data: str) -> str:
     qr = segno.make(data, error="m")
-    return qr.svg_inline(scale=5, border=4, dark="#111", light="#fff", omitsize=False)
+    # A viewBox (omitsize) lets the stylesheet size the code without cropping it.
+    return qr.svg_inline(scale=5, border=4, dark="#111", light="#fff", omitsize=True)
