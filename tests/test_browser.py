@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -54,8 +55,8 @@ def new_context(chromium: Browser) -> Iterator:
     """A factory of fresh browser contexts (no shared cookies), all closed after the test."""
     made: list[BrowserContext] = []
 
-    def make() -> Page:
-        context = chromium.new_context(accept_downloads=True)
+    def make(**options: Any) -> Page:
+        context = chromium.new_context(accept_downloads=True, **options)
         context.set_default_timeout(TIMEOUT_MS)
         made.append(context)
         return context.new_page()
@@ -126,6 +127,41 @@ def test_form_post_response_mode_reaches_the_rp_in_a_real_browser(realm, test_rp
     # With the SSO session the answer comes at once, again by form post.
     page.goto(f"{test_rp.url}/login-form-post")
     _expect_at_rp(page, test_rp, user.email)
+
+
+PHONE = {"width": 360, "height": 740}
+
+
+def _fits_the_screen(page: Page) -> None:
+    # A mobile browser widens its layout viewport to overflowing content, so compare with the
+    # screen's width, not window.innerWidth.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} is {width}px wide on a {PHONE['width']}px screen"
+
+
+def test_pages_fit_a_phone_screen(realm, test_rp, new_context):
+    """Most people enrol and type codes on a phone: the sign-in, code, 2FA and enrolment
+    pages (with the long key) never need sideways scrolling at 360 px."""
+    user = realm.user(with_totp=True)
+    page = new_context(viewport=PHONE, is_mobile=True)
+    page.goto(test_rp.login_url)
+    _fits_the_screen(page)
+    _sign_in_with_password(page, user.email, user.password)
+    expect(page.get_by_label("Security code")).to_be_visible()
+    _fits_the_screen(page)
+    page.get_by_label("Security code").fill(pyotp.TOTP(user.totp_secret).at(time.time() + 30))
+    page.get_by_role("button", name="Verify").click()
+    _expect_at_rp(page, test_rp, user.email)
+    page.goto(realm.url("account/two-factor"))
+    expect(page.locator("#status")).to_be_visible()
+    _fits_the_screen(page)
+    other = realm.user()
+    page = new_context(viewport=PHONE, is_mobile=True)
+    page.goto(realm.url("account/two-factor"))
+    _sign_in_with_password(page, other.email, other.password)
+    page.get_by_role("link", name="Enable", exact=True).click()
+    expect(page.locator("#key")).to_be_visible()
+    _fits_the_screen(page)
 
 
 def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
