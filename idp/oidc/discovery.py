@@ -9,8 +9,7 @@ from flask import g
 from ..db import get_session
 from ..services.keys import realm_keys
 from .claims import ACR_VALUES, AMR_VALUES
-from .response_modes import RESPONSE_MODES
-from .server import issuer_for
+from .server import RESPONSE_MODES, issuer_for
 
 
 def discovery_document() -> dict[str, Any]:

@@ -17,7 +17,6 @@ from typing import Any
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _FlaskServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -39,10 +38,14 @@ from ..services import clients as client_service
 from ..services.context import settings
 from ..services.crypto import digest, random_token
 from ..services.keys import public_key_set, realm_keys
-from . import response_modes
 from .claims import Principal, acr_for, user_claims
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+#: How an authorization response may reach the client (OAuth 2.0 Multiple Response Types
+#: and Form Post Response Mode); ``query`` is the default for ``code``.
+RESPONSE_MODES = ("query", "fragment", "form_post")
 
 
 def current_realm() -> Realm:
@@ -548,22 +551,6 @@ class AuthorizationServer(_FlaskServer):
             )
         )
         db.commit()
-
-    def create_authorization_response(
-        self, request: Any = None, grant_user: Any = None, grant: Any = None
-    ) -> Any:
-        """Authlib's response, delivered with ``iss`` and by the requested response mode."""
-        response = super().create_authorization_response(request, grant_user, grant)
-        return response_modes.deliver(
-            response, grant.redirect_uri, grant.request.payload.data, issuer_for(current_realm())
-        )
-
-    def authorization_error_response(self, error: OAuth2Error, data: Any) -> Any:
-        """An authorization error that goes back to the client (it has a redirect URI)."""
-        response = self.handle_error_response(None, error)
-        return response_modes.deliver(
-            response, error.redirect_uri, data, issuer_for(current_realm())
-        )
 
     def resume_request(self, params: dict[str, str], uri: str) -> OAuth2Request:
         """Rebuild a stored authorization request (an interaction resumes it)."""

@@ -44,6 +44,7 @@ from .common import (
     set_sso_cookie,
     single,
 )
+from .protocol import authorization_response, oauth_error_response
 
 bp = Blueprint("login", __name__, url_prefix="/realms/<realm>/login/<uid>")
 
@@ -132,13 +133,9 @@ def _finish(ix: Interaction, user: User | None) -> Response:
         )
         try:
             grant = server.get_consent_grant(request=req, end_user=principal)
-            resp = server.create_authorization_response(
-                request=req, grant_user=principal, grant=grant
-            )
+            resp = authorization_response(req, principal, grant)
         except OAuth2Error as error:
-            from .protocol import _oauth_error
-
-            resp = _oauth_error(error, ix.params)
+            resp = oauth_error_response(error, ix.params)
     else:
         target = ix.return_to if is_local_path(realm, ix.return_to) else None
         resp = redirect(target or url_for("account.home", realm=realm.name))

@@ -35,8 +35,7 @@ from ..db import get_session
 from ..interaction.flow import start_interaction
 from ..oidc.claims import Principal, assurance_level, requested_level
 from ..oidc.discovery import discovery_document
-from ..oidc.response_modes import RESPONSE_MODES
-from ..oidc.server import AuthorizationServer
+from ..oidc.server import RESPONSE_MODES, AuthorizationServer
 from ..services import clients as client_service
 from ..services.keys import realm_keys
 from ..services.sessions import end_sso_session, revoke_session_tokens
@@ -47,6 +46,7 @@ from .common import (
     principal_from,
     remember_binding,
 )
+from .response_modes import deliver
 
 bp = Blueprint("protocol", __name__, url_prefix="/realms/<realm>")
 
@@ -114,14 +114,22 @@ def error_page(error: OAuth2Error, status: int = 400) -> Response:
     return resp
 
 
-def _oauth_error(error: OAuth2Error, data: Any = None) -> Response:
+def oauth_error_response(error: OAuth2Error, data: Any = None) -> Response:
     """An error goes back to the client when Authlib established its redirect URI; otherwise
     it is a page. ``data`` is the authorization request (for its response mode)."""
     if getattr(error, "redirect_uri", None):
-        return server().authorization_error_response(
-            error, request.values if data is None else data
-        )
+        response = server().handle_error_response(None, error)
+        return deliver(response, error.redirect_uri, request.values if data is None else data)
     return error_page(error)
+
+
+def authorization_response(req: Any, principal: Principal, grant: Any) -> Response:
+    """The code (or an error Authlib finds at the last moment), delivered to the client with
+    ``iss`` and by the requested response mode."""
+    response = server().create_authorization_response(
+        request=req, grant_user=principal, grant=grant
+    )
+    return deliver(response, grant.redirect_uri, grant.request.payload.data)
 
 
 def login_reasons(data: Any, principal: Principal | None) -> list[str]:
@@ -194,25 +202,25 @@ def authorize(realm: str) -> Response:
     try:
         grant = server().get_consent_grant(end_user=principal)
     except OAuth2Error as error:
-        return _oauth_error(error)
+        return oauth_error_response(error)
     req = grant.request
     data = req.payload.data
     problem = _parameter_problem(data)
     if problem:
-        return _oauth_error(
+        return oauth_error_response(
             InvalidRequestError(problem, redirect_uri=grant.redirect_uri, state=data.get("state"))
         )
     unsupported = _unsupported_feature(data, grant)
     if unsupported is not None:
-        return _oauth_error(unsupported)
+        return oauth_error_response(unsupported)
     reasons = login_reasons(data, principal)
     if not reasons:
-        return server().create_authorization_response(
-            request=req, grant_user=principal, grant=grant
-        )
+        return authorization_response(req, principal, grant)
     if "none" in (data.get("prompt") or "").split():
         error_cls = InteractionRequiredError if reasons == ["acr_not_met"] else LoginRequiredError
-        return _oauth_error(error_cls(redirect_uri=grant.redirect_uri, state=data.get("state")))
+        return oauth_error_response(
+            error_cls(redirect_uri=grant.redirect_uri, state=data.get("state"))
+        )
     db = get_session()
     params = {key: data.get(key) for key in data}
     ix, binding = start_interaction(

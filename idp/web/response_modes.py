@@ -10,7 +10,8 @@ leaves through :func:`deliver`, which
   with a page whose form posts the parameters to the redirect URI; a same-origin script
   submits it, and without JavaScript the user presses Continue.
 
-Authlib builds the redirect; this module only re-routes its parameters.
+Authlib builds the redirect; this module only re-routes its parameters (the protocol never
+renders a page, so the form-post page is drawn here, in the web layer).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from authlib.common.urls import add_params_to_uri
-from flask import Response, make_response, render_template
+from flask import Response, g, make_response, render_template
 
-RESPONSE_MODES = ("query", "fragment", "form_post")
+from ..oidc.server import RESPONSE_MODES, issuer_for
+
 DEFAULT_MODE = "query"
 
 #: The form_post page needs its own script; nothing else is allowed.
@@ -46,10 +48,7 @@ def _added_params(location: str, redirect_uri: str) -> list[tuple[str, str]]:
 
 
 def deliver(
-    response: Response,
-    redirect_uri: str | None,
-    data: Mapping[str, object] | None,
-    issuer: str,
+    response: Response, redirect_uri: str | None, data: Mapping[str, object] | None
 ) -> Response:
     """Re-send Authlib's redirect to ``redirect_uri`` with ``iss`` and by the requested mode.
 
@@ -59,7 +58,7 @@ def deliver(
     if response.status_code != 302 or not location or not redirect_uri:
         return response
     params = [(k, v) for k, v in _added_params(location, redirect_uri) if k != "iss"]
-    params.append(("iss", issuer))
+    params.append(("iss", issuer_for(g.idp_realm)))
     mode = response_mode(data)
     if mode == "form_post":
         page = make_response(
