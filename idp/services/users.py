@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Realm, User
+from ..models import Realm, SsoSession, Token, User
 from . import passwords, throttle
 from .audit import record_event
 from .crypto import random_token
@@ -145,6 +145,52 @@ def set_email_verified(
         user.realm_id,
         "admin.user.email_verified" if verified else "admin.user.email_unverified",
         actor=actor,
+        subject=user,
+        client_address=client_address,
+    )
+
+
+def change_password(
+    db: Session,
+    user: User,
+    current: str,
+    new: str,
+    *,
+    keep_sid: str | None,
+    client_address: str | None,
+) -> None:
+    """The user's own password change: the current password is checked the way sign-in
+    checks it (same throttles, same errors), the new one must pass the password rules, and
+    every other session of the user ends with its tokens, as when a password leaks. The
+    session ``keep_sid`` stays signed in. Audited; the caller commits."""
+    realm = db.get(Realm, user.realm_id)
+    assert realm is not None
+    authenticate_password(db, realm, user.email, current, client_address=client_address)
+    set_password(db, user, new)
+    now = utcnow()
+    db.execute(
+        update(SsoSession)
+        .where(
+            SsoSession.user_id == user.id,
+            SsoSession.ended_at.is_(None),
+            SsoSession.sid != (keep_sid or ""),
+        )
+        .values(ended_at=now)
+    )
+    db.execute(
+        update(Token)
+        .where(
+            Token.user_id == user.id,
+            Token.revoked_at.is_(None),
+            or_(Token.sid.is_(None), Token.sid != (keep_sid or "")),
+        )
+        .values(revoked_at=now)
+    )
+    record_event(
+        db,
+        user.realm_id,
+        "account.password.changed",
+        actor=f"user:{user.email}",
         subject=user,
         client_address=client_address,
     )

@@ -21,8 +21,15 @@ from flask import (
 
 from ..db import get_session, utcnow
 from ..models import User
-from ..services import backup_codes, factors, totp
-from ..services.errors import InvalidCode, NotFound
+from ..services import backup_codes, factors, totp, users
+from ..services.errors import (
+    AccountDisabled,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+)
 from ..services.qr import qr_svg
 from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
@@ -85,6 +92,49 @@ def sign_out(realm: str) -> Response:
     resp = make_response(render_template("login/logged_out.html", realm=g.idp_realm))
     clear_sso_cookie(resp, g.idp_realm)
     return resp
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password(realm: str) -> Response:
+    """Change one's own password: the current one, then the new one twice. Other sessions
+    end and their tokens are revoked; this one stays."""
+    from flask import request
+
+    if request.method == "GET":
+        return _render("account/password.html")
+    current = single("current_password") or ""
+    new = single("new_password") or ""
+    if new != (single("confirm_password") or ""):
+        return _render("account/password.html", 400, error="The new passwords do not match.")
+    db = get_session()
+    sso = current_sso(g.idp_realm)
+    try:
+        users.change_password(
+            db,
+            g.user,
+            current,
+            new,
+            keep_sid=sso.sid if sso else None,
+            client_address=client_address(),
+        )
+    except TooManyAttempts as exc:
+        db.commit()
+        resp = _render(
+            "account/password.html",
+            429,
+            error=f"Too many attempts. Wait {exc.retry_after} s before you try again.",
+        )
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+    except (InvalidCredentials, AccountDisabled):
+        db.commit()  # the failure counts
+        return _render("account/password.html", 401, error="The current password is not right.")
+    except InvalidInput as exc:
+        db.rollback()
+        return _render("account/password.html", 400, error=str(exc))
+    db.commit()
+    flash("Your password is changed. Other devices are signed out.")
+    return redirect(url_for("account.home", realm=realm))
 
 
 @bp.get("/two-factor")
