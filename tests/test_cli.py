@@ -260,15 +260,8 @@ def test_operator_vouches_for_an_email_address(realm, server):
         _ok(
             run_idp(
                 server,
-                "user",
-                "add",
-                "--email",
-                email,
-                "--password-stdin",
-                "--email-verified",
-                "--json",
-                "--realm",
-                realm.name,
+                *("user", "add", "--email", email, "--password-stdin", "--email-verified"),
+                *("--json", "--realm", realm.name),
                 stdin="a long cli password 42\n",
             )
         ).stdout

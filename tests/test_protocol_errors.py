@@ -118,6 +118,11 @@ def _tokens(realm: conftest.TestRealm, rp: Any, user: Any, browser: Browser | No
     code = _sign_in_for_code(
         realm, browser, user, _params(rp.client_id, rp.redirect_uri, challenge)
     )
+    return _redeem_ok(realm, rp, code, verifier)
+
+
+def _redeem_ok(realm: conftest.TestRealm, rp: Any, code: str, verifier: str) -> dict:
+    """Redeem a code for the confidential client ``rp``; the token response (must be 200)."""
     resp = _redeem(
         realm,
         code,

@@ -13,12 +13,24 @@ import pytest
 import requests
 
 from tests.helpers import Browser, Page
-from tests.test_protocol_errors import _auth_url, _params, _pkce, _redeem
+from tests.test_protocol_errors import _auth_url, _params, _pkce, _redeem_ok
 
 
 def _hidden_fields(page: Page) -> dict[str, str]:
     (form,) = page.forms
     return {name: value for name, value, kind in form["fields"] if kind == "hidden"}
+
+
+def _callback(realm: Any, rp: Any, **extra: str) -> dict[str, str]:
+    """Where an unsigned-in browser is sent back to at once (an error answer)."""
+    _, challenge = _pkce()
+    params = _params(rp.client_id, rp.redirect_uri, challenge, **extra)
+    browser = realm.browser()
+    page = browser.get(_auth_url(realm, params))
+    assert browser.left_to, page.text
+    callback = browser.callback_params()
+    assert callback["state"] == params["state"]
+    return callback
 
 
 def _sign_in(browser: Browser, url: str, user: Any) -> Page:
@@ -42,23 +54,11 @@ def test_code_response_names_the_issuer(realm, rp):
     callback = browser.callback_params()
     assert callback["iss"] == realm.issuer
     assert callback["state"] == params["state"]
-    resp = _redeem(
-        realm,
-        callback["code"],
-        client_id=rp.client_id,
-        secret=rp.client_secret,
-        redirect_uri=rp.redirect_uri,
-        verifier=verifier,
-    )
-    assert resp.status_code == 200, resp.text
+    _redeem_ok(realm, rp, callback["code"], verifier)
 
 
 def test_error_response_names_the_issuer(realm, rp):
-    _, challenge = _pkce()
-    params = _params(rp.client_id, rp.redirect_uri, challenge, prompt="none")
-    browser = realm.browser()
-    browser.get(_auth_url(realm, params))
-    callback = browser.callback_params()
+    callback = _callback(realm, rp, prompt="none")
     assert callback["error"] == "login_required"
     assert callback["iss"] == realm.issuer
 
@@ -94,15 +94,7 @@ def test_form_post_answers_with_a_page_that_posts_the_code_to_the_redirect_uri(r
     assert '<script src="/static/form_post.js">' in page.text
     script = requests.get(f"{realm.base}/static/form_post.js", timeout=10)
     assert script.status_code == 200 and ".submit()" in script.text
-    resp = _redeem(
-        realm,
-        fields["code"],
-        client_id=rp.client_id,
-        secret=rp.client_secret,
-        redirect_uri=rp.redirect_uri,
-        verifier=verifier,
-    )
-    assert resp.status_code == 200, resp.text
+    _redeem_ok(realm, rp, fields["code"], verifier)
     # A second request rides the SSO session and is answered by form post at once.
     again = browser.get(_auth_url(realm, params | {"state": "second"}))
     assert browser.left_to is None and _hidden_fields(again)["state"] == "second"
@@ -170,11 +162,7 @@ def test_redirect_uri_with_its_own_query_keeps_it(realm):
 
 
 def test_unknown_response_mode_is_refused(realm, rp):
-    _, challenge = _pkce()
-    params = _params(rp.client_id, rp.redirect_uri, challenge, response_mode="web_message")
-    browser = realm.browser()
-    browser.get(_auth_url(realm, params))
-    callback = browser.callback_params()
+    callback = _callback(realm, rp, response_mode="web_message")
     assert callback["error"] == "invalid_request"
     assert "response_mode" in callback["error_description"]
     assert callback["iss"] == realm.issuer
@@ -191,11 +179,5 @@ def test_unknown_response_mode_is_refused(realm, rp):
 def test_request_objects_are_refused_not_ignored(realm, rp, name, error):
     """OIDC Core 6: a provider without request objects says so; ignoring the parameter could
     let a signed request's stricter values be dropped silently."""
-    _, challenge = _pkce()
-    params = _params(rp.client_id, rp.redirect_uri, challenge, **{name: "eyJhbGciOiJub25lIn0"})
-    browser = realm.browser()
-    page = browser.get(_auth_url(realm, params))
-    assert browser.left_to, page.text
-    callback = browser.callback_params()
+    callback = _callback(realm, rp, **{name: "eyJhbGciOiJub25lIn0"})
     assert callback["error"] == error
-    assert callback["state"] == params["state"]
