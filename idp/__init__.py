@@ -118,6 +118,9 @@ def _register_pages(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.is_secure:
+            # Browsers that once reached the provider over https never fall back to http.
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if response.mimetype in ("text/html", "text/plain") and not request.path.startswith(
             "/static/"
         ):

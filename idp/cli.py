@@ -582,7 +582,15 @@ def serve(threads: int) -> None:
 
     app = _app()
     settings = app.extensions["idp.settings"]
-    waitress.serve(app, host=settings.host, port=settings.port, threads=threads)
+    waitress.serve(
+        app,
+        host=settings.host,
+        port=settings.port,
+        threads=threads,
+        # waitress drops X-Forwarded-* headers by default; with IDP_PROXY_COUNT the app's
+        # ProxyFix reads them (client address for the audit log and throttles, https).
+        clear_untrusted_proxy_headers=not settings.proxy_count,
+    )
 
 
 @main.command("dev")

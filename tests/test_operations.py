@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from idp.db import get_session
+from idp.db import get_session, make_engine
 from idp.models import Authenticator, User
 from tests.helpers import run_idp, totp_code
 from tests.oidc_rp import RP, sign_in_password
@@ -181,11 +182,45 @@ def test_es256_signing_keys_are_selectable(realm, rp):
     assert meta_alg.verify_id_token(token["id_token"], nonce=flow.nonce)["sub"] == user.sub
 
 
+def _failed_sign_in_through_proxy(start: Any, base: str, headers: dict[str, str]) -> None:
+    """Follow the sign-in redirect to the password page and submit a wrong password, as a
+    browser behind the TLS proxy would (the cookies are Secure, so they are sent by hand)."""
+    import html
+    import re
+    from urllib.parse import urljoin
+
+    import requests
+
+    cookies = dict(start.cookies)
+    resp = start
+    while resp.is_redirect:
+        resp = requests.get(
+            urljoin(base, resp.headers["Location"]),
+            headers=headers,
+            cookies=cookies,
+            allow_redirects=False,
+            timeout=10,
+        )
+        cookies |= dict(resp.cookies)
+    assert resp.status_code == 200 and 'name="password"' in resp.text, resp.text
+    action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', resp.text)[1])
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', resp.text)[1]
+    failed = requests.post(
+        urljoin(base, action),
+        data={"csrf_token": csrf, "email": "nobody@example.com", "password": "wrong password"},
+        headers=headers | {"Referer": "https://id.example.com/"},
+        cookies=cookies,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert failed.status_code == 401, failed.text
+
+
 def test_production_instance_from_the_readme_steps(tmp_path):
     """README "Running in production": secrets from ``idp secrets``, migrate, add a realm
     and a client, ``idp serve`` (waitress) behind a TLS proxy. The issuer is the https URL,
-    the secrets never touch the instance folder, the session cookie is Secure, and a token
-    from the served endpoint verifies against its JWKS."""
+    the secrets never touch the instance folder, the session cookie is Secure, answers carry
+    HSTS, and a token from the served endpoint verifies against its JWKS."""
     import socket
     import time
 
@@ -265,6 +300,17 @@ def test_production_instance_from_the_readme_steps(tmp_path):
         assert start.status_code == 302, start.text
         cookie = start.headers["Set-Cookie"]
         assert "Secure" in cookie and "HttpOnly" in cookie
+        assert start.headers["Strict-Transport-Security"] == "max-age=31536000"
+        # A failed sign-in is counted against the client's address from X-Forwarded-For,
+        # not the proxy's (waitress must pass the header through to the app).
+        _failed_sign_in_through_proxy(start, base, proxied | {"X-Forwarded-For": "203.0.113.9"})
+        engine = make_engine(env["IDP_DATABASE_URL"])
+        try:
+            with engine.connect() as conn:
+                keys = set(conn.execute(text("SELECT key FROM throttle")).scalars())
+        finally:
+            engine.dispose()
+        assert "pwd:ip:203.0.113.9" in keys and "pwd:ip:127.0.0.1" not in keys, keys
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

@@ -608,6 +608,8 @@ def test_sign_in_page_has_security_headers_and_safe_session_cookie(realm, rp):
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"]
     assert "no-store" in headers["Cache-Control"]
+    # Plain http (local development) gets no HSTS: it would pin a name to https.
+    assert "Strict-Transport-Security" not in headers
 
     fields = [(n, v) for n, v, t in page.forms[-1]["fields"] if n and t == "hidden"]
     fields += [("email", user.email), ("password", user.password)]
