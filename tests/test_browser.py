@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +38,7 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+A11Y_DIR = Path(__file__).resolve().parent / "a11y"
 SHOTS = Path("/tmp/shots")  # noqa: S108  (screenshots for a human look; never committed)
 TIMEOUT_MS = 15_000
 
@@ -162,6 +165,90 @@ def test_pages_fit_a_phone_screen(realm, test_rp, new_context):
     page.get_by_role("link", name="Enable", exact=True).click()
     expect(page.locator("#key")).to_be_visible()
     _fits_the_screen(page)
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core (npm), the accessibility engine of Lighthouse and most CI a11y checks."""
+    script = A11Y_DIR / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed for the accessibility tests"
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=A11Y_DIR,
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
+    return script.read_text(encoding="utf-8")
+
+
+def _axe_violations(page: Page, axe_source: str) -> list[str]:
+    page.evaluate(axe_source)
+    found = page.evaluate(
+        """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a',
+            'wcag21aa', 'best-practice']})).violations.map(
+            v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map(n => n.target).join(', ')}`)"""
+    )
+    return [f"{page.url}: {line}" for line in found]
+
+
+def test_pages_pass_axe_accessibility_checks(realm, test_rp, new_context, axe_source):
+    """Issue 2 asks for accessible pages: every page of the sign-in, the account and the
+    console, in its normal and its error state, passes axe-core's WCAG 2.1 A/AA rules."""
+    user = realm.user(with_totp=True)
+    admin = realm.user(admin=True)
+    found: list[str] = []
+    # The pages' CSP forbids injected scripts, which is the point; axe runs with it bypassed.
+    page = new_context(bypass_csp=True)
+    page.goto(test_rp.login_url)
+    found += _axe_violations(page, axe_source)
+    _sign_in_with_password(page, user.email, "not the password")
+    expect(page.locator("#error")).to_be_visible()
+    found += _axe_violations(page, axe_source)
+    _sign_in_with_password(page, user.email, user.password)
+    page.get_by_label("Security code").fill("000000")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.locator("#error")).to_be_visible()
+    found += _axe_violations(page, axe_source)
+    page.get_by_role("link", name="Use a backup code instead").click()
+    found += _axe_violations(page, axe_source)
+    page.get_by_label("Backup code").fill(user.backup_codes[0])
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("button", name="Continue")).to_be_visible()
+    found += _axe_violations(page, axe_source)
+    page.get_by_role("button", name="Continue").click()
+    _expect_at_rp(page, test_rp, user.email)
+    for path, heading in (
+        ("account/", "Account settings"),
+        ("account/two-factor", "Two-factor authentication"),
+        ("account/password", "Change password"),
+    ):
+        page.goto(realm.url(path))
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        found += _axe_violations(page, axe_source)
+
+    page = new_context(bypass_csp=True)
+    page.goto(realm.url("admin/"))
+    _sign_in_with_password(page, admin.email, admin.password)
+    for path, heading in (
+        ("admin/users", "Users"),
+        (f"admin/users/{user.id}", user.email),
+        (f"admin/users/{user.id}/reset-2fa", None),
+        ("admin/audit", "Audit log"),
+        ("account/two-factor/enable", "Set up two-factor authentication"),
+        ("protocol/openid-connect/auth?client_id=unknown", "The application's request was refused"),
+    ):
+        page.goto(realm.url(path))
+        if heading:
+            expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        else:
+            expect(
+                page.get_by_role("button", name="Disable two-factor authentication")
+            ).to_be_visible()
+        found += _axe_violations(page, axe_source)
+    assert found == [], "\n".join(found)
 
 
 def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
