@@ -144,7 +144,7 @@ def _fits_the_screen(page: Page) -> None:
 
 def test_pages_fit_a_phone_screen(realm, test_rp, new_context):
     """Most people enrol and type codes on a phone: the sign-in, code, 2FA and enrolment
-    pages (with the long key) never need sideways scrolling at 360 px."""
+    pages (with the long key), and the console, never need sideways scrolling at 360 px."""
     user = realm.user(with_totp=True)
     page = new_context(viewport=PHONE, is_mobile=True)
     page.goto(test_rp.login_url)
@@ -165,6 +165,15 @@ def test_pages_fit_a_phone_screen(realm, test_rp, new_context):
     page.get_by_role("link", name="Enable", exact=True).click()
     expect(page.locator("#key")).to_be_visible()
     _fits_the_screen(page)
+    # The console on a phone: wide tables scroll inside their box, the page does not.
+    admin = realm.user(admin=True)
+    page = new_context(viewport=PHONE, is_mobile=True)
+    page.goto(realm.url("admin/users"))
+    _sign_in_with_password(page, admin.email, admin.password)
+    for path in ("admin/users", "admin/audit", f"admin/users/{user.id}"):
+        page.goto(realm.url(path))
+        expect(page.locator("main h1")).to_be_visible()
+        _fits_the_screen(page)
 
 
 @pytest.fixture(scope="module")
