@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pyotp
@@ -149,6 +150,25 @@ def wait_for_step_room(seconds: float = 4.0) -> None:
 
 def current_step() -> int:
     return int(time.time() // 30)
+
+
+def npm_ci(folder: Path, needed: str) -> None:
+    """Install ``folder``'s locked npm packages unless ``needed`` (a path inside
+    node_modules) is already there."""
+    import shutil
+    import subprocess
+
+    if (folder / "node_modules" / needed).exists():
+        return
+    npm = shutil.which("npm")
+    assert npm and shutil.which("node"), "Node.js 20+ and npm are needed for this test"
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=folder,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
 
 
 def run_idp(server, *args: str, stdin: str | None = None):  # noqa: ANN001, ANN201

@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from tests.helpers import npm_ci
 from tests.rp_app import RunningRP, start_rp
 
 pytestmark = pytest.mark.browser
@@ -179,18 +178,8 @@ def test_pages_fit_a_phone_screen(realm, test_rp, new_context):
 @pytest.fixture(scope="module")
 def axe_source() -> str:
     """axe-core (npm), the accessibility engine of Lighthouse and most CI a11y checks."""
-    script = A11Y_DIR / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        npm = shutil.which("npm")
-        assert npm, "npm is needed for the accessibility tests"
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=A11Y_DIR,
-            check=True,
-            timeout=300,
-            capture_output=True,
-        )
-    return script.read_text(encoding="utf-8")
+    npm_ci(A11Y_DIR, "axe-core/axe.min.js")
+    return (A11Y_DIR / "node_modules" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
 
 
 def _axe_violations(page: Page, axe_source: str) -> list[str]:

@@ -6,31 +6,20 @@ and builds the logout URL, each by its own rules rather than ours."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.helpers import totp_code
+from tests.helpers import npm_ci, totp_code
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "clients" / "node"
 
 
 @pytest.fixture(scope="module")
 def node_rp() -> Path:
-    node = shutil.which("node")
-    npm = shutil.which("npm")
-    assert node and npm, "Node.js 20+ and npm are needed for the interop tests"
-    if not (NODE_DIR / "node_modules" / "openid-client").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
-            check=True,
-            timeout=300,
-            capture_output=True,
-        )
+    npm_ci(NODE_DIR, "openid-client")
     return NODE_DIR / "rp.mjs"
 
 
