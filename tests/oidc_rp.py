@@ -72,6 +72,17 @@ class RP:
         )
         return dict(token)
 
+    def introspect(self, token: str) -> dict[str, Any]:
+        """RFC 7662 introspection, authenticated as this (confidential) client."""
+        resp = requests.post(
+            self.meta["introspection_endpoint"],
+            data={"token": token},
+            auth=(self.client_id, self.client_secret or ""),
+            timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
     def jwks(self) -> KeySet:
         return KeySet.import_key_set(requests.get(self.meta["jwks_uri"], timeout=10).json())
 

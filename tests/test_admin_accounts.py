@@ -116,6 +116,17 @@ def admin_events(browser: Browser, realm: Any, email: str, kind: str) -> list[di
     return [r for r in audit_rows(page) if r["type"].startswith(kind)]
 
 
+def assert_audited_once(
+    browser: Browser, realm: Any, kind: str, *, actor: Any, subject: Any
+) -> None:
+    """Exactly one successful ``kind`` event about ``subject``, done by the admin ``actor``."""
+    rows = admin_events(browser, realm, subject.email, kind)
+    assert len(rows) == 1, rows
+    assert rows[0]["actor"] == f"admin:{actor.email}"
+    assert rows[0]["subject"] == subject.email
+    assert rows[0]["outcome"] == "success"
+
+
 def second_realm(server: Any) -> conftest.TestRealm:
     name = f"r{secrets.token_hex(5)}"
     with server.app.app_context():
@@ -159,11 +170,7 @@ def test_admin_disables_account_ends_sessions_and_refuses_sign_in(realm, rp):
     assert still_signed_in(realm, browser)
 
     # Audited with the admin as the actor.
-    rows = admin_events(browser, realm, user.email, "admin.user.disabled")
-    assert len(rows) == 1, rows
-    assert rows[0]["actor"] == f"admin:{admin.email}"
-    assert rows[0]["subject"] == user.email
-    assert rows[0]["outcome"] == "success"
+    assert_audited_once(browser, realm, "admin.user.disabled", actor=admin, subject=user)
 
     # Enabling the account again lets the user sign in.
     enabled = browser.submit(browser.get(realm.url(f"admin/users/{user.id}")), action="/status")
@@ -216,11 +223,7 @@ def test_admin_resets_password(realm, rp):
     # The admin stays signed in.
     assert still_signed_in(realm, browser)
 
-    rows = admin_events(browser, realm, user.email, "admin.user.password_reset")
-    assert len(rows) == 1, rows
-    assert rows[0]["actor"] == f"admin:{admin.email}"
-    assert rows[0]["subject"] == user.email
-    assert rows[0]["outcome"] == "success"
+    assert_audited_once(browser, realm, "admin.user.password_reset", actor=admin, subject=user)
 
 
 def test_admin_password_reset_refuses_a_short_password(realm, rp):

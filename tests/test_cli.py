@@ -34,6 +34,18 @@ def _refused(result: subprocess.CompletedProcess, *words: str) -> None:
         assert word in result.stderr, result.stderr
 
 
+def _client_add(server: Any, realm: Any, name: str, redirect_uri: str, *extra: str) -> dict:
+    """``idp client add … --json`` in the test realm; its parsed output."""
+    result = _ok(
+        run_idp(
+            server,
+            *("client", "add", "--name", name, "--redirect-uri", redirect_uri, *extra),
+            *("--json", "--realm", realm.name),
+        )
+    )
+    return json.loads(result.stdout)
+
+
 def _signs_in(realm: Any, rp: Any, email: str, password: str) -> bool:
     client = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
     flow = client.start()
@@ -82,21 +94,7 @@ def test_user_add_reads_password_from_stdin_and_prints_json(realm, rp, server):
 
 
 def test_client_add_prints_a_secret_that_works_at_the_token_endpoint(realm, server):
-    result = _ok(
-        run_idp(
-            server,
-            "client",
-            "add",
-            "--name",
-            "Billing",
-            "--redirect-uri",
-            "https://billing.example/cb",
-            "--json",
-            "--realm",
-            realm.name,
-        )
-    )
-    data = json.loads(result.stdout)
+    data = _client_add(server, realm, "Billing", "https://billing.example/cb")
     assert data["client_id"]
     assert len(data["client_secret"]) >= 43
     assert data["public"] is False
@@ -118,22 +116,7 @@ def test_client_add_prints_a_secret_that_works_at_the_token_endpoint(realm, serv
 
 
 def test_public_client_add_has_no_secret(realm, server):
-    result = _ok(
-        run_idp(
-            server,
-            "client",
-            "add",
-            "--name",
-            "SPA",
-            "--redirect-uri",
-            "https://spa.example/cb",
-            "--public",
-            "--json",
-            "--realm",
-            realm.name,
-        )
-    )
-    data = json.loads(result.stdout)
+    data = _client_add(server, realm, "SPA", "https://spa.example/cb", "--public")
     assert data["client_id"]
     assert data["client_secret"] is None
     assert data["public"] is True

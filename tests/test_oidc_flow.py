@@ -93,12 +93,7 @@ def test_confidential_client_full_story(realm, rp):
     _, at2 = client.verify_access_token(refreshed["access_token"])
     assert at2["amr"] == ["pwd"] and at2["auth_time"] == claims["auth_time"]
 
-    introspect = requests.post(
-        client.meta["introspection_endpoint"],
-        data={"token": refreshed["access_token"]},
-        auth=(rp.client_id, rp.client_secret),
-        timeout=10,
-    ).json()
+    introspect = client.introspect(refreshed["access_token"])
     assert introspect["active"] is True
     assert introspect["acr"] == "1" and introspect["auth_time"] == claims["auth_time"]  # T4
 
@@ -115,12 +110,7 @@ def test_confidential_client_full_story(realm, rp):
         timeout=10,
     )
     assert after.status_code == 401
-    introspect = requests.post(
-        client.meta["introspection_endpoint"],
-        data={"token": refreshed["access_token"]},
-        auth=(rp.client_id, rp.client_secret),
-        timeout=10,
-    ).json()
+    introspect = client.introspect(refreshed["access_token"])
     assert introspect == {"active": False}
 
     # RP-initiated logout with the ID token as hint: back to the registered URI with state.

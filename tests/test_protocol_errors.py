@@ -121,9 +121,11 @@ def _tokens(realm: conftest.TestRealm, rp: Any, user: Any, browser: Browser | No
     return _redeem_ok(realm, rp, code, verifier)
 
 
-def _redeem_ok(realm: conftest.TestRealm, rp: Any, code: str, verifier: str) -> dict:
-    """Redeem a code for the confidential client ``rp``; the token response (must be 200)."""
-    resp = _redeem(
+def _redeem_for(
+    realm: conftest.TestRealm, rp: Any, code: str, verifier: str | None
+) -> requests.Response:
+    """Redeem a code as the confidential client ``rp`` with its own secret and redirect URI."""
+    return _redeem(
         realm,
         code,
         client_id=rp.client_id,
@@ -131,6 +133,11 @@ def _redeem_ok(realm: conftest.TestRealm, rp: Any, code: str, verifier: str) -> 
         redirect_uri=rp.redirect_uri,
         verifier=verifier,
     )
+
+
+def _redeem_ok(realm: conftest.TestRealm, rp: Any, code: str, verifier: str) -> dict:
+    """Redeem a code for the confidential client ``rp``; the token response (must be 200)."""
+    resp = _redeem_for(realm, rp, code, verifier)
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -304,14 +311,7 @@ def test_code_verifier_without_challenge_is_refused(realm, rp):
         realm, realm.browser(), user, _params(rp.client_id, rp.redirect_uri, None)
     )
     verifier, _ = _pkce()
-    resp = _redeem(
-        realm,
-        code,
-        client_id=rp.client_id,
-        secret=rp.client_secret,
-        redirect_uri=rp.redirect_uri,
-        verifier=verifier,
-    )
+    resp = _redeem_for(realm, rp, code, verifier)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"] in ("invalid_request", "invalid_grant")
     assert "access_token" not in resp.json()
@@ -440,14 +440,7 @@ def test_expired_code_gets_invalid_grant(realm, rp):
     code = _sign_in_for_code(
         realm, realm.browser(), user, _params(rp.client_id, rp.redirect_uri, challenge)
     )
-    resp = _redeem(
-        realm,
-        code,
-        client_id=rp.client_id,
-        secret=rp.client_secret,
-        redirect_uri=rp.redirect_uri,
-        verifier=verifier,
-    )
+    resp = _redeem_for(realm, rp, code, verifier)
     _assert_oauth_error(resp, 400, "invalid_grant")
 
 

@@ -80,6 +80,14 @@ def new_user_enabled(realm: Any) -> tuple[Any, Browser, str, list[str], Page]:
     return user, browser, key, codes, page
 
 
+def new_user_on_enable_page(realm: Any) -> tuple[Any, Browser, Page]:
+    """A user without 2FA signs in on the account page and opens Enable."""
+    user = realm.user()
+    browser = realm.browser()
+    home = account_sign_in(realm, browser, user)
+    return user, browser, browser.get(open_two_factor(browser, home).link("Enable"))
+
+
 def asks_for_code(realm: Any, rp: Any, user: Any) -> bool:
     browser, _, page = to_code_page(realm, make_rp(realm, rp), user)
     if browser.left_to:
@@ -136,10 +144,7 @@ def test_e1_each_user_enables_2fa_from_account_settings(realm, rp):
 
 
 def test_e2_enable_page_shows_qr_of_otpauth_uri(realm):
-    user = realm.user()
-    browser = realm.browser()
-    home = account_sign_in(realm, browser, user)
-    page = browser.get(open_two_factor(browser, home).link("Enable"))
+    user, browser, page = new_user_on_enable_page(realm)
     key = field(page, "key").replace(" ", "")
     display = f"Test {realm.name}"
     expected = pyotp.TOTP(key).provisioning_uri(name=user.email, issuer_name=display)
@@ -156,10 +161,7 @@ def test_e2_enable_page_shows_qr_of_otpauth_uri(realm):
 
 
 def test_e3_account_and_grouped_key_shown_for_manual_entry(realm):
-    user = realm.user()
-    browser = realm.browser()
-    home = account_sign_in(realm, browser, user)
-    page = browser.get(open_two_factor(browser, home).link("Enable"))
+    user, browser, page = new_user_on_enable_page(realm)
     assert field(page, "account") == user.email
     grouped = field(page, "key")
     assert re.fullmatch(r"[A-Z2-7]{4}( [A-Z2-7]{4})+", grouped), grouped
@@ -172,10 +174,7 @@ def test_e3_account_and_grouped_key_shown_for_manual_entry(realm):
 
 
 def test_e4_only_a_correct_code_enables(realm, rp):
-    user = realm.user()
-    browser = realm.browser()
-    home = account_sign_in(realm, browser, user)
-    page = browser.get(open_two_factor(browser, home).link("Enable"))
+    user, browser, page = new_user_on_enable_page(realm)
     key = field(page, "key").replace(" ", "")
     for bad in (wrong_code(key), pyotp.TOTP(key).at(time.time() - 120), "", "12345", "abcdef"):
         page = browser.submit(page, {"code": bad})
@@ -201,10 +200,7 @@ def test_e5_success_says_enabled_and_offers_backup_codes(realm, rp):
 
 
 def test_e6_rfc6238_sha1_six_digits_thirty_seconds_only(realm, rp):
-    user = realm.user()
-    browser = realm.browser()
-    home = account_sign_in(realm, browser, user)
-    page = browser.get(open_two_factor(browser, home).link("Enable"))
+    user, browser, page = new_user_on_enable_page(realm)
     key = field(page, "key").replace(" ", "")
     # The code of a plain RFC 6238 implementation (SHA-1, 6 digits, 30 s) is accepted...
     wait_for_step_room()

@@ -149,12 +149,7 @@ def test_a2_admin_reset_ends_sessions_and_revokes_tokens(realm, rp):
     )
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
     for value in (token["access_token"], token["refresh_token"]):
-        answer = requests.post(
-            client.meta["introspection_endpoint"],
-            data={"token": value},
-            auth=(rp.client_id, rp.client_secret),
-            timeout=10,
-        ).json()
+        answer = client.introspect(value)
         assert answer == {"active": False}
     userinfo = requests.get(
         client.meta["userinfo_endpoint"],

@@ -702,12 +702,7 @@ def test_t4_introspection_has_acr_and_auth_time(realm, rp):
     client = make_rp(realm, rp)
     _, token, claims, at = sign_in_with_totp(realm, client, user)
     assert at["acr"] == "2" and at["auth_time"] == claims["auth_time"]
-    answer = requests.post(
-        client.meta["introspection_endpoint"],
-        data={"token": token["access_token"]},
-        auth=(rp.client_id, rp.client_secret),
-        timeout=10,
-    ).json()
+    answer = client.introspect(token["access_token"])
     assert answer["active"] is True
     assert answer["acr"] == "2" and answer["auth_time"] == claims["auth_time"]
     assert answer["sub"] == user.sub
