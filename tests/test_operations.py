@@ -3,10 +3,12 @@ server, password-hash upgrades, ES256 signing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,17 +218,11 @@ def _failed_sign_in_through_proxy(start: Any, base: str, headers: dict[str, str]
     assert failed.status_code == 401, failed.text
 
 
-def test_production_instance_from_the_readme_steps(tmp_path):
-    """README "Running in production": secrets from ``idp secrets``, migrate, add a realm
-    and a client, ``idp serve`` (waitress) behind a TLS proxy. The issuer is the https URL,
-    the secrets never touch the instance folder, the session cookie is Secure, answers carry
-    HSTS, and a token from the served endpoint verifies against its JWKS."""
+def _production_instance(tmp_path: Path, proxy_count: int) -> tuple[dict[str, str], dict]:
+    """The README's production steps up to ``idp serve``: secrets from ``idp secrets``,
+    migrate, a realm ``prod`` and a confidential client. Returns the environment and the
+    client (``client_id``, ``client_secret``)."""
     import socket
-    import time
-
-    import requests
-    from joserfc import jwt
-    from joserfc.jwk import KeySet
 
     printed = _run(_idp_env(tmp_path), "secrets", "--json")
     assert printed.returncode == 0, printed.stderr
@@ -240,7 +236,7 @@ def test_production_instance_from_the_readme_steps(tmp_path):
         tmp_path,
         IDP_ENV="production",
         IDP_BASE_URL="https://id.example.com",
-        IDP_PROXY_COUNT="1",
+        IDP_PROXY_COUNT=str(proxy_count),
         IDP_HOST="127.0.0.1",
         IDP_PORT=str(port),
         **given,
@@ -253,24 +249,78 @@ def test_production_instance_from_the_readme_steps(tmp_path):
         *("client", "add", "--name", "Svc", "--redirect-uri", "https://app.example.com/cb"),
         *("--realm", "prod", "--json"),
     )
-    client = json.loads(added.stdout)
     assert not (tmp_path / "instance" / "secrets.json").exists()
+    return env, json.loads(added.stdout)
+
+
+@contextlib.contextmanager
+def _serving(env: dict[str, str]) -> Iterator[str]:
+    """``idp serve`` (waitress) in a subprocess; yields the realm's base URL once it answers."""
+    import time
+
+    import requests
 
     proc = subprocess.Popen(
         [IDP, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    base = f"http://127.0.0.1:{port}/realms/prod"
-    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "id.example.com"}
+    base = f"http://127.0.0.1:{env['IDP_PORT']}/realms/prod"
     try:
         for _ in range(200):
             try:
-                meta = requests.get(f"{base}/.well-known/openid-configuration", timeout=2)
+                requests.get(f"{base}/.well-known/openid-configuration", timeout=2)
                 break
             except requests.ConnectionError:
                 time.sleep(0.05)
         else:
             raise AssertionError("idp serve did not start")
-        meta = meta.json()
+        yield base
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def _start_sign_in(base: str, client: dict, headers: dict[str, str]) -> Any:
+    import requests
+
+    start = requests.get(
+        f"{base}/protocol/openid-connect/auth",
+        params={
+            "client_id": client["client_id"],
+            "redirect_uri": "https://app.example.com/cb",
+            "response_type": "code",
+            "scope": "openid",
+        },
+        headers=headers,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert start.status_code == 302, start.text
+    return start
+
+
+def _throttled_addresses(env: dict[str, str]) -> set[str]:
+    engine = make_engine(env["IDP_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            keys = conn.execute(text("SELECT key FROM throttle")).scalars()
+            return {key.removeprefix("pwd:ip:") for key in keys if key.startswith("pwd:ip:")}
+    finally:
+        engine.dispose()
+
+
+def test_production_instance_from_the_readme_steps(tmp_path):
+    """README "Running in production": secrets from ``idp secrets``, migrate, add a realm
+    and a client, ``idp serve`` (waitress) behind a TLS proxy. The issuer is the https URL,
+    the secrets never touch the instance folder, the session cookie is Secure, answers carry
+    HSTS, and a token from the served endpoint verifies against its JWKS."""
+    import requests
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    env, client = _production_instance(tmp_path, proxy_count=1)
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "id.example.com"}
+    with _serving(env) as base:
+        meta = requests.get(f"{base}/.well-known/openid-configuration", timeout=10).json()
         assert meta["issuer"] == "https://id.example.com/realms/prod"
         token = requests.post(
             f"{base}/protocol/openid-connect/token",
@@ -285,32 +335,29 @@ def test_production_instance_from_the_readme_steps(tmp_path):
         )
         claims = jwt.decode(token.json()["access_token"], keys).claims
         assert claims["iss"] == meta["issuer"]
-        start = requests.get(
-            f"{base}/protocol/openid-connect/auth",
-            params={
-                "client_id": client["client_id"],
-                "redirect_uri": "https://app.example.com/cb",
-                "response_type": "code",
-                "scope": "openid",
-            },
-            headers=proxied,
-            allow_redirects=False,
-            timeout=10,
-        )
-        assert start.status_code == 302, start.text
+        start = _start_sign_in(base, client, proxied)
         cookie = start.headers["Set-Cookie"]
         assert "Secure" in cookie and "HttpOnly" in cookie
         assert start.headers["Strict-Transport-Security"] == "max-age=31536000"
         # A failed sign-in is counted against the client's address from X-Forwarded-For,
         # not the proxy's (waitress must pass the header through to the app).
         _failed_sign_in_through_proxy(start, base, proxied | {"X-Forwarded-For": "203.0.113.9"})
-        engine = make_engine(env["IDP_DATABASE_URL"])
-        try:
-            with engine.connect() as conn:
-                keys = set(conn.execute(text("SELECT key FROM throttle")).scalars())
-        finally:
-            engine.dispose()
-        assert "pwd:ip:203.0.113.9" in keys and "pwd:ip:127.0.0.1" not in keys, keys
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
+    assert _throttled_addresses(env) == {"203.0.113.9"}
+
+
+def test_without_a_proxy_forged_forwarded_headers_are_ignored(tmp_path):
+    """With IDP_PROXY_COUNT=0 (nothing in front), a client that sends its own
+    X-Forwarded-For cannot pick the address its failures count against (to slip past the
+    per-address password throttle), nor claim https with X-Forwarded-Proto."""
+    env, client = _production_instance(tmp_path, proxy_count=0)
+    forged = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "evil.example",
+    }
+    with _serving(env) as base:
+        start = _start_sign_in(base, client, forged)
+        assert "Strict-Transport-Security" not in start.headers
+        assert start.headers["Location"].startswith("/realms/prod/login/")
+        _failed_sign_in_through_proxy(start, base, forged)
+    assert _throttled_addresses(env) == {"127.0.0.1"}
