@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -51,20 +51,20 @@ def end_sso_session(db: Session, row: SsoSession) -> None:
     row.ended_at = utcnow()
 
 
-def end_user_sessions(db: Session, user: User) -> None:
-    db.execute(
-        update(SsoSession)
-        .where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
-        .values(ended_at=utcnow())
-    )
+def end_user_sessions(db: Session, user: User, *, except_sid: str | None = None) -> None:
+    """End every SSO session of the user, but the one ``except_sid`` if given."""
+    query = update(SsoSession).where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
+    if except_sid is not None:
+        query = query.where(SsoSession.sid != except_sid)
+    db.execute(query.values(ended_at=utcnow()))
 
 
-def revoke_user_tokens(db: Session, user: User) -> None:
-    db.execute(
-        update(Token)
-        .where(Token.user_id == user.id, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+def revoke_user_tokens(db: Session, user: User, *, except_sid: str | None = None) -> None:
+    """Revoke every token of the user, but those issued in the session ``except_sid``."""
+    query = update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
+    if except_sid is not None:
+        query = query.where(or_(Token.sid.is_(None), Token.sid != except_sid))
+    db.execute(query.values(revoked_at=utcnow()))
 
 
 def revoke_session_tokens(db: Session, sid: str) -> None:

@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Realm, SsoSession, Token, User
+from ..models import Realm, User
 from . import passwords, throttle
 from .audit import record_event
 from .crypto import random_token
 from .errors import AccountDisabled, AlreadyExists, InvalidCredentials, InvalidInput
+from .sessions import end_user_sessions, revoke_user_tokens
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -167,25 +168,8 @@ def change_password(
     assert realm is not None
     authenticate_password(db, realm, user.email, current, client_address=client_address)
     set_password(db, user, new)
-    now = utcnow()
-    db.execute(
-        update(SsoSession)
-        .where(
-            SsoSession.user_id == user.id,
-            SsoSession.ended_at.is_(None),
-            SsoSession.sid != (keep_sid or ""),
-        )
-        .values(ended_at=now)
-    )
-    db.execute(
-        update(Token)
-        .where(
-            Token.user_id == user.id,
-            Token.revoked_at.is_(None),
-            or_(Token.sid.is_(None), Token.sid != (keep_sid or "")),
-        )
-        .values(revoked_at=now)
-    )
+    end_user_sessions(db, user, except_sid=keep_sid)
+    revoke_user_tokens(db, user, except_sid=keep_sid)
     record_event(
         db,
         user.realm_id,

@@ -41,6 +41,7 @@ from .common import (
     recently_authenticated,
     require_sign_in,
     single,
+    too_many_attempts,
 )
 
 bp = Blueprint("account", __name__, url_prefix="/realms/<realm>/account")
@@ -119,13 +120,7 @@ def password(realm: str) -> Response:
         )
     except TooManyAttempts as exc:
         db.commit()
-        resp = _render(
-            "account/password.html",
-            429,
-            error=f"Too many attempts. Wait {exc.retry_after} s before you try again.",
-        )
-        resp.headers["Retry-After"] = str(exc.retry_after)
-        return resp
+        return too_many_attempts(exc, lambda error: _render("account/password.html", error=error))
     except (InvalidCredentials, AccountDisabled):
         db.commit()  # the failure counts
         return _render("account/password.html", 401, error="The current password is not right.")

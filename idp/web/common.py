@@ -4,6 +4,7 @@ SSO session, the client address and the re-authentication rule for sensitive act
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +15,7 @@ from ..interaction.flow import start_interaction
 from ..models import Realm, SsoSession, User
 from ..oidc.claims import Principal
 from ..services.context import settings
+from ..services.errors import TooManyAttempts
 from ..services.factors import has_second_factor
 from ..services.realms import find_realm
 from ..services.sessions import find_sso_session
@@ -159,3 +161,14 @@ def url_with_query(base: str, params: dict[str, str]) -> str:
 
 def app_name() -> str:
     return current_app.config.get("IDP_PRODUCT_NAME", "idp")
+
+
+def too_many_attempts(exc: TooManyAttempts, render: Callable[[str], Response]) -> Response:
+    """A throttled form (passwords, and codes per SPEC L6): the page ``render`` draws with the
+    wait as its error, status 429 and ``Retry-After``."""
+    minutes, seconds = divmod(exc.retry_after, 60)
+    wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    resp = render(f"Too many attempts. Wait {wait} before you try again.")
+    resp.status_code = 429
+    resp.headers["Retry-After"] = str(exc.retry_after)
+    return resp

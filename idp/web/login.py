@@ -43,6 +43,7 @@ from .common import (
     remember_binding,
     set_sso_cookie,
     single,
+    too_many_attempts,
 )
 from .protocol import authorization_response, oauth_error_response
 
@@ -80,18 +81,9 @@ def _user(ix: Interaction) -> User | None:
 
 
 def _too_many(template: str, exc: TooManyAttempts, **context: Any) -> Response:
-    minutes, seconds = divmod(exc.retry_after, 60)
-    wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-    resp = make_response(
-        render_template(
-            template,
-            error=f"Too many attempts. Wait {wait} before you try again.",
-            **context,
-        ),
-        429,
+    return too_many_attempts(
+        exc, lambda error: make_response(render_template(template, error=error, **context))
     )
-    resp.headers["Retry-After"] = str(exc.retry_after)
-    return resp
 
 
 def _continue(ix: Interaction, user: User | None) -> Response:
