@@ -6,6 +6,8 @@ on the provider and stops at the first redirect that leaves it (the relying part
 from __future__ import annotations
 
 import time
+
+from idp import clock
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -137,7 +139,7 @@ class Browser:
 
 
 def totp_code(secret: str, step_offset: int = 0) -> str:
-    return pyotp.TOTP(secret).at(time.time() + 30 * step_offset)
+    return pyotp.TOTP(secret).at(clock.timestamp() + 30 * step_offset)
 
 
 def wait_for_step_room(seconds: float = 4.0) -> None:

@@ -9,13 +9,13 @@ session or token before its last stage (SPEC L7).
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..db import utcnow
 from ..models import Interaction, Realm, User
 from ..services.context import settings
@@ -107,4 +107,4 @@ def complete(db: Session, interaction: Interaction) -> tuple[list[str], int]:
     )
     if result.rowcount != 1:
         raise InteractionNotFound()
-    return list(interaction.amr or []), int(time.time())
+    return list(interaction.amr or []), int(clock.timestamp())

@@ -5,7 +5,7 @@ from .authenticator import Authenticator, BackupCode
 from .client import Client
 from .keys import SigningKey
 from .realm import Realm
-from .sessions import Interaction, SsoSession
+from .sessions import Interaction, SsoSession, TrustedBrowser
 from .tokens import AuthorizationCode, Token
 from .user import User
 
@@ -21,5 +21,6 @@ __all__ = [
     "SsoSession",
     "Throttle",
     "Token",
+    "TrustedBrowser",
     "User",
 ]

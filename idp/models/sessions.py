@@ -59,6 +59,33 @@ class Interaction(Base):
         ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True
     )
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: What the pages settled along the way: ``postponed`` (enrolment put off, SPEC P2),
+    #: ``notice_seen``, ``offer_seen`` (SPEC B6, P6), ``trust_browser`` (SPEC P8).
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The SSO session a step-up started from (its factors are in ``amr`` already).
+    from_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class TrustedBrowser(Base):
+    """A browser the user told to skip the code (SPEC P8). The cookie holds a random token;
+    the row holds its digest, bound to the user and to the second factor in force then."""
+
+    __tablename__ = "trusted_browser"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    realm_id: Mapped[int] = mapped_column(ForeignKey("realm.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    authenticator_id: Mapped[int] = mapped_column(
+        ForeignKey("authenticator.id", ondelete="CASCADE"), index=True
+    )
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    #: A short description of the browser (from its User-Agent) for the 2FA page.
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

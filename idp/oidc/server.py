@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +31,7 @@ from flask import Flask, g
 from flask import request as flask_request
 from sqlalchemy import select, update
 
+from .. import clock
 from ..db import get_session, utcnow
 from ..models import AuthorizationCode, Client, Realm, Token, User
 from ..services import clients as client_service
@@ -305,7 +305,7 @@ class OpenIDCode(_OpenIDCode):
         return {"alg": keys.active_alg, "kid": keys.active_kid, "typ": "JWT"}
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
-        now = int(time.time())
+        now = int(clock.timestamp())
         return {
             "iss": issuer_for(current_realm()),
             "aud": client.client_id,

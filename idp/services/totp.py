@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hmac
 import re
-import time
 
 import pyotp
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
+from .. import clock
 from ..db import utcnow
 from ..models import Authenticator
 from .context import cipher
@@ -51,7 +51,7 @@ def group_key(secret: str) -> str:
 
 
 def time_step(at: float | None = None) -> int:
-    return int((time.time() if at is None else at) // INTERVAL)
+    return int((clock.timestamp() if at is None else at) // INTERVAL)
 
 
 def matching_step(secret: str, code: str, at: float | None = None) -> int | None:

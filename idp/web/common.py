@@ -3,13 +3,13 @@ SSO session, the client address and the re-authentication rule for sensitive act
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, abort, current_app, g, redirect, request, session, url_for
 
+from .. import clock
 from ..db import get_session
 from ..interaction.flow import start_interaction
 from ..models import Realm, SsoSession, User
@@ -147,7 +147,7 @@ def require_sign_in(realm: Realm, *, reason: str = "login", user: User | None = 
 def recently_authenticated(sso: SsoSession, user: User) -> bool:
     """GitHub-style "sudo mode": a sign-in with every factor the user has, no older than
     ``IDP_REAUTH_TTL``. A password-only session of a user with 2FA never qualifies."""
-    fresh = time.time() - sso.auth_time <= settings().reauth_ttl
+    fresh = clock.timestamp() - sso.auth_time <= settings().reauth_ttl
     if not fresh:
         return False
     if has_second_factor(get_session(), user):

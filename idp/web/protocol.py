@@ -7,7 +7,6 @@ and sends the browser to the hosted sign-in. The pages never parse OAuth paramet
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
@@ -31,6 +30,7 @@ from flask import (
     url_for,
 )
 
+from .. import clock
 from ..db import get_session
 from ..interaction.flow import start_interaction
 from ..oidc.claims import Principal, assurance_level, requested_level
@@ -147,7 +147,7 @@ def login_reasons(data: Any, principal: Principal | None) -> list[str]:
                 limit = int(max_age)
             except ValueError:
                 limit = -1
-            if limit < 0 or time.time() - principal.auth_time > limit:
+            if limit < 0 or clock.timestamp() - principal.auth_time > limit:
                 reasons.append("max_age")
         if requested_level(data.get("acr_values")) > assurance_level(principal.amr):
             reasons.append("acr_not_met")
