@@ -6,8 +6,6 @@ on the provider and stops at the first redirect that leaves it (the relying part
 from __future__ import annotations
 
 import time
-
-from idp import clock
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,6 +13,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pyotp
 import requests
+
+from idp import clock
 
 
 class _Forms(HTMLParser):
