@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from .. import clock
 from ..db import utcnow
 from ..models import Interaction, Realm, User
 from ..services.context import settings
@@ -35,6 +34,10 @@ class InteractionExpired(InteractionError):
     pass
 
 
+class InteractionFinished(InteractionError):
+    """Every stage ran and the SSO session exists; only resuming it is left."""
+
+
 def start_interaction(
     db: Session,
     realm: Realm,
@@ -45,10 +48,14 @@ def start_interaction(
     reason: str = "login",
     login_hint: str | None = None,
     user: User | None = None,
+    amr: list[str] | None = None,
+    from_sid: str | None = None,
 ) -> tuple[Interaction, str]:
     """Create an interaction; return it and the browser binding value to keep in the cookie.
 
-    ``user`` presets who must sign in (re-authentication before a sensitive action).
+    ``user`` presets who must sign in (re-authentication before a sensitive action). A
+    step-up passes the signed-in user with the factors the session proved (``amr``) and its
+    ``from_sid``: only the missing stages then run.
     """
     binding = random_token(24)
     row = Interaction(
@@ -61,7 +68,9 @@ def start_interaction(
         reason=reason,
         login_hint=(login_hint or "")[:320] or None,
         user_id=user.id if user else None,
-        amr=[],
+        amr=list(amr or []),
+        progress={},
+        from_sid=from_sid,
         expires_at=utcnow() + timedelta(seconds=settings().interaction_ttl),
     )
     db.add(row)
@@ -69,7 +78,11 @@ def start_interaction(
     return row, binding
 
 
-def load_interaction(db: Session, realm: Realm, uid: str, binding: str | None) -> Interaction:
+def load_interaction(
+    db: Session, realm: Realm, uid: str, binding: str | None, *, finished: bool = False
+) -> Interaction:
+    """The browser's interaction. One whose stages are done (an SSO session exists) raises
+    ``InteractionFinished`` unless ``finished`` asks for exactly that (to resume it)."""
     from sqlalchemy import select
 
     if not isinstance(uid, str) or len(uid) > 64:
@@ -77,6 +90,8 @@ def load_interaction(db: Session, realm: Realm, uid: str, binding: str | None) -
     row = db.scalar(select(Interaction).where(Interaction.uid == uid))
     if row is None or row.realm_id != realm.id or row.completed_at is not None:
         raise InteractionNotFound()
+    if (row.progress or {}).get("finished_sid") and not finished:
+        raise InteractionFinished()
     if not binding or not constant_time_equals(row.browser_digest, digest(binding)):
         raise InteractionNotFound()
     if row.expires_at <= utcnow():
@@ -97,8 +112,19 @@ def advance(db: Session, interaction: Interaction, *, user: User, amr: list[str]
     return binding
 
 
-def complete(db: Session, interaction: Interaction) -> tuple[list[str], int]:
-    """Mark the interaction done (once; atomically). Returns its amr and auth_time."""
+def set_progress(interaction: Interaction, **values: Any) -> None:
+    """Record what a page settled (``postponed``, ``notice_seen``...)."""
+    progress = dict(interaction.progress or {})
+    progress.update(values)
+    interaction.progress = progress
+
+
+def mark_finished(interaction: Interaction, sid: str) -> None:
+    set_progress(interaction, finished_sid=sid)
+
+
+def complete(db: Session, interaction: Interaction) -> None:
+    """Mark the interaction used up (once; atomically): a second resume finds it gone."""
     result = db.execute(
         update(Interaction)
         .where(Interaction.id == interaction.id, Interaction.completed_at.is_(None))
@@ -107,4 +133,3 @@ def complete(db: Session, interaction: Interaction) -> tuple[list[str], int]:
     )
     if result.rowcount != 1:
         raise InteractionNotFound()
-    return list(interaction.amr or []), int(clock.timestamp())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,24 +27,15 @@ def assurance_level(amr: list[str]) -> int:
     return 2 if "mfa" in amr else 1
 
 
-def acr_for(amr: list[str], requested: str | None = None) -> str:
+def acr_for(amr: list[str], requested: str | None = None, essential: tuple[str, ...] = ()) -> str:
     """The acr for a sign-in: Keycloak's levels ("1" password, "2" two factors). A request
-    for the PAPE multi-factor policy is honoured as level 2 and echoed back."""
+    for the PAPE multi-factor policy (in ``acr_values`` or an essential ``acr``) is honoured
+    as level 2 and echoed back."""
     level = assurance_level(amr)
-    if level >= 2 and requested and PAPE_MFA in requested.split():
+    asked = [*(requested or "").split(), *essential]
+    if level >= 2 and PAPE_MFA in asked:
         return PAPE_MFA
     return str(level)
-
-
-def requested_level(acr_values: str | None) -> int:
-    """The level an ``acr_values`` request asks for (0 when it asks for nothing known)."""
-    level = 0
-    for value in (acr_values or "").split():
-        if value == PAPE_MFA or value == "2":
-            level = max(level, 2)
-        elif value == "1":
-            level = max(level, 1)
-    return level
 
 
 @dataclass
@@ -72,3 +64,37 @@ def user_claims(user: User, scope: str | None) -> UserInfo:
         # an admin or the operator said so.
         info["email_verified"] = bool(user.email_verified)
     return info
+
+
+def essential_acr(claims_parameter: str | None) -> tuple[str, ...]:
+    """The values of an essential ``acr`` in the ``claims`` request parameter (OIDC Core
+    5.5.1.1), from its ``id_token`` or ``userinfo`` member; () when none is essential.
+    Raises ValueError for a parameter that is not a JSON object of objects."""
+    if claims_parameter is None:
+        return ()
+    try:
+        data = json.loads(claims_parameter)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError("'claims' is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise ValueError("'claims' must be a JSON object.")
+    values: list[str] = []
+    for member in ("id_token", "userinfo"):
+        section = data.get(member)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise ValueError(f"'claims.{member}' must be a JSON object.")
+        acr = section.get("acr")
+        if acr is None:
+            continue
+        if not isinstance(acr, dict):
+            raise ValueError("'claims' member 'acr' must be null or a JSON object.")
+        if acr.get("essential") is not True:
+            continue
+        if isinstance(acr.get("value"), str):
+            values.append(acr["value"])
+        listed = acr.get("values")
+        if isinstance(listed, list):
+            values.extend(v for v in listed if isinstance(v, str))
+    return tuple(dict.fromkeys(values))

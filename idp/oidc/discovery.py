@@ -56,7 +56,7 @@ def discovery_document() -> dict[str, Any]:
             "email_verified",
         ],
         "claim_types_supported": ["normal"],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "acr_values_supported": ACR_VALUES,

@@ -38,7 +38,7 @@ from ..services import clients as client_service
 from ..services.context import settings
 from ..services.crypto import digest, random_token
 from ..services.keys import public_key_set, realm_keys
-from .claims import Principal, acr_for, user_claims
+from .claims import Principal, acr_for, essential_acr, user_claims
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -65,6 +65,13 @@ def _principal_for(
     if user is None or user.disabled:
         return None
     return Principal(user=user, amr=list(amr or []), auth_time=auth_time or 0, sid=sid)
+
+
+def _essential(data: Any) -> tuple[str, ...]:
+    try:
+        return essential_acr(data.get("claims"))
+    except ValueError:
+        return ()
 
 
 def _jwt_claims(token: str) -> dict[str, Any]:
@@ -145,7 +152,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=principal.auth_time,
                 amr=principal.amr,
-                acr=acr_for(principal.amr, data.get("acr_values")),
+                acr=acr_for(principal.amr, data.get("acr_values"), _essential(data)),
                 sid=principal.sid,
                 expires_at=utcnow() + timedelta(seconds=settings().code_ttl),
             )

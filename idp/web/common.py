@@ -151,7 +151,8 @@ def recently_authenticated(sso: SsoSession, user: User) -> bool:
     if not fresh:
         return False
     if has_second_factor(get_session(), user):
-        return "mfa" in (sso.amr or [])
+        # A trusted browser skipped the code: that is not every factor (SPEC P8).
+        return "mfa" in (sso.amr or []) and "trusted_browser" not in (sso.amr or [])
     return "pwd" in (sso.amr or [])
 
 

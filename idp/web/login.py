@@ -1,37 +1,37 @@
-"""Hosted sign-in pages: run the interaction's stages, then finish it (SSO session + resume
-the authorization, or return to the account page that asked)."""
+"""Hosted sign-in pages: run the interaction's stages, then finish it. An authorization
+request is resumed by the protocol side at its own endpoint; an own page (account, console)
+gets the browser back."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from authlib.oauth2 import OAuth2Error
 from flask import (
     Blueprint,
     Response,
-    current_app,
+    after_this_request,
     g,
     make_response,
     redirect,
     render_template,
+    request,
     url_for,
 )
 
-from ..db import get_session
+from ..db import get_session, utcnow
 from ..interaction import flow
-from ..interaction.stages import next_stage
+from ..interaction.finish import finish_interaction
+from ..interaction.stages import FEW_CODES_LEFT, StageContext, next_stage
 from ..models import Interaction, User
-from ..oidc.claims import Principal, acr_for
-from ..services import backup_codes
-from ..services.audit import record_event
+from ..services import backup_codes, factors, totp, trusted_browsers
 from ..services.errors import (
     AccountDisabled,
     InvalidCode,
     InvalidCredentials,
+    NotFound,
     TooManyAttempts,
 )
-from ..services.factors import verify_second_factor
-from ..services.sessions import create_sso_session, end_sso_session
+from ..services.qr import qr_svg
 from ..services.users import authenticate_password
 from .common import (
     binding_for,
@@ -45,7 +45,6 @@ from .common import (
     single,
     too_many_attempts,
 )
-from .protocol import authorization_response, oauth_error_response
 
 bp = Blueprint("login", __name__, url_prefix="/realms/<realm>/login/<uid>")
 
@@ -66,6 +65,9 @@ def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
 def _interaction(uid: str) -> Interaction | Response:
     try:
         return flow.load_interaction(get_session(), g.idp_realm, uid, binding_for(uid))
+    except flow.InteractionFinished:
+        # Every stage ran (the back button after finishing): resume what asked for it.
+        return redirect(url_for("protocol.resume", realm=g.idp_realm.name, uid=uid))
     except flow.InteractionExpired:
         return _stale("expired")
     except flow.InteractionNotFound:
@@ -86,53 +88,64 @@ def _too_many(template: str, exc: TooManyAttempts, **context: Any) -> Response:
     )
 
 
+def _trust_token() -> str | None:
+    return request.cookies.get(trusted_browsers.COOKIE)
+
+
+def _stage_context(ix: Interaction, user: User | None) -> StageContext:
+    db = get_session()
+    trusted = (
+        user is not None
+        and trusted_browsers.find_trust(db, g.idp_realm, user, _trust_token()) is not None
+    )
+    return StageContext(db=db, realm=g.idp_realm, interaction=ix, user=user, trusted=trusted)
+
+
 def _continue(ix: Interaction, user: User | None) -> Response:
-    stage = next_stage(get_session(), ix, user)
+    """Send the browser to the first stage that still applies, or finish."""
+    stage = next_stage(_stage_context(ix, user))
     if stage is not None:
         return redirect(url_for(stage.endpoint, realm=g.idp_realm.name, uid=ix.uid))
-    if user is not None and "backup_code" in (ix.amr or []):
-        return redirect(url_for("login.notice", realm=g.idp_realm.name, uid=ix.uid))
     return _finish(ix, user)
 
 
 def _finish(ix: Interaction, user: User | None) -> Response:
-    """Complete the interaction: a new SSO session (new id), then resume."""
     realm = g.idp_realm
     db = get_session()
     if user is None or user.disabled:
         return _stale("unknown")
-    amr, auth_time = flow.complete(db, ix)
-    old = current_sso(realm)
-    if old is not None:
-        end_sso_session(db, old)
-    sso, cookie_value = create_sso_session(db, user, amr=amr, acr=acr_for(amr), auth_time=auth_time)
-    record_event(
-        db,
-        realm.id,
-        "login.succeeded",
-        actor=f"user:{user.email}",
-        subject=user,
-        client_address=client_address(),
-        detail={"amr": amr},
+    done = finish_interaction(
+        db, realm, ix, user, previous=current_sso(realm), client_address=client_address()
     )
     db.commit()
-    forget_binding(ix.uid)
     if ix.kind == "authorize":
-        server = current_app.extensions["idp.server"]
-        principal = Principal(user=user, amr=amr, auth_time=auth_time, sid=sso.sid)
-        req = server.resume_request(
-            ix.params, url_for("protocol.authorize", realm=realm.name, _external=True)
-        )
-        try:
-            grant = server.get_consent_grant(request=req, end_user=principal)
-            resp = authorization_response(req, principal, grant)
-        except OAuth2Error as error:
-            resp = oauth_error_response(error, ix.params)
+        # The protocol side resumes the authorization at its own endpoint.
+        resp = redirect(url_for("protocol.resume", realm=realm.name, uid=ix.uid))
     else:
+        forget_binding(ix.uid)
         target = ix.return_to if is_local_path(realm, ix.return_to) else None
         resp = redirect(target or url_for("account.home", realm=realm.name))
-    set_sso_cookie(resp, realm, cookie_value)
+    set_sso_cookie(resp, realm, done.cookie_value)
     return resp
+
+
+def _stage_page(uid: str, endpoint: str) -> tuple[Interaction, User] | Response:
+    """The interaction and user for a stage's page, or where to go instead when this stage
+    does not apply (a stale link, a stage already done)."""
+    ix = _interaction(uid)
+    if isinstance(ix, Response):
+        return ix
+    user = _user(ix)
+    stage = next_stage(_stage_context(ix, user))
+    if user is None or stage is None or stage.endpoint != endpoint:
+        return _continue(ix, user)
+    return ix, user
+
+
+def _advance(ix: Interaction, user: User, amr: list[str]) -> None:
+    binding = flow.advance(get_session(), ix, user=user, amr=amr)
+    get_session().commit()
+    remember_binding(ix.uid, binding)
 
 
 @bp.get("")
@@ -145,20 +158,18 @@ def start(realm: str, uid: str) -> Response:
 
 @bp.route("/password", methods=["GET", "POST"])
 def password(realm: str, uid: str) -> Response:
-    from flask import request
-
     ix = _interaction(uid)
     if isinstance(ix, Response):
         return ix
-    preset = _user(ix) if "pwd" not in (ix.amr or []) else None
+    if "pwd" in (ix.amr or []):
+        return _continue(ix, _user(ix))
+    preset = _user(ix)
     context = {
         "realm": g.idp_realm,
         "ix": ix,
         "preset": preset,
         "email": preset.email if preset else (ix.login_hint or ""),
     }
-    if "pwd" in (ix.amr or []):
-        return _continue(ix, _user(ix))
     if request.method == "GET":
         return make_response(render_template("login/password.html", **context))
     email = single("email") or ""
@@ -184,29 +195,37 @@ def password(realm: str, uid: str) -> Response:
             else "This account is disabled. Contact your administrator."
         )
         return make_response(render_template("login/password.html", error=message, **context), 401)
-    binding = flow.advance(db, ix, user=user, amr=["pwd"])
-    db.commit()
-    remember_binding(uid, binding)
+    _advance(ix, user, ["pwd"])
+    return _continue(ix, user)
+
+
+@bp.get("/trusted")
+def trusted(realm: str, uid: str) -> Response:
+    """A trusted browser stands in for the code (SPEC P8): no page."""
+    found = _stage_page(uid, "login.trusted")
+    if isinstance(found, Response):
+        return found
+    ix, user = found
+    db = get_session()
+    trust = trusted_browsers.find_trust(db, g.idp_realm, user, _trust_token())
+    if trust is None:
+        return _continue(ix, user)
+    trusted_browsers.use_trust(db, trust)
+    _advance(ix, user, ["mfa", "trusted_browser"])
     return _continue(ix, user)
 
 
 def _second_factor(uid: str, kind: str, template: str, amr: list[str], wrong: str) -> Response:
-    from flask import request
-
-    ix = _interaction(uid)
-    if isinstance(ix, Response):
-        return ix
-    user = _user(ix)
-    if user is None or "pwd" not in (ix.amr or []):
-        return redirect(url_for("login.start", realm=g.idp_realm.name, uid=uid))
-    if "mfa" in (ix.amr or []):
-        return _continue(ix, user)
-    context = {"realm": g.idp_realm, "ix": ix}
+    found = _stage_page(uid, "login.totp")
+    if isinstance(found, Response):
+        return found
+    ix, user = found
+    context = {"realm": g.idp_realm, "ix": ix, "can_trust": g.idp_realm.trust_browser_days > 0}
     if request.method == "GET":
         return make_response(render_template(template, **context))
     db = get_session()
     try:
-        verify_second_factor(
+        factors.verify_second_factor(
             db, g.idp_realm, user, single("code"), kind=kind, client_address=client_address()
         )
     except TooManyAttempts as exc:
@@ -215,14 +234,44 @@ def _second_factor(uid: str, kind: str, template: str, amr: list[str], wrong: st
     except InvalidCode:
         db.commit()
         return make_response(render_template(template, error=wrong, **context), 401)
-    binding = flow.advance(db, ix, user=user, amr=amr)
-    db.commit()
-    remember_binding(uid, binding)
+    if kind == "totp" and single("trust") == "yes":
+        _trust_this_browser(user)
+    _advance(ix, user, amr)
     return _continue(ix, user)
 
 
-@bp.route("/totp", methods=["GET", "POST"])
-def totp(realm: str, uid: str) -> Response:
+def _trust_this_browser(user: User) -> None:
+    realm = g.idp_realm
+    given = trusted_browsers.trust_browser(
+        get_session(),
+        realm,
+        user,
+        user_agent=request.headers.get("User-Agent"),
+        client_address=client_address(),
+    )
+    if given is None:
+        return
+    row, token = given
+    max_age = int((row.expires_at - utcnow()).total_seconds())
+
+    @after_this_request
+    def _set_cookie(response: Response) -> Response:
+        from ..services.context import settings
+
+        response.set_cookie(
+            trusted_browsers.COOKIE,
+            token,
+            max_age=max_age,
+            path=f"/realms/{realm.name}/",
+            secure=settings().secure_cookies,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+
+@bp.route("/totp", methods=["GET", "POST"], endpoint="totp")
+def totp_code(realm: str, uid: str) -> Response:
     return _second_factor(uid, "totp", "login/totp.html", ["otp", "mfa"], WRONG_CODE)
 
 
@@ -233,21 +282,147 @@ def backup_code(realm: str, uid: str) -> Response:
     )
 
 
-@bp.route("/notice", methods=["GET", "POST"])
-def notice(realm: str, uid: str) -> Response:
-    """After a backup-code sign-in: how many codes are left, and the advice to set 2FA up
-    again (SPEC B6). Continuing finishes the sign-in."""
-    from flask import request
+# -- enrolment inside the sign-in (SPEC P1, P2, P3, P5) ------------------------------------------
+def _enrol_context(ix: Interaction, user: User) -> dict[str, Any]:
+    db = get_session()
+    secret = factors.pending_secret(db, user)
+    if secret is None:
+        factors.start_totp_enrolment(db, user)
+        db.commit()
+        secret = factors.pending_secret(db, user)
+    assert secret is not None
+    uri = totp.provisioning_uri(secret, user.email, g.idp_realm.display_name)
+    requirement = _stage_context(ix, user).requirement
+    return {
+        "realm": g.idp_realm,
+        "ix": ix,
+        "qr": qr_svg(uri),
+        "account": user.email,
+        "key": totp.group_key(secret),
+        "optional": requirement.enrol == "optional",
+        "days_left": requirement.grace_days_left,
+        "because": requirement.because,
+    }
 
+
+@bp.route("/enrol", methods=["GET", "POST"])
+def enrol(realm: str, uid: str) -> Response:
+    found = _stage_page(uid, "login.enrol")
+    if isinstance(found, Response):
+        return found
+    ix, user = found
+    db = get_session()
+    if request.method == "GET":
+        return make_response(render_template("login/enrol.html", **_enrol_context(ix, user)))
+    if single("action") == "later":
+        context = _enrol_context(ix, user)
+        if not context["optional"]:
+            return make_response(render_template("login/enrol.html", **context), 400)
+        flow.set_progress(ix, postponed=True)
+        _advance(ix, user, [])
+        return _continue(ix, user)
+    try:
+        codes = factors.enable_totp(
+            db, user, single("code"), actor=f"user:{user.email}", client_address=client_address()
+        )
+    except (InvalidCode, NotFound):
+        db.rollback()
+        context = _enrol_context(ix, user)
+        return make_response(render_template("login/enrol.html", error=WRONG_CODE, **context), 400)
+    flow.set_progress(ix, codes_pending=True, codes_issued=True)
+    _advance(ix, user, ["otp", "mfa"])
+    return _codes_page(ix, codes, enabled_now=True)
+
+
+# -- backup codes inside the sign-in (SPEC B6, P6) -------------------------------------------------
+def _codes_page(ix: Interaction, codes: list[str], *, enabled_now: bool) -> Response:
+    return make_response(
+        render_template(
+            "login/codes.html",
+            realm=g.idp_realm,
+            ix=ix,
+            codes=codes,
+            formatted=[backup_codes.format_code(c) for c in codes],
+            enabled_now=enabled_now,
+        )
+    )
+
+
+@bp.route("/codes", methods=["GET", "POST"])
+def codes(realm: str, uid: str) -> Response:
+    """The codes issued in this sign-in were shown once; Continue goes on."""
+    found = _stage_page(uid, "login.codes")
+    if isinstance(found, Response):
+        return found
+    ix, user = found
+    if request.method == "GET":
+        return _codes_page(ix, [], enabled_now=False)
+    flow.set_progress(ix, codes_pending=False)
+    _advance(ix, user, [])
+    return _continue(ix, user)
+
+
+@bp.post("/codes/download")
+def codes_download(realm: str, uid: str) -> Response:
+    """The text file of SPEC B2 for the set just shown in this sign-in (the page posts the
+    codes back; only unused codes of the user's current set are written)."""
     ix = _interaction(uid)
     if isinstance(ix, Response):
         return ix
     user = _user(ix)
-    if user is None or next_stage(get_session(), ix, user) is not None:
-        return redirect(url_for("login.start", realm=g.idp_realm.name, uid=uid))
-    if request.method == "POST":
-        return _finish(ix, user)
-    left = backup_codes.count_unused(get_session(), user.id)
-    return make_response(
-        render_template("login/backup_notice.html", realm=g.idp_realm, ix=ix, left=left)
+    if user is None or "mfa" not in (ix.amr or []):
+        return _continue(ix, user)
+    db = get_session()
+    posted = request.form.getlist("code")[: backup_codes.COUNT]
+    valid = [c for c in posted if backup_codes.is_current_code(db, user, c)]
+    if not valid:
+        return _continue(ix, user)
+    text = backup_codes.render_download(
+        valid,
+        realm_display=g.idp_realm.display_name,
+        account=user.email,
+        issued=utcnow().strftime("%Y-%m-%d"),
     )
+    resp = make_response(text)
+    resp.headers["Content-Type"] = "text/plain; charset=utf-8"
+    resp.headers["Content-Disposition"] = (
+        f'attachment; filename="backup-codes-{g.idp_realm.name}.txt"'
+    )
+    return resp
+
+
+def _codes_choice(uid: str, endpoint: str, template: str) -> Response:
+    """The notice after a backup-code sign-in and the few-codes-left offer: Continue, or
+    take a new set (shown once, then Continue)."""
+    found = _stage_page(uid, endpoint)
+    if isinstance(found, Response):
+        return found
+    ix, user = found
+    db = get_session()
+    left = backup_codes.count_unused(db, user.id)
+    if request.method == "GET":
+        return make_response(
+            render_template(
+                template, realm=g.idp_realm, ix=ix, left=left, few=left <= FEW_CODES_LEFT
+            )
+        )
+    flow.set_progress(ix, notice_seen=True, offer_seen=True)
+    if single("action") == "new_codes":
+        codes = factors.regenerate_backup_codes(
+            db, user, actor=f"user:{user.email}", client_address=client_address()
+        )
+        flow.set_progress(ix, codes_pending=True, codes_issued=True)
+        _advance(ix, user, [])
+        return _codes_page(ix, codes, enabled_now=False)
+    _advance(ix, user, [])
+    return _continue(ix, user)
+
+
+@bp.route("/notice", methods=["GET", "POST"])
+def notice(realm: str, uid: str) -> Response:
+    return _codes_choice(uid, "login.notice", "login/backup_notice.html")
+
+
+@bp.route("/offer", methods=["GET", "POST"])
+def offer(realm: str, uid: str) -> Response:
+    return _codes_choice(uid, "login.offer", "login/codes_offer.html")

@@ -22,6 +22,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     jsonify,
     make_response,
     redirect,
@@ -32,16 +33,21 @@ from flask import (
 
 from .. import clock
 from ..db import get_session
-from ..interaction.flow import start_interaction
-from ..oidc.claims import Principal, assurance_level, requested_level
+from ..interaction import context as policy_context
+from ..interaction import policy
+from ..interaction.flow import InteractionError, complete, load_interaction, start_interaction
+from ..oidc.claims import Principal, essential_acr
 from ..oidc.discovery import discovery_document
+from ..oidc.hints import hinted_subject
 from ..oidc.server import RESPONSE_MODES, AuthorizationServer
 from ..services import clients as client_service
 from ..services.keys import realm_keys
 from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
+    binding_for,
     clear_sso_cookie,
     current_sso,
+    forget_binding,
     load_realm,
     principal_from,
     remember_binding,
@@ -64,7 +70,6 @@ CORS_ENDPOINTS = {"protocol.token", "protocol.userinfo", "protocol.revoke"}
 def _cors(response: Response) -> Response:
     """Browser apps (public clients) call these endpoints cross-origin: allow the origins of
     the realm's registered redirect URIs, as Keycloak's "web origins" do."""
-    from flask import g
 
     origin = request.headers.get("Origin")
     if not origin or request.endpoint not in CORS_ENDPOINTS or "idp_realm" not in g:
@@ -92,7 +97,6 @@ def discovery(realm: str) -> Response:
 
 @bp.get("/protocol/openid-connect/certs")
 def jwks(realm: str) -> Response:
-    from flask import g
 
     resp = jsonify(realm_keys(get_session(), g.idp_realm.id).jwks)
     resp.headers["Cache-Control"] = "public, max-age=60"
@@ -132,26 +136,34 @@ def authorization_response(req: Any, principal: Principal, grant: Any) -> Respon
     return deliver(response, grant.redirect_uri, grant.request.payload.data)
 
 
-def login_reasons(data: Any, principal: Principal | None) -> list[str]:
-    """The login policy, as named checks (as node-oidc-provider's interaction policy)."""
-    reasons: list[str] = []
-    prompts = (data.get("prompt") or "").split()
-    if principal is None:
-        reasons.append("no_session")
-    elif "login" in prompts:
-        reasons.append("prompt_login")
-    else:
-        max_age = data.get("max_age")
-        if max_age is not None:
-            try:
-                limit = int(max_age)
-            except ValueError:
-                limit = -1
-            if limit < 0 or clock.timestamp() - principal.auth_time > limit:
-                reasons.append("max_age")
-        if requested_level(data.get("acr_values")) > assurance_level(principal.amr):
-            reasons.append("acr_not_met")
-    return reasons
+def _policy_reasons(data: Any, principal: Principal | None) -> list[str]:
+    """The named checks of ``interaction/policy.py`` that the browser's session fails for
+    this request ([] when it satisfies it)."""
+    db = get_session()
+    realm_row = g.idp_realm
+    hint = data.get("id_token_hint")
+    request_facts = policy_context.request_facts(
+        db,
+        realm_row,
+        data,
+        hint_sub=hinted_subject(realm_row, hint) if hint is not None else None,
+    )
+    session = None
+    user = None
+    if principal is not None:
+        session = policy.SessionFacts(
+            user_id=principal.user.id, amr=tuple(principal.amr), auth_time=principal.auth_time
+        )
+        user = policy_context.user_facts(db, principal.user)
+    ctx = policy.Context(
+        now=clock.timestamp(),
+        realm=policy_context.realm_policy(realm_row),
+        request=request_facts,
+        session=session,
+        user=user,
+        user_sub=principal.user.sub if principal else None,
+    )
+    return policy.prompt_reasons(ctx)
 
 
 #: Longest accepted value per parameter (the stored columns' sizes, and sane bounds).
@@ -162,6 +174,8 @@ PARAMETER_LIMITS = {
     "acr_values": 1000,
     "ui_locales": 200,
     "max_age": 10,
+    "claims": 4000,
+    "id_token_hint": 8000,
 }
 
 
@@ -173,6 +187,10 @@ def _parameter_problem(data: Any) -> str | None:
     max_age = data.get("max_age")
     if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
         return "'max_age' must be a non-negative integer."
+    try:
+        essential_acr(data.get("claims"))
+    except ValueError as exc:
+        return str(exc)
     mode = data.get("response_mode")
     if mode is not None and mode not in RESPONSE_MODES:
         return f"Unsupported 'response_mode'; supported: {', '.join(RESPONSE_MODES)}."
@@ -195,7 +213,6 @@ def _unsupported_feature(data: Any, grant: Any) -> OAuth2Error | None:
 
 @bp.route("/protocol/openid-connect/auth", methods=["GET", "POST"])
 def authorize(realm: str) -> Response:
-    from flask import g
 
     realm_row = g.idp_realm
     principal = principal_from(current_sso(realm_row))
@@ -213,16 +230,21 @@ def authorize(realm: str) -> Response:
     unsupported = _unsupported_feature(data, grant)
     if unsupported is not None:
         return oauth_error_response(unsupported)
-    reasons = login_reasons(data, principal)
+    reasons = _policy_reasons(data, principal)
     if not reasons:
         return authorization_response(req, principal, grant)
     if "none" in (data.get("prompt") or "").split():
-        error_cls = InteractionRequiredError if reasons == ["acr_not_met"] else LoginRequiredError
+        error_cls = (
+            LoginRequiredError
+            if policy.prompt_none_error(reasons) == "login_required"
+            else InteractionRequiredError
+        )
         return oauth_error_response(
             error_cls(redirect_uri=grant.redirect_uri, state=data.get("state"))
         )
     db = get_session()
     params = {key: data.get(key) for key in data}
+    step_up = principal is not None and not policy.needs_fresh_sign_in(reasons)
     ix, binding = start_interaction(
         db,
         realm_row,
@@ -230,10 +252,53 @@ def authorize(realm: str) -> Response:
         params=params,
         reason=reasons[0],
         login_hint=data.get("login_hint"),
+        # A step-up starts from the signed-in user and the factors the session proved.
+        user=principal.user if step_up and principal else None,
+        amr=list(principal.amr) if step_up and principal else None,
+        from_sid=principal.sid if step_up and principal else None,
     )
     db.commit()
     remember_binding(ix.uid, binding)
     return redirect(url_for("login.start", realm=realm_row.name, uid=ix.uid))
+
+
+@bp.get("/protocol/openid-connect/auth/resume/<uid>")
+def resume(realm: str, uid: str) -> Response:
+    """Resume an authorization request whose sign-in finished (node-oidc-provider's
+    ``resume``): once, in the browser that signed in, with the session it created."""
+    realm_row = g.idp_realm
+    db = get_session()
+    try:
+        ix = load_interaction(db, realm_row, uid, binding_for(uid), finished=True)
+    except InteractionError:
+        return _stale_sign_in()
+    sso = current_sso(realm_row)
+    finished_sid = (ix.progress or {}).get("finished_sid")
+    if ix.kind != "authorize" or not finished_sid or sso is None or sso.sid != finished_sid:
+        return _stale_sign_in()
+    try:
+        complete(db, ix)
+    except InteractionError:
+        return _stale_sign_in()
+    db.commit()
+    forget_binding(uid)
+    principal = principal_from(sso)
+    if principal is None:
+        return _stale_sign_in()
+    req = server().resume_request(
+        ix.params, url_for("protocol.authorize", realm=realm_row.name, _external=True)
+    )
+    try:
+        grant = server().get_consent_grant(request=req, end_user=principal)
+        return authorization_response(req, principal, grant)
+    except OAuth2Error as error:
+        return oauth_error_response(error, ix.params)
+
+
+def _stale_sign_in() -> Response:
+    return make_response(
+        render_template("login/stale.html", realm=g.idp_realm, kind="unknown"), 400
+    )
 
 
 @bp.route("/protocol/openid-connect/token", methods=["POST", "OPTIONS"])
@@ -288,7 +353,6 @@ def introspect(realm: str) -> Response:
 def logout(realm: str) -> Response:
     """RP-Initiated Logout 1.0: with a valid id_token_hint the session ends at once; without
     one the user confirms first. Redirects only to an exactly registered URI."""
-    from flask import g
 
     from ..app_extensions import csrf
 

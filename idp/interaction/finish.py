@@ -1,0 +1,64 @@
+"""Finishing a sign-in: every stage ran, so the user gets a new SSO session (a new id) with
+the combined ``amr`` and a new ``auth_time``, and the sign-in is audited. Resuming what asked
+for the sign-in (an authorization request, an own page) is the caller's part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..models import Interaction, Realm, SsoSession, User
+from ..oidc.claims import acr_for
+from ..services.audit import record_event
+from ..services.sessions import create_sso_session, end_sso_session
+from . import flow
+
+
+@dataclass
+class FinishedSignIn:
+    sso: SsoSession
+    cookie_value: str
+    amr: list[str]
+    auth_time: int
+
+
+#: The order of RFC 8176 values in tokens (SPEC T1's table).
+AMR_ORDER = ("pwd", "otp", "hwk", "mfa", "backup_code", "trusted_browser")
+
+
+def ordered_amr(amr: list[str]) -> list[str]:
+    rank = {value: i for i, value in enumerate(AMR_ORDER)}
+    return sorted(dict.fromkeys(amr), key=lambda v: rank.get(v, len(rank)))
+
+
+def finish_interaction(
+    db: Session,
+    realm: Realm,
+    interaction: Interaction,
+    user: User,
+    *,
+    previous: SsoSession | None,
+    client_address: str | None,
+) -> FinishedSignIn:
+    """Create the SSO session (ending the browser's previous one) and audit the sign-in.
+    The caller commits and sets the cookie."""
+    amr = ordered_amr(list(interaction.amr or []))
+    auth_time = int(clock.timestamp())
+    if previous is not None:
+        end_sso_session(db, previous)
+    sso, cookie_value = create_sso_session(db, user, amr=amr, acr=acr_for(amr), auth_time=auth_time)
+    flow.mark_finished(interaction, sso.sid)
+    if interaction.kind != "authorize":
+        flow.complete(db, interaction)
+    record_event(
+        db,
+        realm.id,
+        "login.succeeded",
+        actor=f"user:{user.email}",
+        subject=user,
+        client_address=client_address,
+        detail={"amr": amr, "step_up": bool(interaction.from_sid)},
+    )
+    return FinishedSignIn(sso=sso, cookie_value=cookie_value, amr=amr, auth_time=auth_time)
