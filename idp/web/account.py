@@ -38,7 +38,7 @@ from .common import (
     current_sso,
     current_user,
     load_realm,
-    recently_authenticated,
+    require_recent_sign_in,
     require_sign_in,
     single,
     too_many_attempts,
@@ -60,14 +60,6 @@ def _signed_in() -> Response | None:
         return require_sign_in(g.idp_realm)
     g.user = user
     return None
-
-
-def _sudo() -> Response | None:
-    """Re-authenticate unless the session is recent and used every factor."""
-    sso = current_sso(g.idp_realm)
-    if sso is not None and recently_authenticated(sso, g.user):
-        return None
-    return require_sign_in(g.idp_realm, reason="reauth", user=g.user)
 
 
 def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
@@ -160,7 +152,7 @@ def _enrolment_context(user: User) -> dict[str, Any]:
 def enable(realm: str) -> Response:
     from flask import request
 
-    denied = _sudo()
+    denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     db = get_session()
@@ -197,7 +189,7 @@ def new_backup_codes(realm: str) -> Response:
     """Issue a new set (invalidates every earlier code, SPEC B3) and show it once."""
     from flask import request
 
-    denied = _sudo()
+    denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     if request.method == "GET":
@@ -248,7 +240,7 @@ def download_backup_codes(realm: str) -> Response:
 def disable(realm: str) -> Response:
     from flask import request
 
-    denied = _sudo()
+    denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     db = get_session()

@@ -3,7 +3,7 @@
 and the audit log.
 
 The account actions are the services' (``services.accounts``, ``factors``), which the CLI
-calls too."""
+calls too; each needs a recent sign-in with every factor the admin has."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from .common import (
     client_address,
     current_user,
     load_realm,
+    require_recent_sign_in,
     require_sign_in,
     single,
 )
@@ -113,9 +114,22 @@ def _user_page(user_id: int) -> Response:
     return redirect(url_for("admin.user_detail", realm=g.idp_realm.name, user_id=user_id))
 
 
+def _recent_sign_in(user_id: int | None = None) -> Response | None:
+    """The account actions below need a recent sign-in with every factor the admin has.
+    A refused POST changes nothing; after the sign-in the browser comes back to the user's
+    page (``user_id``) or, by default, to the page it was on."""
+    return_to = None
+    if user_id is not None:
+        return_to = url_for("admin.user_detail", realm=g.idp_realm.name, user_id=user_id)
+    return require_recent_sign_in(g.idp_realm, g.user, return_to=return_to)
+
+
 @bp.route("/users/<int:user_id>/reset-2fa", methods=["GET", "POST"])
 def reset_two_factor(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
+    denied = _recent_sign_in()
+    if denied:
+        return denied
     if request.method == "GET":
         return _render("admin/reset_confirm.html", subject=subject)
     db = get_session()
@@ -134,6 +148,9 @@ def set_status(realm: str, user_id: int) -> Response:
     if subject.id == g.user.id and action == "disable":
         flash("You cannot disable your own account.")
         return _user_page(user_id)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
     db = get_session()
     change = accounts.disable_account if action == "disable" else accounts.enable_account
     change(db, subject, actor=_actor(), client_address=client_address())
@@ -148,6 +165,9 @@ def set_email_verified(realm: str, user_id: int) -> Response:
     value = single("verified")
     if value not in ("yes", "no"):
         abort(400)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
     db = get_session()
     accounts.set_email_verified(
         db, subject, value == "yes", actor=_actor(), client_address=client_address()
@@ -163,6 +183,9 @@ def set_email_verified(realm: str, user_id: int) -> Response:
 @bp.post("/users/<int:user_id>/password")
 def reset_password(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
     db = get_session()
     try:
         accounts.reset_password(
