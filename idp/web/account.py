@@ -2,6 +2,7 @@
 
 Sensitive actions (enable or replace the key, disable, new backup codes) need a recent
 sign-in with every factor the user has; otherwise the user re-authenticates first.
+Enabling (or replacing) the key signs the user's other sessions out; this one stays.
 """
 
 from __future__ import annotations
@@ -159,12 +160,14 @@ def enable(realm: str) -> Response:
     if request.method == "GET":
         return _render("account/enable.html", **_enrolment_context(g.user))
     try:
+        sso = current_sso(g.idp_realm)
         codes = factors.enable_totp(
             db,
             g.user,
             single("code"),
             actor=f"user:{g.user.email}",
             client_address=client_address(),
+            keep_sid=sso.sid if sso else None,
         )
     except (InvalidCode, NotFound):
         db.rollback()
