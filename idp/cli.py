@@ -293,19 +293,28 @@ def _user(realm_row: Any, email: str) -> Any:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @REALM_OPTION
 def user_set_password(email: str, password_stdin: bool, realm_name: str) -> None:
+    """Set a user's password (the console's password reset): ends the user's sessions,
+    revokes their tokens; audited as the operator."""
     from .db import get_session
+    from .services.accounts import reset_password
+    from .services.audit import OPERATOR
     from .services.errors import ServiceError
-    from .services.users import set_password
 
     password = _read_password(password_stdin)
     with _app().app_context():
         db = get_session()
         try:
-            set_password(db, _user(_realm(realm_name), email), password)
+            reset_password(
+                db,
+                _user(_realm(realm_name), email),
+                password,
+                actor=OPERATOR,
+                client_address=None,
+            )
         except ServiceError as exc:
             _fail(str(exc))
         db.commit()
-        click.echo(f"password of {email} changed")
+        click.echo(f"password of {email} changed; their sessions are ended, tokens revoked")
 
 
 @user.command("email-verified")
@@ -317,8 +326,8 @@ def user_email_verified(email: str, unverified: bool, realm_name: str, as_json: 
     """Vouch for a user's email address (ID tokens then say ``email_verified: true``, which
     relying parties such as oauth2-proxy require); audited as the operator."""
     from .db import get_session
+    from .services.accounts import set_email_verified
     from .services.audit import OPERATOR
-    from .services.users import set_email_verified
 
     with _app().app_context():
         db = get_session()

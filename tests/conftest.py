@@ -174,7 +174,12 @@ class TestRealm:
                 # code must not cross a step boundary before it is checked (T-2 is refused).
                 wait_for_step_room(2.0)
                 result.backup_codes = factors.enable_totp(
-                    db, row, totp_code(secret, -1), actor="test", client_address=None
+                    db,
+                    row,
+                    totp_code(secret, -1),
+                    actor="test",
+                    client_address=None,
+                    keep_sid=None,
                 )
                 db.commit()
                 result.totp_secret = secret

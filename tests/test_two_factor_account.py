@@ -248,9 +248,9 @@ def test_e7_password_only_session_cannot_change_2fa_without_a_code(realm, rp):
     user = realm.user()
     browser = realm.browser()
     home = account_sign_in(realm, browser, user)  # password-only session
-    # 2FA gets enabled for this user elsewhere (another browser).
-    other = realm.browser()
-    key, codes, _ = enable_via_pages(realm, other, account_sign_in(realm, other, user))
+    # 2FA gets enabled in this browser, which stays signed in with its password-only session
+    # (enabling ends the user's other sessions, so this is the one such session left).
+    key, codes, _ = enable_via_pages(realm, browser, home)
     user.totp_secret = key
     wait_for_step_room()
     for path in ("two-factor/disable", "two-factor/backup-codes", "two-factor/enable"):

@@ -116,11 +116,19 @@ def pending_secret(db: Session, user: User) -> str | None:
 
 
 def enable_totp(
-    db: Session, user: User, raw_code: object, *, actor: str, client_address: str | None
+    db: Session,
+    user: User,
+    raw_code: object,
+    *,
+    actor: str,
+    client_address: str | None,
+    keep_sid: str | None,
 ) -> list[str]:
     """Verify the pending key with a code; on success it replaces any earlier key, every
     earlier backup code is invalidated and a new set is issued (SPEC E4, E5, E7, B4).
-    Returns the plain backup codes."""
+    Every SSO session of the user but ``keep_sid`` (the browser that enabled it) ends and
+    its tokens are revoked: a session that signed in with the password alone (or with the
+    replaced key) would otherwise keep getting tokens. Returns the plain backup codes."""
     pending = pending_totp(db, user)
     if pending is None:
         raise NotFound("no enrolment in progress")
@@ -135,6 +143,8 @@ def enable_totp(
     )
     pending.status = "active"
     codes = backup_codes.issue_backup_codes(db, user)
+    end_user_sessions(db, user, except_sid=keep_sid)
+    revoke_user_tokens(db, user, except_sid=keep_sid)
     record_event(
         db,
         user.realm_id,

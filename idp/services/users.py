@@ -136,21 +136,6 @@ def search_users(
     return list(rows), total
 
 
-def set_email_verified(
-    db: Session, user: User, verified: bool, *, actor: str, client_address: str | None
-) -> None:
-    """Mark the address as verified (or not) for the ``email_verified`` claim; audited."""
-    user.email_verified = verified
-    record_event(
-        db,
-        user.realm_id,
-        "admin.user.email_verified" if verified else "admin.user.email_unverified",
-        actor=actor,
-        subject=user,
-        client_address=client_address,
-    )
-
-
 def change_password(
     db: Session,
     user: User,

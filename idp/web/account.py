@@ -2,6 +2,7 @@
 
 Sensitive actions (enable or replace the key, disable, new backup codes) need a recent
 sign-in with every factor the user has; otherwise the user re-authenticates first.
+Enabling (or replacing) the key signs the user's other sessions out; this one stays.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .common import (
     current_sso,
     current_user,
     load_realm,
-    recently_authenticated,
+    require_recent_sign_in,
     require_sign_in,
     single,
     too_many_attempts,
@@ -60,14 +61,6 @@ def _signed_in() -> Response | None:
         return require_sign_in(g.idp_realm)
     g.user = user
     return None
-
-
-def _sudo() -> Response | None:
-    """Re-authenticate unless the session is recent and used every factor."""
-    sso = current_sso(g.idp_realm)
-    if sso is not None and recently_authenticated(sso, g.user):
-        return None
-    return require_sign_in(g.idp_realm, reason="reauth", user=g.user)
 
 
 def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
@@ -160,19 +153,21 @@ def _enrolment_context(user: User) -> dict[str, Any]:
 def enable(realm: str) -> Response:
     from flask import request
 
-    denied = _sudo()
+    denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     db = get_session()
     if request.method == "GET":
         return _render("account/enable.html", **_enrolment_context(g.user))
     try:
+        sso = current_sso(g.idp_realm)
         codes = factors.enable_totp(
             db,
             g.user,
             single("code"),
             actor=f"user:{g.user.email}",
             client_address=client_address(),
+            keep_sid=sso.sid if sso else None,
         )
     except (InvalidCode, NotFound):
         db.rollback()
@@ -197,7 +192,7 @@ def new_backup_codes(realm: str) -> Response:
     """Issue a new set (invalidates every earlier code, SPEC B3) and show it once."""
     from flask import request
 
-    denied = _sudo()
+    denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     if request.method == "GET":
@@ -248,7 +243,7 @@ def download_backup_codes(realm: str) -> Response:
 def disable(realm: str) -> Response:
     from flask import request
 
-    denied = _sudo()
+    denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     db = get_session()

@@ -1,5 +1,9 @@
 """The realm's admin console (SPEC A1, A2, A4): users with their 2FA state, a user's page
-(disable 2FA, disable/enable the account, reset the password), and the audit log."""
+(disable 2FA, disable/enable the account, reset the password, vouch for the email address),
+and the audit log.
+
+The account actions are the services' (``services.accounts``, ``factors``), which the CLI
+calls too; each needs a recent sign-in with every factor the admin has."""
 
 from __future__ import annotations
 
@@ -20,9 +24,16 @@ from flask import (
 
 from ..db import get_session
 from ..models import User
-from ..services import audit, factors, sessions, users
+from ..services import accounts, audit, factors, users
 from ..services.errors import InvalidInput
-from .common import client_address, current_user, load_realm, require_sign_in, single
+from .common import (
+    client_address,
+    current_user,
+    load_realm,
+    require_recent_sign_in,
+    require_sign_in,
+    single,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/realms/<realm>/admin")
 PER_PAGE = 25
@@ -99,16 +110,33 @@ def user_detail(realm: str, user_id: int) -> Response:
     return _render("admin/user.html", subject=subject, status=status)
 
 
+def _user_page(user_id: int) -> Response:
+    return redirect(url_for("admin.user_detail", realm=g.idp_realm.name, user_id=user_id))
+
+
+def _recent_sign_in(user_id: int | None = None) -> Response | None:
+    """The account actions below need a recent sign-in with every factor the admin has.
+    A refused POST changes nothing; after the sign-in the browser comes back to the user's
+    page (``user_id``) or, by default, to the page it was on."""
+    return_to = None
+    if user_id is not None:
+        return_to = url_for("admin.user_detail", realm=g.idp_realm.name, user_id=user_id)
+    return require_recent_sign_in(g.idp_realm, g.user, return_to=return_to)
+
+
 @bp.route("/users/<int:user_id>/reset-2fa", methods=["GET", "POST"])
 def reset_two_factor(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
+    denied = _recent_sign_in()
+    if denied:
+        return denied
     if request.method == "GET":
         return _render("admin/reset_confirm.html", subject=subject)
     db = get_session()
     factors.reset_second_factors(db, subject, actor=_actor(), client_address=client_address())
     db.commit()
     flash(f"Two-factor authentication is disabled for {subject.email}.")
-    return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+    return _user_page(user_id)
 
 
 @bp.post("/users/<int:user_id>/status")
@@ -119,23 +147,16 @@ def set_status(realm: str, user_id: int) -> Response:
         abort(400)
     if subject.id == g.user.id and action == "disable":
         flash("You cannot disable your own account.")
-        return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+        return _user_page(user_id)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
     db = get_session()
-    subject.disabled = action == "disable"
-    if subject.disabled:
-        sessions.end_user_sessions(db, subject)
-        sessions.revoke_user_tokens(db, subject)
-    audit.record_event(
-        db,
-        g.idp_realm.id,
-        f"admin.user.{action}d",
-        actor=_actor(),
-        subject=subject,
-        client_address=client_address(),
-    )
+    change = accounts.disable_account if action == "disable" else accounts.enable_account
+    change(db, subject, actor=_actor(), client_address=client_address())
     db.commit()
     flash(f"The account {subject.email} is {'disabled' if subject.disabled else 'enabled'}.")
-    return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+    return _user_page(user_id)
 
 
 @bp.post("/users/<int:user_id>/email-verified")
@@ -144,8 +165,11 @@ def set_email_verified(realm: str, user_id: int) -> Response:
     value = single("verified")
     if value not in ("yes", "no"):
         abort(400)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
     db = get_session()
-    users.set_email_verified(
+    accounts.set_email_verified(
         db, subject, value == "yes", actor=_actor(), client_address=client_address()
     )
     db.commit()
@@ -153,31 +177,31 @@ def set_email_verified(realm: str, user_id: int) -> Response:
         f"The email address of {subject.email} is marked "
         f"{'verified' if subject.email_verified else 'not verified'}."
     )
-    return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+    return _user_page(user_id)
 
 
 @bp.post("/users/<int:user_id>/password")
 def reset_password(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
     db = get_session()
     try:
-        users.set_password(db, subject, single("password") or "")
+        accounts.reset_password(
+            db,
+            subject,
+            single("password") or "",
+            actor=_actor(),
+            client_address=client_address(),
+        )
     except InvalidInput as exc:
+        db.rollback()
         flash(str(exc))
-        return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
-    sessions.end_user_sessions(db, subject)
-    sessions.revoke_user_tokens(db, subject)
-    audit.record_event(
-        db,
-        g.idp_realm.id,
-        "admin.user.password_reset",
-        actor=_actor(),
-        subject=subject,
-        client_address=client_address(),
-    )
+        return _user_page(user_id)
     db.commit()
     flash(f"The password of {subject.email} is reset.")
-    return redirect(url_for("admin.user_detail", realm=realm, user_id=user_id))
+    return _user_page(user_id)
 
 
 @bp.get("/audit")

@@ -124,11 +124,19 @@ def is_local_path(realm: Realm, path: str | None) -> bool:
     )
 
 
-def require_sign_in(realm: Realm, *, reason: str = "login", user: User | None = None) -> Response:
-    """Send the browser through the hosted sign-in, then back to the current page."""
-    return_to = request.full_path if request.query_string else request.path
-    if request.method != "GET":
-        return_to = request.path
+def require_sign_in(
+    realm: Realm,
+    *,
+    reason: str = "login",
+    user: User | None = None,
+    return_to: str | None = None,
+) -> Response:
+    """Send the browser through the hosted sign-in, then back to ``return_to`` (by default
+    the current page; after a refused POST, its URL, which then gets a GET)."""
+    if return_to is None:
+        return_to = request.full_path if request.query_string else request.path
+        if request.method != "GET":
+            return_to = request.path
     db = get_session()
     ix, binding = start_interaction(
         db,
@@ -154,6 +162,19 @@ def recently_authenticated(sso: SsoSession, user: User) -> bool:
         # A trusted browser skipped the code: that is not every factor (SPEC P8).
         return "mfa" in (sso.amr or []) and "trusted_browser" not in (sso.amr or [])
     return "pwd" in (sso.amr or [])
+
+
+def require_recent_sign_in(
+    realm: Realm, user: User, *, return_to: str | None = None
+) -> Response | None:
+    """The guard of every sensitive action (the user's 2FA changes, the console's account
+    actions): None when the session qualifies (``recently_authenticated``), otherwise the
+    redirect through a re-authentication as ``user``, back to ``return_to`` (default: this
+    page). A refused request changes nothing."""
+    sso = current_sso(realm)
+    if sso is not None and recently_authenticated(sso, user):
+        return None
+    return require_sign_in(realm, reason="reauth", user=user, return_to=return_to)
 
 
 def url_with_query(base: str, params: dict[str, str]) -> str:
