@@ -61,9 +61,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     init_server(app)
 
-    from .web import account, admin, login, protocol
+    from .web import account, admin, admin_settings, login, protocol
 
-    for blueprint in (protocol.bp, login.bp, account.bp, admin.bp):
+    for blueprint in (protocol.bp, login.bp, account.bp, admin.bp, admin_settings.bp):
         app.register_blueprint(blueprint)
     # Relying parties and resource servers POST here without a browser form; logout checks
     # the CSRF token itself when it acts on the user's confirmation.

@@ -165,6 +165,100 @@ def realm_list(as_json: bool) -> None:
         )
 
 
+def _policy_data(row: Any) -> dict[str, Any]:
+    from .services.realms import realm_policy
+
+    data = realm_policy(row)
+    since = data["require_2fa_since"]
+    data["require_2fa_since"] = since.isoformat() if since else None
+    return data
+
+
+def _policy_text(data: dict[str, Any]) -> str:
+    since = f" (since {data['require_2fa_since']})" if data["require_2fa_since"] else ""
+    return "\n".join(
+        (
+            f"realm: {data['name']}",
+            f"display name: {data['display_name']}",
+            f"require 2fa: {data['require_2fa']}{since}",
+            f"grace days: {data['grace_days']}",
+            f"trust browser days: {data['trust_browser_days']}",
+        )
+    )
+
+
+@realm.command("show")
+@click.argument("name")
+@JSON_OPTION
+def realm_show(name: str, as_json: bool) -> None:
+    """Print the realm's settings and sign-in policy."""
+    with _app().app_context():
+        data = _policy_data(_realm(name))
+        _out(as_json, data, _policy_text(data))
+
+
+@realm.command("set")
+@click.argument("name")
+@click.option("--display-name", default=None, help="Shown on pages and in authenticator apps.")
+@click.option(
+    "--require-2fa",
+    "require_2fa",
+    type=click.Choice(["none", "admins", "all"]),
+    default=None,
+    help="Who must have two-factor authentication (users without it enrol at sign-in).",
+)
+@click.option(
+    "--grace-days",
+    type=int,
+    default=None,
+    help="Days a user may postpone enrolling, from the policy taking effect or the "
+    "account's creation, whichever is later (0-365; 0: no postponing).",
+)
+@click.option(
+    "--trust-browser-days",
+    type=int,
+    default=None,
+    help='Days "trust this browser" skips the code (0-365; 0: the option is off).',
+)
+@JSON_OPTION
+def realm_set(
+    name: str,
+    display_name: str | None,
+    require_2fa: str | None,
+    grace_days: int | None,
+    trust_browser_days: int | None,
+    as_json: bool,
+) -> None:
+    """Change a realm's display name and sign-in policy; audited as the operator. Options
+    left out keep their value."""
+    from .db import get_session
+    from .services.audit import OPERATOR
+    from .services.errors import ServiceError
+    from .services.realms import set_realm_display_name, set_realm_policy
+
+    with _app().app_context():
+        db = get_session()
+        row = _realm(name)
+        try:
+            if display_name is not None:
+                set_realm_display_name(db, row, display_name, actor=OPERATOR, client_address=None)
+            set_realm_policy(
+                db,
+                row,
+                require_2fa=require_2fa,
+                grace_days=grace_days,
+                trust_browser_days=trust_browser_days,
+                actor=OPERATOR,
+                client_address=None,
+            )
+        except ServiceError as exc:
+            db.rollback()
+            _fail(str(exc))
+        db.commit()
+        data = _policy_data(row)
+        _out(as_json, data, _policy_text(data))
+
+
 def _realm(name: str) -> Any:
     from .db import get_session
     from .services.realms import find_realm
@@ -384,6 +478,12 @@ def client() -> None:
 )
 @click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable).")
 @click.option("--client-id", default=None, help="Choose the client_id (default: random).")
+@click.option(
+    "--require-2fa",
+    "require_2fa",
+    is_flag=True,
+    help="Every sign-in for this client needs a second factor.",
+)
 @REALM_OPTION
 @JSON_OPTION
 def client_add(
@@ -394,6 +494,7 @@ def client_add(
     grant_types: tuple[str, ...],
     scopes: tuple[str, ...],
     client_id: str | None,
+    require_2fa: bool,
     realm_name: str,
     as_json: bool,
 ) -> None:
@@ -414,6 +515,7 @@ def client_add(
                 grant_types=list(grant_types) or None,
                 scopes=list(scopes) or None,
                 client_id=client_id,
+                require_2fa=require_2fa,
             )
         except ServiceError as exc:
             _fail(str(exc))
@@ -423,6 +525,7 @@ def client_add(
             "client_secret": new.client_secret,
             "name": name,
             "public": public,
+            "require_2fa": new.client.require_2fa,
             "realm": realm_name,
         }
         text = f"client_id: {new.client.client_id}"
@@ -447,10 +550,62 @@ def client_list(realm_name: str, as_json: bool) -> None:
                 "public": c.public,
                 "redirect_uris": c.redirect_uris,
                 "grant_types": c.grant_types,
+                "require_2fa": c.require_2fa,
             }
             for c in rows
         ]
-        _out(as_json, data, "\n".join(f"{c['client_id']}\t{c['name']}" for c in data))
+        _out(
+            as_json,
+            data,
+            "\n".join(
+                f"{c['client_id']}\t{c['name']}\trequire_2fa={'yes' if c['require_2fa'] else 'no'}"
+                for c in data
+            ),
+        )
+
+
+def _client_data(row: Any, realm_name: str) -> dict[str, Any]:
+    return {
+        "client_id": row.client_id,
+        "name": row.name,
+        "public": row.public,
+        "require_2fa": row.require_2fa,
+        "realm": realm_name,
+    }
+
+
+@client.command("set")
+@click.argument("client_id")
+@click.option(
+    "--require-2fa/--no-require-2fa",
+    "require_2fa",
+    default=None,
+    help="Whether every sign-in for this client needs a second factor.",
+)
+@REALM_OPTION
+@JSON_OPTION
+def client_set(client_id: str, require_2fa: bool | None, realm_name: str, as_json: bool) -> None:
+    """Change a client's sign-in policy; audited as the operator."""
+    from .db import get_session
+    from .services.audit import OPERATOR
+    from .services.clients import find_client, set_client_require_2fa
+
+    if require_2fa is None:
+        _fail("nothing to change: give --require-2fa or --no-require-2fa")
+    with _app().app_context():
+        db = get_session()
+        realm_row = _realm(realm_name)
+        row = find_client(db, realm_row, client_id)
+        if row is None:
+            _fail(f"no client {client_id} in realm {realm_name}")
+        set_client_require_2fa(db, row, bool(require_2fa), actor=OPERATOR, client_address=None)
+        db.commit()
+        data = _client_data(row, realm_name)
+        _out(
+            as_json,
+            data,
+            f"client {row.client_id}: require_2fa={'yes' if row.require_2fa else 'no'}",
+        )
 
 
 @client.command("remove")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Client, Realm
+from .audit import record_event
 from .crypto import digest, random_token
 from .errors import AlreadyExists, InvalidInput, NotFound
 
@@ -39,6 +40,7 @@ def create_client(
     scopes: list[str] | None = None,
     grant_types: list[str] | None = None,
     client_id: str | None = None,
+    require_2fa: bool = False,
 ) -> NewClient:
     redirect_uris = [_check_uri(u) for u in redirect_uris]
     post_logout = [_check_uri(u) for u in (post_logout_redirect_uris or [])]
@@ -64,6 +66,7 @@ def create_client(
         post_logout_redirect_uris=post_logout,
         scopes=scopes or list(DEFAULT_SCOPES),
         grant_types=grant_types,
+        require_2fa=require_2fa,
     )
     db.add(client)
     db.flush()
@@ -81,6 +84,35 @@ def find_client(db: Session, realm: Realm | int, client_id: str) -> Client | Non
 
 def list_clients(db: Session, realm: Realm) -> list[Client]:
     return list(db.scalars(select(Client).where(Client.realm_id == realm.id).order_by(Client.id)))
+
+
+def set_client_require_2fa(
+    db: Session, client: Client, value: bool, *, actor: str, client_address: str | None
+) -> bool:
+    """Whether every sign-in for this client needs a second factor (SPEC P3); audited as
+    ``admin.client.policy_changed`` when it changes. Returns whether it changed. The caller
+    commits."""
+    if not isinstance(value, bool):
+        raise InvalidInput("require_2fa is true or false")
+    old = client.require_2fa
+    if old == value:
+        return False
+    client.require_2fa = value
+    event = record_event(
+        db,
+        client.realm_id,
+        "admin.client.policy_changed",
+        actor=actor,
+        client_address=client_address,
+        detail={
+            "client_id": client.client_id,
+            "old": {"require_2fa": old},
+            "new": {"require_2fa": value},
+        },
+    )
+    # The audit log's subject column names what was acted on; here a client, not a user.
+    event.subject = f"client:{client.client_id}"
+    return True
 
 
 def remove_client(db: Session, realm: Realm, client_id: str) -> None:
