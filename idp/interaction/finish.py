@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..models import Interaction, Realm, SsoSession, User
-from ..oidc.claims import acr_for
+from ..oidc.claims import acr_for, ordered_amr
 from ..services.audit import record_event
 from ..services.sessions import create_sso_session, end_sso_session
 from . import flow
@@ -22,15 +22,6 @@ class FinishedSignIn:
     cookie_value: str
     amr: list[str]
     auth_time: int
-
-
-#: The order of RFC 8176 values in tokens (SPEC T1's table).
-AMR_ORDER = ("pwd", "otp", "hwk", "mfa", "backup_code", "trusted_browser")
-
-
-def ordered_amr(amr: list[str]) -> list[str]:
-    rank = {value: i for i, value in enumerate(AMR_ORDER)}
-    return sorted(dict.fromkeys(amr), key=lambda v: rank.get(v, len(rank)))
 
 
 def finish_interaction(

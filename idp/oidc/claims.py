@@ -17,7 +17,20 @@ AMR_BACKUP_CODE = "backup_code"
 AMR_PASSWORD = ["pwd"]
 AMR_TOTP = ["pwd", "otp", "mfa"]
 AMR_BACKUP = ["pwd", "mfa", AMR_BACKUP_CODE]
-AMR_VALUES = ["pwd", "otp", "mfa", AMR_BACKUP_CODE]
+AMR_VALUES = ["pwd", "otp", "mfa", AMR_BACKUP_CODE, "trusted_browser"]
+
+#: A trusted browser stood in for the code (SPEC P8): no code was typed, so no ``otp``.
+AMR_TRUSTED_BROWSER = "trusted_browser"
+AMR_TRUSTED = ["pwd", "mfa", AMR_TRUSTED_BROWSER]
+
+#: The order of the values in tokens (SPEC T1's table).
+AMR_ORDER = ("pwd", "otp", "hwk", "mfa", AMR_BACKUP_CODE, AMR_TRUSTED_BROWSER)
+
+
+def ordered_amr(amr: list[str]) -> list[str]:
+    rank = {value: i for i, value in enumerate(AMR_ORDER)}
+    return sorted(dict.fromkeys(amr), key=lambda v: rank.get(v, len(rank)))
+
 
 PAPE_MFA = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 ACR_VALUES = ["1", "2", PAPE_MFA]
