@@ -28,10 +28,9 @@ from ..services import accounts, audit, factors, users
 from ..services.errors import InvalidInput
 from .common import (
     client_address,
-    current_user,
     load_realm,
+    require_admin,
     require_recent_sign_in,
-    require_sign_in,
     single,
 )
 
@@ -47,13 +46,7 @@ def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 @bp.before_request
 def _admin_only() -> Response | None:
-    user = current_user(g.idp_realm)
-    if user is None:
-        return require_sign_in(g.idp_realm)
-    if not user.is_admin:
-        abort(403)
-    g.user = user
-    return None
+    return require_admin(g.idp_realm)
 
 
 def _page_number() -> int:

@@ -27,11 +27,9 @@ from ..services import audit, clients, realms
 from ..services.errors import InvalidInput
 from .common import (
     client_address,
-    current_sso,
-    current_user,
     load_realm,
-    recently_authenticated,
-    require_sign_in,
+    require_admin,
+    require_recent_sign_in,
     single,
 )
 
@@ -52,21 +50,7 @@ def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 @bp.before_request
 def _admin_only() -> Response | None:
-    user = current_user(g.idp_realm)
-    if user is None:
-        return require_sign_in(g.idp_realm)
-    if not user.is_admin:
-        abort(403)
-    g.user = user
-    return None
-
-
-def _sudo() -> Response | None:
-    """Re-authenticate unless the session is recent and used every factor the admin has."""
-    sso = current_sso(g.idp_realm)
-    if sso is not None and recently_authenticated(sso, g.user):
-        return None
-    return require_sign_in(g.idp_realm, reason="reauth", user=g.user)
+    return require_admin(g.idp_realm)
 
 
 def _actor() -> str:
@@ -101,7 +85,7 @@ def save_settings(realm: str) -> Response:
     require_2fa = single("require_2fa")
     grace_days = single("grace_days")
     trust_browser_days = single("trust_browser_days")
-    denied = _sudo()
+    denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     db = get_session()
@@ -137,7 +121,7 @@ def set_client_policy(realm: str) -> Response:
     client = clients.find_client(get_session(), g.idp_realm, client_id or "")
     if client is None:
         abort(404)
-    denied = _sudo()
+    denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     db = get_session()

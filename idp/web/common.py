@@ -11,7 +11,9 @@ from flask import Response, abort, current_app, g, redirect, request, session, u
 
 from .. import clock
 from ..db import get_session
+from ..interaction.context import realm_policy, user_facts
 from ..interaction.flow import start_interaction
+from ..interaction.policy import realm_covers
 from ..models import Realm, SsoSession, User
 from ..oidc.claims import Principal
 from ..services.context import settings
@@ -130,6 +132,7 @@ def require_sign_in(
     reason: str = "login",
     user: User | None = None,
     return_to: str | None = None,
+    amr: list[str] | None = None,
 ) -> Response:
     """Send the browser through the hosted sign-in, then back to ``return_to`` (by default
     the current page; after a refused POST, its URL, which then gets a GET)."""
@@ -146,10 +149,29 @@ def require_sign_in(
         reason=reason,
         user=user,
         login_hint=user.email if user else None,
+        amr=amr,
     )
     db.commit()
     remember_binding(ix.uid, binding)
     return redirect(url_for("login.start", realm=realm.name, uid=ix.uid))
+
+
+def require_admin(realm: Realm) -> Response | None:
+    """The console's guard: a signed-in admin of the realm (others get 403). When the realm
+    requires 2FA of admins (SPEC P1) a session without a second factor steps up first: the
+    code, or enrolment for an admin who has none (no "Later" for the console)."""
+    sso = current_sso(realm)
+    user = get_session().get(User, sso.user_id) if sso else None
+    if sso is None or user is None:
+        return require_sign_in(realm)
+    if not user.is_admin:
+        abort(403)
+    g.user = user
+    if "mfa" not in (sso.amr or []) and realm_covers(
+        realm_policy(realm), user_facts(get_session(), user)
+    ):
+        return require_sign_in(realm, reason="console_2fa", user=user, amr=list(sso.amr or []))
+    return None
 
 
 def recently_authenticated(sso: SsoSession, user: User) -> bool:
