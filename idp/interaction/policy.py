@@ -197,7 +197,7 @@ def check_realm_requirement(ctx: Context) -> str | None:
     if not ctx.user.has_second_factor and not ctx.request.fresh:
         since = ctx.realm.require_2fa_since
         now = _as_datetime(ctx.now)
-        postponed = since is not None and ctx.session.auth_time >= since.timestamp()
+        postponed = since is not None and ctx.session.auth_time >= int(since.timestamp())
         if postponed and grace_days_left(ctx.realm, ctx.user, now) > 0:
             return None
     return "realm_requires_2fa"

@@ -322,8 +322,15 @@ def enrol(realm: str, uid: str) -> Response:
         _advance(ix, user, [])
         return _continue(ix, user)
     try:
+        # Enabling ends the user's other sessions (they may have used the password alone);
+        # this sign-in's own session is created when it finishes.
         codes = factors.enable_totp(
-            db, user, single("code"), actor=f"user:{user.email}", client_address=client_address()
+            db,
+            user,
+            single("code"),
+            actor=f"user:{user.email}",
+            client_address=client_address(),
+            keep_sid=None,
         )
     except (InvalidCode, NotFound):
         db.rollback()
