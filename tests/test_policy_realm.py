@@ -344,3 +344,69 @@ def test_p6_backup_code_sign_in_leaving_3_offers_a_new_set_on_the_notice(realm, 
     _, claims, _ = finish_tokens(client, flow, browser)
     assert claims["amr"] == ["pwd", "mfa", "backup_code"]
     assert unused(realm, user) == 10
+
+
+# -- a step-up counts the factors of a session that must still be there ---------------------------
+def test_step_up_refused_when_its_session_ended_meanwhile(realm, rp):
+    user = realm.user()
+    client = make_rp(realm, rp)
+    browser = realm.browser()
+    flow = client.start()
+    sign_in_password(browser, flow.url, user.email, user.password)
+    finish_tokens(client, flow, browser)
+    set_policy(realm, require_2fa="all")
+    page = browser.get(client.start().url)
+    assert is_enrol_page(page)  # a step-up from the password session
+    # The session ends (signed out elsewhere, an admin action) before the step-up finishes.
+    in_app(
+        realm,
+        lambda db: update_sessions_ended(db, user.id),
+    )
+    codes_page = enrol_on(browser, page)
+    done = browser.submit(codes_page)
+    assert done.status == 400 and browser.left_to is None
+    assert not signed_in_at_provider(realm, browser)
+
+
+def update_sessions_ended(db: Any, user_id: int) -> None:
+    db.execute(
+        update(SsoSession)
+        .where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+
+
+def test_purge_drops_expired_browser_trusts(realm):
+    from datetime import timedelta
+
+    from idp.models import TrustedBrowser
+    from idp.services.maintenance import purge_expired
+    from idp.services.trusted_browsers import trust_browser
+
+    set_policy(realm, trust_browser_days=30)
+    user = realm.user(with_totp=True)
+
+    def make(db: Any) -> int:
+        row, _ = trust_browser(
+            db, db.get(Realm, realm.id), db.get(User, user.id), user_agent="", client_address=None
+        )
+        return row.id
+
+    expired, live = in_app(realm, make), in_app(realm, make)
+    in_app(
+        realm,
+        lambda db: db.execute(
+            update(TrustedBrowser)
+            .where(TrustedBrowser.id == expired)
+            .values(expires_at=utcnow() - timedelta(days=3))
+        ),
+    )
+    counts = in_app(realm, purge_expired)
+    assert counts["trusted_browsers"] >= 1
+    left = in_app(
+        realm,
+        lambda db: db.scalars(
+            select(TrustedBrowser.id).where(TrustedBrowser.user_id == user.id)
+        ).all(),
+    )
+    assert left == [live]

@@ -8,13 +8,13 @@ from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import AuthorizationCode, Interaction, SsoSession, Throttle, Token
+from ..models import AuthorizationCode, Interaction, SsoSession, Throttle, Token, TrustedBrowser
 
 
 def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
-    """Delete expired interactions, authorization codes, tokens and SSO sessions that
-    expired (or ended) more than ``grace_days`` ago, and stale throttle counters. Audit
-    events are kept."""
+    """Delete expired interactions, authorization codes, tokens, SSO sessions and browser
+    trusts that expired (or ended) more than ``grace_days`` ago, and stale throttle
+    counters. Audit events are kept."""
     cutoff = utcnow() - timedelta(days=grace_days)
     counts = {
         "interactions": db.execute(
@@ -37,6 +37,9 @@ def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
             delete(SsoSession).where(
                 or_(SsoSession.expires_at < cutoff, SsoSession.ended_at < cutoff)
             )
+        ).rowcount,
+        "trusted_browsers": db.execute(
+            delete(TrustedBrowser).where(TrustedBrowser.expires_at < cutoff)
         ).rowcount,
         # Password counters decay after an hour; second-factor counters count wrong codes in
         # a row until a success (SPEC L6), so only cleared ones go.

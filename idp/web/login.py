@@ -114,8 +114,13 @@ def _finish(ix: Interaction, user: User | None) -> Response:
     db = get_session()
     if user is None or user.disabled:
         return _stale("unknown")
+    previous = current_sso(realm)
+    if ix.from_sid and (previous is None or previous.sid != ix.from_sid):
+        # A step-up counts the factors of the session it started from: that session must
+        # still be this browser's (not signed out, not replaced) when it finishes.
+        return _stale("unknown")
     done = finish_interaction(
-        db, realm, ix, user, previous=current_sso(realm), client_address=client_address()
+        db, realm, ix, user, previous=previous, client_address=client_address()
     )
     db.commit()
     if ix.kind == "authorize":
