@@ -278,7 +278,7 @@ def requirement(ctx: Context) -> Requirement:
         return Requirement(level=2, because=tuple(because) or ("enrolled",))
     if not because:
         return Requirement(level=1)
-    if because == ["realm"] and not ctx.request.fresh:
+    if because == ["realm"]:  # the grace period (the console sets "client" too: no Later)
         days = grace_days_left(ctx.realm, user, _as_datetime(ctx.now))
         if days > 0:
             return Requirement(

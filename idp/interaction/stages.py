@@ -122,6 +122,8 @@ class EnrolStage(Stage):
     def applies(self, ctx: StageContext) -> bool:
         if ctx.user is None or "pwd" not in ctx.amr or ctx.has_second_factor:
             return False
+        if ctx.interaction.reason == "reauth":
+            return False  # proving the factors one has, before a change (e.g. enabling 2FA)
         enrol = ctx.requirement.enrol
         if enrol == policy.ENROL_REQUIRED:
             return True
