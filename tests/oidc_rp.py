@@ -12,6 +12,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from idp import clock
 from tests.helpers import Browser
 
 
@@ -88,7 +89,10 @@ class RP:
 
     def verify_id_token(self, id_token: str, nonce: str | None = None) -> dict[str, Any]:
         token = jwt.decode(id_token, self.jwks())
+        # The relying party reads the same clock as the provider, so a test that moves the
+        # provider's clock (idp.clock.travel) does not see tokens "issued in the future".
         registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(clock.timestamp()),
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.client_id},
             sub={"essential": True},
