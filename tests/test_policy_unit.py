@@ -289,20 +289,13 @@ def test_p1_grace_does_not_excuse_a_user_with_a_factor_from_using_it() -> None:
     assert policy.check_realm_requirement(c) == "realm_requires_2fa"
 
 
-# -- check_second_factor_unused --------------------------------------------------------------------
+# -- a password session of a user who has a factor -------------------------------------------
 
 
-def test_user_with_factor_and_password_only_session_must_use_the_factor() -> None:
-    c = ctx(usr=user(factor=True))
-    assert policy.check_second_factor_unused(c) == "second_factor_unused"
-    assert policy.prompt_reasons(c) == ["second_factor_unused"]
-    assert policy.prompt_none_error(["second_factor_unused"]) == "interaction_required"
-
-
-def test_second_factor_unused_not_a_reason_with_mfa_session_or_without_factor() -> None:
-    assert policy.check_second_factor_unused(ctx(usr=user(factor=False))) is None
-    c = ctx(sess=session(MFA_SESSION), usr=user(factor=True))
-    assert policy.check_second_factor_unused(c) is None
+def test_password_session_of_user_with_factor_satisfies_a_plain_request() -> None:
+    # (The browser that enabled 2FA keeps its password session; a request for level 2 steps
+    # it up, a plain one is answered with acr "1".)
+    assert policy.prompt_reasons(ctx(usr=user(factor=True))) == []
 
 
 # -- check_acr_values and voluntary_level ----------------------------------------------------------
@@ -320,7 +313,7 @@ def test_p3_acr_values_2_for_user_with_factor_is_a_step_up() -> None:
     c = ctx(acr_values=("2",), usr=user(factor=True))
     assert policy.check_acr_values(c) == "acr_values"
     reasons = policy.prompt_reasons(c)
-    assert reasons == ["second_factor_unused", "acr_values"]
+    assert reasons == ["acr_values"]
     assert policy.prompt_none_error(reasons) == "interaction_required"
 
 
@@ -377,7 +370,6 @@ def test_p4_reasons_come_in_check_order() -> None:
         "essential_acr",
         "client_requires_2fa",
         "realm_requires_2fa",
-        "second_factor_unused",
         "acr_values",
     ]
 
@@ -400,7 +392,6 @@ def test_p4_prompt_none_login_reasons_answer_login_required(reason: str) -> None
         "essential_acr",
         "client_requires_2fa",
         "realm_requires_2fa",
-        "second_factor_unused",
         "acr_values",
     ],
 )
@@ -487,9 +478,10 @@ def test_p1_requirement_realm_without_grace_is_required() -> None:
     assert (req.level, req.enrol, req.because) == (2, ENROL_REQUIRED, ("realm",))
 
 
-def test_p2_requirement_realm_in_grace_but_fresh_page_is_required() -> None:
+def test_p2_requirement_realm_in_grace_is_optional_for_a_fresh_page_too() -> None:
+    # (Re-authentication runs no enrolment at all; the console requires 2FA as a client does.)
     req = policy.requirement(ctx(realm=grace_realm(), fresh=True))
-    assert (req.level, req.enrol) == (2, ENROL_REQUIRED)
+    assert (req.level, req.enrol) == (2, ENROL_OPTIONAL)
 
 
 def test_p2_requirement_grace_does_not_soften_a_client_requirement() -> None:

@@ -337,15 +337,26 @@ def test_p2_after_grace_enrolment_is_required_even_if_postponed(
             clock.reset()
 
 
-@pytest.mark.parametrize("reason", ["reauth", "console_2fa"])
-def test_p2_grace_is_not_offered_on_a_fresh_page(
-    realm: TestRealm, plain_user: TestUser, reason: str
+def test_p1_p2_console_requires_enrolment_without_grace(
+    realm: TestRealm, plain_user: TestUser
 ) -> None:
     with opened(realm) as rows:
         rows.set_policy(policy.REQUIRE_ALL, grace_days=7)
-        ctx = rows.ctx(plain_user, amr=AMR_PASSWORD, reason=reason, progress={"postponed": True})
+        ctx = rows.ctx(
+            plain_user, amr=AMR_PASSWORD, reason="console_2fa", progress={"postponed": True}
+        )
         assert ctx.requirement.enrol == policy.ENROL_REQUIRED
         assert ENROL.applies(ctx)
+
+
+def test_reauth_never_runs_enrolment(realm: TestRealm, plain_user: TestUser) -> None:
+    # Re-authentication proves the factors one has (before enabling 2FA, for example).
+    with opened(realm) as rows:
+        rows.set_policy(policy.REQUIRE_ALL, grace_days=0)
+        ctx = rows.ctx(plain_user, amr=AMR_PASSWORD, reason="reauth")
+        assert ctx.requirement.enrol == policy.ENROL_REQUIRED
+        assert not ENROL.applies(ctx)
+        assert ENROL.applies(rows.ctx(plain_user, amr=AMR_PASSWORD, reason="login"))
 
 
 def test_p1_user_with_factor_is_not_enrolled_by_the_realm(

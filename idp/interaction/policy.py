@@ -203,14 +203,6 @@ def check_realm_requirement(ctx: Context) -> str | None:
     return "realm_requires_2fa"
 
 
-def check_second_factor_unused(ctx: Context) -> str | None:
-    """A user who has a second factor signs in with it (SPEC L1): a password-only session
-    (from before the factor was enrolled) does not count as a full sign-in."""
-    if ctx.session is None or ctx.user is None or ctx.session.level >= 2:
-        return None
-    return "second_factor_unused" if ctx.user.has_second_factor else None
-
-
 Check = Callable[[Context], str | None]
 
 #: In order; the first reasons decide the error for ``prompt=none``.
@@ -222,7 +214,6 @@ CHECKS: tuple[Check, ...] = (
     check_essential_acr,
     check_client_requirement,
     check_realm_requirement,
-    check_second_factor_unused,
     check_acr_values,
 )
 

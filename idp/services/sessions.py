@@ -47,12 +47,6 @@ def find_sso_session(db: Session, realm_id: int, cookie_value: str | None) -> Ss
     return row
 
 
-def record_session_factors(row: SsoSession, *, amr: list[str], acr: str) -> None:
-    """A factor proven inside a session (a code typed to enable 2FA) joins its ``amr``."""
-    row.amr = list(amr)
-    row.acr = acr
-
-
 def end_sso_session(db: Session, row: SsoSession) -> None:
     row.ended_at = utcnow()
 

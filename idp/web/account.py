@@ -22,7 +22,6 @@ from flask import (
 
 from ..db import get_session, utcnow
 from ..models import User
-from ..oidc.claims import acr_for, ordered_amr
 from ..services import backup_codes, factors, totp, users
 from ..services.errors import (
     AccountDisabled,
@@ -33,7 +32,7 @@ from ..services.errors import (
     TooManyAttempts,
 )
 from ..services.qr import qr_svg
-from ..services.sessions import end_sso_session, record_session_factors, revoke_session_tokens
+from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
     clear_sso_cookie,
     client_address,
@@ -179,11 +178,6 @@ def enable(realm: str) -> Response:
             error="That code was not right. Enter the 6-digit code your app "
             "shows now, and check that your phone's clock is set automatically.",
         )
-    if sso is not None:
-        # The code just typed proves the new factor: this browser's session now counts as
-        # a sign-in with both (other sessions were ended by enable_totp).
-        amr = ordered_amr([*sso.amr, "otp", "mfa"])
-        record_session_factors(sso, amr=amr, acr=acr_for(amr))
     db.commit()
     return _render(
         "account/backup_codes.html",

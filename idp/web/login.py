@@ -327,15 +327,15 @@ def enrol(realm: str, uid: str) -> Response:
         _advance(ix, user, [])
         return _continue(ix, user)
     try:
-        # Enabling ends the user's other sessions (they may have used the password alone);
-        # this sign-in's own session is created when it finishes.
+        # Enabling ends the user's other sessions (they used the password alone); a step-up
+        # keeps the session it started from until it finishes and replaces it.
         codes = factors.enable_totp(
             db,
             user,
             single("code"),
             actor=f"user:{user.email}",
             client_address=client_address(),
-            keep_sid=None,
+            keep_sid=ix.from_sid,
         )
     except (InvalidCode, NotFound):
         db.rollback()
