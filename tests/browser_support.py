@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import pyotp
@@ -104,3 +105,9 @@ def shown_key(page: Page) -> str:
     key = re.sub(r"\s+", "", page.locator("#key").inner_text())
     assert re.fullmatch(r"[A-Z2-7]{16,}", key), key
     return key
+
+
+def wrong_code(app: pyotp.TOTP) -> str:
+    """A well-formed code that is certainly not accepted now (nor one step either side)."""
+    near = {app.at(time.time() + d) for d in (-30, 0, 30)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)

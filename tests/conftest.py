@@ -21,7 +21,7 @@ from idp.cli import upgrade_database
 from idp.db import get_session
 from idp.services import factors, totp
 from idp.services.clients import create_client
-from idp.services.realms import create_realm
+from idp.services.realms import create_realm, set_realm_policy
 from idp.services.users import create_user, find_user_by_email
 from tests.helpers import Browser, totp_code, wait_for_step_room
 
@@ -208,6 +208,16 @@ class TestRealm:
             )
             db.commit()
             return new.client.client_id, new.client_secret
+
+    def set_policy(self, **kw: Any) -> None:
+        """Change the realm's sign-in policy (``require_2fa``, ``grace_days``,
+        ``trust_browser_days``) as an operator would."""
+        with self.server.app.app_context():
+            from idp.models import Realm
+
+            db = get_session()
+            set_realm_policy(db, db.get(Realm, self.id), actor="test", client_address=None, **kw)
+            db.commit()
 
     def lookup_user(self, email: str) -> Any:
         with self.server.app.app_context():
