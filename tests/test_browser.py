@@ -26,6 +26,7 @@ from tests.browser_support import (
     scan_qr,
     shown_key,
     sign_in_with_password,
+    wrong_code,
 )
 
 pytestmark = pytest.mark.browser
@@ -61,7 +62,8 @@ def test_form_post_response_mode_reaches_the_rp_in_a_real_browser(realm, test_rp
 
 def test_pages_fit_a_phone_screen(realm, test_rp, new_context):
     """Most people enrol and type codes on a phone: the sign-in, code, 2FA and enrolment
-    pages (with the long key), and the console, never need sideways scrolling at 360 px."""
+    pages (with the long key, on the account page and inside the sign-in), and the console,
+    never need sideways scrolling at 360 px."""
     user = realm.user(with_totp=True)
     page = new_context(viewport=PHONE, is_mobile=True)
     page.goto(test_rp.login_url)
@@ -91,6 +93,18 @@ def test_pages_fit_a_phone_screen(realm, test_rp, new_context):
         page.goto(realm.url(path))
         expect(page.locator("main h1")).to_be_visible()
         fits_the_screen(page)
+    # Enrolment inside the sign-in (the realm requires 2FA of everyone), and its wrong code.
+    realm.set_policy(require_2fa="all")
+    newcomer = realm.user()
+    page = new_context(viewport=PHONE, is_mobile=True)
+    page.goto(realm.url("account/"))
+    sign_in_with_password(page, newcomer.email, newcomer.password)
+    expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
+    fits_the_screen(page)
+    page.get_by_label("Security code").fill(wrong_code(pyotp.TOTP(shown_key(page))))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.locator("#error")).to_be_visible()
+    fits_the_screen(page)
 
 
 def test_pages_pass_axe_accessibility_checks(realm, test_rp, new_context, axe_source):
@@ -147,6 +161,19 @@ def test_pages_pass_axe_accessibility_checks(realm, test_rp, new_context, axe_so
                 page.get_by_role("button", name="Disable two-factor authentication")
             ).to_be_visible()
         found += axe_violations(page, axe_source)
+
+    # Enrolment inside the sign-in (the realm requires 2FA of everyone), and its wrong code.
+    realm.set_policy(require_2fa="all")
+    newcomer = realm.user()
+    page = new_context(bypass_csp=True)
+    page.goto(realm.url("account/"))
+    sign_in_with_password(page, newcomer.email, newcomer.password)
+    expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
+    found += axe_violations(page, axe_source)
+    page.get_by_label("Security code").fill(wrong_code(pyotp.TOTP(shown_key(page))))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.locator("#error")).to_be_visible()
+    found += axe_violations(page, axe_source)
     assert found == [], "\n".join(found)
 
 
