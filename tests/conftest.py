@@ -21,7 +21,7 @@ from idp.cli import upgrade_database
 from idp.db import get_session
 from idp.services import factors, totp
 from idp.services.clients import create_client
-from idp.services.realms import create_realm
+from idp.services.realms import create_realm, set_realm_policy
 from idp.services.users import create_user, find_user_by_email
 from tests.helpers import Browser, totp_code, wait_for_step_room
 
@@ -209,6 +209,16 @@ class TestRealm:
             db.commit()
             return new.client.client_id, new.client_secret
 
+    def set_policy(self, **kw: Any) -> None:
+        """Change the realm's sign-in policy (``require_2fa``, ``grace_days``,
+        ``trust_browser_days``) as an operator would."""
+        with self.server.app.app_context():
+            from idp.models import Realm
+
+            db = get_session()
+            set_realm_policy(db, db.get(Realm, self.id), actor="test", client_address=None, **kw)
+            db.commit()
+
     def lookup_user(self, email: str) -> Any:
         with self.server.app.app_context():
             from idp.models import Realm
@@ -243,6 +253,63 @@ def rp(realm: TestRealm) -> RelyingParty:
     redirect_uri = "http://127.0.0.1:9/cb"
     client_id, secret = realm.client(redirect_uri=redirect_uri)
     return RelyingParty(client_id, secret, redirect_uri, "http://127.0.0.1:9/bye")
+
+
+# -- real browsers (tests marked ``browser``) ------------------------------------------------------
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright. Required: if it is missing the browser tests
+    fail (CI installs it), they never skip."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_support import CHROMIUM, LAUNCH_ARGS
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_context(chromium: Any) -> Iterator[Callable[..., Any]]:
+    """A factory of fresh browser contexts (no shared cookies) returning a new page of each;
+    all are closed after the test."""
+    from tests.browser_support import TIMEOUT_MS
+
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        context = chromium.new_context(accept_downloads=True, **options)
+        context.set_default_timeout(TIMEOUT_MS)
+        made.append(context)
+        return context.new_page()
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture
+def test_rp(realm: TestRealm) -> Iterator[Any]:
+    """The Authlib relying party of tests/rp_app.py, served for real and registered in the
+    realm as a confidential client."""
+    from tests.rp_app import start_rp
+
+    rp = start_rp(realm)
+    yield rp
+    rp.stop()
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core (npm), the accessibility engine of Lighthouse and most CI a11y checks."""
+    from tests.browser_support import A11Y_DIR
+    from tests.helpers import npm_ci
+
+    npm_ci(A11Y_DIR, "axe-core/axe.min.js")
+    return (A11Y_DIR / "node_modules" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
 
 
 __all__ = ["PASSWORD", "TestRealm", "TestUser", "RelyingParty", "totp"]

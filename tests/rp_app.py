@@ -1,7 +1,8 @@
 """A tiny relying-party web app for browser tests, built the way a real application would be:
 Flask with Authlib's Flask OAuth client, configured from the realm's discovery document.
 
-``/login`` redirects to the provider (authorization code with PKCE S256 and a nonce);
+``/login`` redirects to the provider (authorization code with PKCE S256 and a nonce), passing
+on ``acr_values``, ``prompt`` and ``max_age`` from its own query string;
 ``/login-form-post`` asks for ``response_mode=form_post``; ``/callback`` (GET or POST)
 exchanges the code, and Authlib verifies the ID token against the realm's JWKS
 (issuer, audience, nonce, signature) before the page says who signed in."""
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, redirect, render_template_string, session
+from flask import Flask, redirect, render_template_string, request, session
 from werkzeug.serving import make_server
 
 SIGNED_IN = """<!doctype html>
@@ -52,7 +53,9 @@ def create_rp_app(issuer: str, client_id: str, client_secret: str | None) -> Fla
 
     @app.get("/login")
     def login() -> Any:
-        return oauth.idp.authorize_redirect(app.config["RP_CALLBACK"])
+        # What the application asks of this sign-in (e.g. ``/login?acr_values=2``).
+        extra = {k: v for k, v in request.args.items() if k in ("acr_values", "prompt", "max_age")}
+        return oauth.idp.authorize_redirect(app.config["RP_CALLBACK"], **extra)
 
     @app.get("/login-form-post")
     def login_form_post() -> Any:
@@ -97,9 +100,10 @@ class RunningRP:
         self._thread.join(timeout=10)
 
 
-def start_rp(realm: Any) -> RunningRP:
+def start_rp(realm: Any, **client_kw: Any) -> RunningRP:
     """Start the RP on 127.0.0.1 (free port) and register it as a confidential client of
-    ``realm`` (a ``tests.conftest.TestRealm``) with its real callback URL."""
+    ``realm`` (a ``tests.conftest.TestRealm``) with its real callback URL; ``client_kw`` goes
+    to ``create_client`` (e.g. ``require_2fa=True``)."""
     holder: dict[str, Flask] = {}
 
     def dispatch(environ: dict, start_response: Any) -> Any:
@@ -108,7 +112,9 @@ def start_rp(realm: Any) -> RunningRP:
     server = make_server("127.0.0.1", 0, dispatch, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
     callback = f"{url}/callback"
-    client_id, client_secret = realm.client(redirect_uri=callback, post_logout=f"{url}/signed-out")
+    client_id, client_secret = realm.client(
+        redirect_uri=callback, post_logout=f"{url}/signed-out", **client_kw
+    )
     app = create_rp_app(realm.issuer, client_id, client_secret)
     app.config["RP_CALLBACK"] = callback
     holder["app"] = app

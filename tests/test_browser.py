@@ -7,100 +7,29 @@ Chromium is required: if it is missing these tests fail (CI installs it), they n
 
 from __future__ import annotations
 
-import io
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyotp
 import pytest
-import zxingcpp
-from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.helpers import npm_ci
-from tests.rp_app import RunningRP, start_rp
+from tests.browser_support import (
+    PHONE,
+    SHOTS,
+    amr_of,
+    axe_violations,
+    expect_at_rp,
+    fits_the_screen,
+    open_menu_item,
+    scan_qr,
+    shown_key,
+    sign_in_with_password,
+    wrong_code,
+)
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-A11Y_DIR = Path(__file__).resolve().parent / "a11y"
-SHOTS = Path("/tmp/shots")  # noqa: S108  (screenshots for a human look; never committed)
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_context(chromium: Browser) -> Iterator:
-    """A factory of fresh browser contexts (no shared cookies), all closed after the test."""
-    made: list[BrowserContext] = []
-
-    def make(**options: Any) -> Page:
-        context = chromium.new_context(accept_downloads=True, **options)
-        context.set_default_timeout(TIMEOUT_MS)
-        made.append(context)
-        return context.new_page()
-
-    yield make
-    for context in made:
-        context.close()
-
-
-@pytest.fixture
-def test_rp(realm) -> Iterator[RunningRP]:
-    rp = start_rp(realm)
-    yield rp
-    rp.stop()
-
-
-def _sign_in_with_password(page: Page, email: str, password: str) -> None:
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def _expect_at_rp(page: Page, rp: RunningRP, email: str) -> str:
-    """Wait for the RP's signed-in page and return its "amr=..., acr=..." line."""
-    who = page.locator("#who")
-    expect(who).to_contain_text(f"Signed in as {email}")
-    assert page.url.startswith(rp.callback), page.url
-    return who.inner_text()
-
-
-def _amr(line: str) -> list[str]:
-    match = re.search(r"amr=([^ ]*),\s*acr=", line)
-    assert match, line
-    return match.group(1).split(",")
-
-
-def _open_menu_item(page: Page, email: str, item: str) -> None:
-    menu = page.get_by_role("navigation", name="Account menu")
-    menu.get_by_text(email, exact=True).click()
-    target = menu.get_by_role("button" if item == "Sign out" else "link", name=item)
-    target.click()
 
 
 def test_password_sign_in_lands_back_at_the_rp(realm, test_rp, new_context):
@@ -111,9 +40,9 @@ def test_password_sign_in_lands_back_at_the_rp(realm, test_rp, new_context):
     assert page.url.startswith(realm.issuer), page.url
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "sign-in.png"), full_page=True)
-    _sign_in_with_password(page, user.email, user.password)
-    line = _expect_at_rp(page, test_rp, user.email)
-    assert _amr(line) == ["pwd"]
+    sign_in_with_password(page, user.email, user.password)
+    line = expect_at_rp(page, test_rp, user.email)
+    assert amr_of(line) == ["pwd"]
     assert "acr=1" in line
 
 
@@ -123,73 +52,59 @@ def test_form_post_response_mode_reaches_the_rp_in_a_real_browser(realm, test_rp
     user = realm.user()
     page = new_context()
     page.goto(f"{test_rp.url}/login-form-post")
-    _sign_in_with_password(page, user.email, user.password)
-    line = _expect_at_rp(page, test_rp, user.email)
-    assert _amr(line) == ["pwd"]
+    sign_in_with_password(page, user.email, user.password)
+    line = expect_at_rp(page, test_rp, user.email)
+    assert amr_of(line) == ["pwd"]
     # With the SSO session the answer comes at once, again by form post.
     page.goto(f"{test_rp.url}/login-form-post")
-    _expect_at_rp(page, test_rp, user.email)
-
-
-PHONE = {"width": 360, "height": 740}
-
-
-def _fits_the_screen(page: Page) -> None:
-    # A mobile browser widens its layout viewport to overflowing content, so compare with the
-    # screen's width, not window.innerWidth.
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"{page.url} is {width}px wide on a {PHONE['width']}px screen"
+    expect_at_rp(page, test_rp, user.email)
 
 
 def test_pages_fit_a_phone_screen(realm, test_rp, new_context):
     """Most people enrol and type codes on a phone: the sign-in, code, 2FA and enrolment
-    pages (with the long key), and the console, never need sideways scrolling at 360 px."""
+    pages (with the long key, on the account page and inside the sign-in), and the console,
+    never need sideways scrolling at 360 px."""
     user = realm.user(with_totp=True)
     page = new_context(viewport=PHONE, is_mobile=True)
     page.goto(test_rp.login_url)
-    _fits_the_screen(page)
-    _sign_in_with_password(page, user.email, user.password)
+    fits_the_screen(page)
+    sign_in_with_password(page, user.email, user.password)
     expect(page.get_by_label("Security code")).to_be_visible()
-    _fits_the_screen(page)
+    fits_the_screen(page)
     page.get_by_label("Security code").fill(pyotp.TOTP(user.totp_secret).at(time.time() + 30))
     page.get_by_role("button", name="Verify").click()
-    _expect_at_rp(page, test_rp, user.email)
+    expect_at_rp(page, test_rp, user.email)
     page.goto(realm.url("account/two-factor"))
     expect(page.locator("#status")).to_be_visible()
-    _fits_the_screen(page)
+    fits_the_screen(page)
     other = realm.user()
     page = new_context(viewport=PHONE, is_mobile=True)
     page.goto(realm.url("account/two-factor"))
-    _sign_in_with_password(page, other.email, other.password)
+    sign_in_with_password(page, other.email, other.password)
     page.get_by_role("link", name="Enable", exact=True).click()
     expect(page.locator("#key")).to_be_visible()
-    _fits_the_screen(page)
+    fits_the_screen(page)
     # The console on a phone: wide tables scroll inside their box, the page does not.
     admin = realm.user(admin=True)
     page = new_context(viewport=PHONE, is_mobile=True)
     page.goto(realm.url("admin/users"))
-    _sign_in_with_password(page, admin.email, admin.password)
+    sign_in_with_password(page, admin.email, admin.password)
     for path in ("admin/users", "admin/audit", f"admin/users/{user.id}"):
         page.goto(realm.url(path))
         expect(page.locator("main h1")).to_be_visible()
-        _fits_the_screen(page)
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    """axe-core (npm), the accessibility engine of Lighthouse and most CI a11y checks."""
-    npm_ci(A11Y_DIR, "axe-core/axe.min.js")
-    return (A11Y_DIR / "node_modules" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
-
-
-def _axe_violations(page: Page, axe_source: str) -> list[str]:
-    page.evaluate(axe_source)
-    found = page.evaluate(
-        """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a',
-            'wcag21aa', 'best-practice']})).violations.map(
-            v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map(n => n.target).join(', ')}`)"""
-    )
-    return [f"{page.url}: {line}" for line in found]
+        fits_the_screen(page)
+    # Enrolment inside the sign-in (the realm requires 2FA of everyone), and its wrong code.
+    realm.set_policy(require_2fa="all")
+    newcomer = realm.user()
+    page = new_context(viewport=PHONE, is_mobile=True)
+    page.goto(realm.url("account/"))
+    sign_in_with_password(page, newcomer.email, newcomer.password)
+    expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
+    fits_the_screen(page)
+    page.get_by_label("Security code").fill(wrong_code(pyotp.TOTP(shown_key(page))))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.locator("#error")).to_be_visible()
+    fits_the_screen(page)
 
 
 def test_pages_pass_axe_accessibility_checks(realm, test_rp, new_context, axe_source):
@@ -201,23 +116,23 @@ def test_pages_pass_axe_accessibility_checks(realm, test_rp, new_context, axe_so
     # The pages' CSP forbids injected scripts, which is the point; axe runs with it bypassed.
     page = new_context(bypass_csp=True)
     page.goto(test_rp.login_url)
-    found += _axe_violations(page, axe_source)
-    _sign_in_with_password(page, user.email, "not the password")
+    found += axe_violations(page, axe_source)
+    sign_in_with_password(page, user.email, "not the password")
     expect(page.locator("#error")).to_be_visible()
-    found += _axe_violations(page, axe_source)
-    _sign_in_with_password(page, user.email, user.password)
+    found += axe_violations(page, axe_source)
+    sign_in_with_password(page, user.email, user.password)
     page.get_by_label("Security code").fill("000000")
     page.get_by_role("button", name="Verify").click()
     expect(page.locator("#error")).to_be_visible()
-    found += _axe_violations(page, axe_source)
+    found += axe_violations(page, axe_source)
     page.get_by_role("link", name="Use a backup code instead").click()
-    found += _axe_violations(page, axe_source)
+    found += axe_violations(page, axe_source)
     page.get_by_label("Backup code").fill(user.backup_codes[0])
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("button", name="Continue")).to_be_visible()
-    found += _axe_violations(page, axe_source)
+    found += axe_violations(page, axe_source)
     page.get_by_role("button", name="Continue").click()
-    _expect_at_rp(page, test_rp, user.email)
+    expect_at_rp(page, test_rp, user.email)
     for path, heading in (
         ("account/", "Account settings"),
         ("account/two-factor", "Two-factor authentication"),
@@ -225,11 +140,11 @@ def test_pages_pass_axe_accessibility_checks(realm, test_rp, new_context, axe_so
     ):
         page.goto(realm.url(path))
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-        found += _axe_violations(page, axe_source)
+        found += axe_violations(page, axe_source)
 
     page = new_context(bypass_csp=True)
     page.goto(realm.url("admin/"))
-    _sign_in_with_password(page, admin.email, admin.password)
+    sign_in_with_password(page, admin.email, admin.password)
     for path, heading in (
         ("admin/users", "Users"),
         (f"admin/users/{user.id}", user.email),
@@ -245,7 +160,20 @@ def test_pages_pass_axe_accessibility_checks(realm, test_rp, new_context, axe_so
             expect(
                 page.get_by_role("button", name="Disable two-factor authentication")
             ).to_be_visible()
-        found += _axe_violations(page, axe_source)
+        found += axe_violations(page, axe_source)
+
+    # Enrolment inside the sign-in (the realm requires 2FA of everyone), and its wrong code.
+    realm.set_policy(require_2fa="all")
+    newcomer = realm.user()
+    page = new_context(bypass_csp=True)
+    page.goto(realm.url("account/"))
+    sign_in_with_password(page, newcomer.email, newcomer.password)
+    expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
+    found += axe_violations(page, axe_source)
+    page.get_by_label("Security code").fill(wrong_code(pyotp.TOTP(shown_key(page))))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.locator("#error")).to_be_visible()
+    found += axe_violations(page, axe_source)
     assert found == [], "\n".join(found)
 
 
@@ -256,9 +184,9 @@ def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
     # -- Enable from the account pages ----------------------------------------------------
     page = new_context()
     page.goto(realm.url("account/"))
-    _sign_in_with_password(page, user.email, user.password)
+    sign_in_with_password(page, user.email, user.password)
     expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
-    _open_menu_item(page, user.email, "Two-factor authentication")
+    open_menu_item(page, user.email, "Two-factor authentication")
     expect(page.locator("#status")).to_have_text("Two-factor authentication is not enabled.")
     page.get_by_role("link", name="Enable", exact=True).click()
     expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
@@ -266,13 +194,8 @@ def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
     expect(page.locator(".qr svg")).to_be_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "enable.png"), full_page=True)
-    key = re.sub(r"\s+", "", page.locator("#key").inner_text())
-    assert re.fullmatch(r"[A-Z2-7]{16,}", key), key
-    # Scan the QR code as a phone would: decode the rendered pixels, not the markup.
-    qr_png = page.locator(".qr svg").screenshot(path=str(SHOTS / "qr.png"))
-    scanned = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr_png)))
-    assert [b.format for b in scanned] == [zxingcpp.BarcodeFormat.QRCode], scanned
-    app_entry = pyotp.parse_uri(scanned[0].text)
+    key = shown_key(page)
+    app_entry = scan_qr(page, "qr.png")
     assert app_entry.secret == key and app_entry.name == user.email
     assert app_entry.digits == 6 and app_entry.interval == 30 and app_entry.issuer
     page.get_by_label("Security code").fill(app_entry.now())
@@ -294,44 +217,44 @@ def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
     assert user.email in text
     assert download.suggested_filename.endswith(".txt")
 
-    _open_menu_item(page, user.email, "Sign out")
+    open_menu_item(page, user.email, "Sign out")
     expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
 
     # -- Sign in at the RP with password and a security code --------------------------------
     page.goto(test_rp.login_url)
-    _sign_in_with_password(page, user.email, user.password)
+    sign_in_with_password(page, user.email, user.password)
     expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
     # The current step was spent at enrolment; each step is accepted once: use the next one.
     page.get_by_label("Security code").fill(pyotp.TOTP(key).at(time.time() + 30))
     page.get_by_role("button", name="Verify").click()
-    line = _expect_at_rp(page, test_rp, user.email)
-    assert "otp" in _amr(line), line
-    assert "mfa" in _amr(line), line
+    line = expect_at_rp(page, test_rp, user.email)
+    assert "otp" in amr_of(line), line
+    assert "mfa" in amr_of(line), line
 
     # Sign out through the provider's account menu.
     page.goto(realm.url("account/"))
     expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
-    _open_menu_item(page, user.email, "Sign out")
+    open_menu_item(page, user.email, "Sign out")
     expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()
     page.goto(realm.url("account/"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
     # -- Sign in with a backup code ----------------------------------------------------------
     page.goto(test_rp.login_url)
-    _sign_in_with_password(page, user.email, user.password)
+    sign_in_with_password(page, user.email, user.password)
     page.get_by_role("link", name="Use a backup code instead").click()
     page.get_by_label("Backup code").fill(codes[0])
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("heading", name="You signed in with a backup code")).to_be_visible()
     expect(page.locator("#codes-left")).to_have_text("9")
     page.get_by_role("button", name="Continue").click()
-    line = _expect_at_rp(page, test_rp, user.email)
-    assert "backup_code" in _amr(line), line
+    line = expect_at_rp(page, test_rp, user.email)
+    assert "backup_code" in amr_of(line), line
 
     # The same backup code again, in a fresh browser: refused.
     other = new_context()
     other.goto(test_rp.login_url)
-    _sign_in_with_password(other, user.email, user.password)
+    sign_in_with_password(other, user.email, user.password)
     other.get_by_role("link", name="Use a backup code instead").click()
     other.get_by_label("Backup code").fill(codes[0])
     other.get_by_role("button", name="Verify").click()
@@ -354,7 +277,7 @@ def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
     victim = realm.user(with_totp=True)
     console = new_context()
     console.goto(realm.url("admin/"))
-    _sign_in_with_password(console, admin.email, admin.password)
+    sign_in_with_password(console, admin.email, admin.password)
     expect(console.get_by_role("heading", name="Users")).to_be_visible()
     row = console.locator("#users tbody tr").filter(has_text=victim.email)
     expect(row.locator("td.twofa")).to_have_text("Enabled")
