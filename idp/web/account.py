@@ -3,6 +3,8 @@
 Sensitive actions (enable or replace the key, disable, new backup codes) need a recent
 sign-in with every factor the user has; otherwise the user re-authenticates first.
 Enabling (or replacing) the key signs the user's other sessions out; this one stays.
+Trusted browsers (SPEC P8) are listed on the 2FA page and revoked one by one; revoking
+only takes trust away, so it needs no recent sign-in.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from flask import (
 )
 
 from ..db import get_session, utcnow
-from ..models import User
-from ..services import backup_codes, factors, totp, users
+from ..models import TrustedBrowser, User
+from ..services import backup_codes, factors, totp, trusted_browsers, users
+from ..services.crypto import digest
 from ..services.errors import (
     AccountDisabled,
     InvalidCode,
@@ -125,10 +128,40 @@ def password(realm: str) -> Response:
     return redirect(url_for("account.home", realm=realm))
 
 
+def _this_browser_digest() -> str | None:
+    from flask import request
+
+    token = request.cookies.get(trusted_browsers.COOKIE)
+    return digest(token) if token and len(token) <= 200 else None
+
+
 @bp.get("/two-factor")
 def two_factor(realm: str) -> Response:
-    status = factors.two_factor_status(get_session(), g.user)
-    return _render("account/two_factor.html", status=status, low=backup_codes.LOW_WATERMARK)
+    db = get_session()
+    status = factors.two_factor_status(db, g.user)
+    return _render(
+        "account/two_factor.html",
+        status=status,
+        low=backup_codes.LOW_WATERMARK,
+        trusts=trusted_browsers.list_trusts(db, g.user),
+        this_browser=_this_browser_digest(),
+    )
+
+
+@bp.post("/two-factor/trusted-browsers/<int:trust_id>/revoke")
+def revoke_trusted_browser(realm: str, trust_id: int) -> Response:
+    """SPEC P8: stop trusting one browser; the next sign-in there asks for the code."""
+    db = get_session()
+    this_browser = _this_browser_digest()
+    row = db.get(TrustedBrowser, trust_id)
+    was_this_browser = row is not None and row.token_digest == this_browser
+    if trusted_browsers.revoke_trust(db, g.user, trust_id, client_address=client_address()):
+        db.commit()
+        flash("That browser is no longer trusted. Signing in there asks for a code again.")
+    resp = redirect(url_for("account.two_factor", realm=realm))
+    if was_this_browser:
+        resp.delete_cookie(trusted_browsers.COOKIE, path=f"/realms/{g.idp_realm.name}/")
+    return resp
 
 
 def _enrolment_context(user: User) -> dict[str, Any]:
