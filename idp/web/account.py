@@ -3,7 +3,8 @@
 Sensitive actions (enable or replace the key, disable, new backup codes) need a recent
 sign-in with every factor the user has; otherwise the user re-authenticates first.
 Enabling (or replacing) the key signs the user's other sessions out; this one stays.
-Trusted browsers (SPEC P8) are listed on the 2FA page and revoked one by one; revoking
+Where a policy requires 2FA of the user (SPEC P5) they may replace the key but not disable
+it. Trusted browsers (SPEC P8) are listed on the 2FA page and revoked one by one; revoking
 only takes trust away, so it needs no recent sign-in.
 """
 
@@ -23,6 +24,7 @@ from flask import (
 )
 
 from ..db import get_session, utcnow
+from ..interaction.context import second_factor_required_by
 from ..models import TrustedBrowser, User
 from ..services import backup_codes, factors, totp, trusted_browsers, users
 from ..services.crypto import digest
@@ -128,6 +130,15 @@ def password(realm: str) -> Response:
     return redirect(url_for("account.home", realm=realm))
 
 
+#: Why Disable is not offered (SPEC P5), by the policy that requires the second factor.
+REQUIRED_BECAUSE = {
+    "realm": "Your organization requires two-factor authentication for your account, so "
+    "you can set up a new authenticator app but not disable it.",
+    "client": "An app you sign in to here requires two-factor authentication, so you can "
+    "set up a new authenticator app but not disable it.",
+}
+
+
 def _this_browser_digest() -> str | None:
     from flask import request
 
@@ -139,10 +150,12 @@ def _this_browser_digest() -> str | None:
 def two_factor(realm: str) -> Response:
     db = get_session()
     status = factors.two_factor_status(db, g.user)
+    required_by = second_factor_required_by(db, g.idp_realm, g.user)
     return _render(
         "account/two_factor.html",
         status=status,
         low=backup_codes.LOW_WATERMARK,
+        required_because=REQUIRED_BECAUSE.get(required_by or ""),
         trusts=trusted_browsers.list_trusts(db, g.user),
         this_browser=_this_browser_digest(),
     )
@@ -276,10 +289,15 @@ def download_backup_codes(realm: str) -> Response:
 def disable(realm: str) -> Response:
     from flask import request
 
+    db = get_session()
+    required_by = second_factor_required_by(db, g.idp_realm, g.user)
+    if required_by is not None:
+        # SPEC P5: refused before anything else (no re-authentication for nothing).
+        flash(REQUIRED_BECAUSE[required_by])
+        return redirect(url_for("account.two_factor", realm=realm))
     denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
-    db = get_session()
     if not factors.has_second_factor(db, g.user):
         return redirect(url_for("account.two_factor", realm=realm))
     if request.method == "GET":
