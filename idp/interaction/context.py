@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..models import Interaction, Realm, User
 from ..oidc.claims import essential_acr
-from ..services.clients import find_client
+from ..services.clients import any_client_requires_2fa, find_client
 from ..services.factors import has_second_factor
 from . import policy
 
@@ -34,6 +34,17 @@ def user_facts(db: Session, user: User) -> policy.UserFacts:
         has_second_factor=has_second_factor(db, user),
         created_at=user.created_at,
     )
+
+
+def second_factor_required_by(db: Session, realm: Realm, user: User) -> str | None:
+    """SPEC P5: which policy requires a second factor of the user, so that they may replace
+    their key but not disable it: ``"realm"`` (the realm policy covers them), ``"client"``
+    (an app of the realm requires it), or None."""
+    if policy.realm_covers(realm_policy(realm), user_facts(db, user)):
+        return "realm"
+    if any_client_requires_2fa(db, realm):
+        return "client"
+    return None
 
 
 def request_facts(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..models import User
 from .audit import record_event
 from .sessions import end_user_sessions, revoke_user_tokens
+from .trusted_browsers import void_trusts
 from .users import set_password
 
 
@@ -52,9 +53,10 @@ def reset_password(
 ) -> None:
     """Set the user's password for them (admin or operator): the new one must pass the
     password rules (InvalidInput otherwise, and nothing changes); every session ends and
-    every token is revoked, as when a password leaks."""
+    every token is revoked and every trusted browser forgotten, as when a password leaks."""
     set_password(db, user, new_password)
     _sign_out_everywhere(db, user)
+    void_trusts(db, user)  # SPEC P8: as after the user's own password change
     record_event(
         db,
         user.realm_id,

@@ -86,6 +86,18 @@ def list_clients(db: Session, realm: Realm) -> list[Client]:
     return list(db.scalars(select(Client).where(Client.realm_id == realm.id).order_by(Client.id)))
 
 
+def any_client_requires_2fa(db: Session, realm: Realm) -> bool:
+    """Whether some client of the realm requires a second factor of its users (SPEC P3)."""
+    return (
+        db.scalar(
+            select(Client.id)
+            .where(Client.realm_id == realm.id, Client.require_2fa.is_(True))
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def set_client_require_2fa(
     db: Session, client: Client, value: bool, *, actor: str, client_address: str | None
 ) -> bool:

@@ -15,6 +15,7 @@ from .audit import record_event
 from .context import cipher
 from .errors import InvalidCode, NotFound
 from .sessions import end_user_sessions, revoke_user_tokens
+from .trusted_browsers import void_trusts
 
 
 @dataclass
@@ -142,6 +143,8 @@ def enable_totp(
         )
     )
     pending.status = "active"
+    # The trusts were bound to the replaced key (the cascade drops them too); say so here.
+    void_trusts(db, user)
     codes = backup_codes.issue_backup_codes(db, user)
     end_user_sessions(db, user, except_sid=keep_sid)
     revoke_user_tokens(db, user, except_sid=keep_sid)
@@ -171,6 +174,7 @@ def regenerate_backup_codes(
     if not has_second_factor(db, user):
         raise NotFound("two-factor authentication is not enabled")
     codes = backup_codes.issue_backup_codes(db, user)
+    void_trusts(db, user)  # a 2FA change ends every "trust this browser" (SPEC P8)
     record_event(
         db,
         user.realm_id,
@@ -191,9 +195,11 @@ def remove_second_factors(
     client_address: str | None,
     end_sessions: bool,
 ) -> bool:
-    """Remove every second factor and backup code of the user (user disable, admin reset
-    and operator reset share this). Returns whether 2FA had been enabled."""
+    """Remove every second factor, backup code and trusted browser of the user (user
+    disable, admin reset and operator reset share this). Returns whether 2FA had been
+    enabled."""
     had = has_second_factor(db, user)
+    void_trusts(db, user)  # SPEC P8: explicit, not left to the foreign key's cascade
     db.execute(delete(Authenticator).where(Authenticator.user_id == user.id))
     throttle.reset(db, throttle.second_factor_key(user.id))
     if end_sessions:

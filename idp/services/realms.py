@@ -12,6 +12,7 @@ from ..db import utcnow
 from ..models import Realm
 from .audit import record_event
 from .errors import AlreadyExists, InvalidInput, NotFound
+from .trusted_browsers import void_realm_trusts
 
 REALM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_REALM = "main"
@@ -118,6 +119,10 @@ def set_realm_policy(
             realm.require_2fa_since = utcnow()
     for name, change in changes.items():
         setattr(realm, name, change["new"])
+    if "trust_browser_days" in changes and realm.trust_browser_days == 0:
+        # Turning "trust this browser" off ends every trust; turning it on again later
+        # revives none of them (SPEC P8).
+        void_realm_trusts(db, realm)
     record_event(
         db,
         realm.id,

@@ -16,6 +16,7 @@ from .audit import record_event
 from .crypto import random_token
 from .errors import AccountDisabled, AlreadyExists, InvalidCredentials, InvalidInput
 from .sessions import end_user_sessions, revoke_user_tokens
+from .trusted_browsers import void_trusts
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -155,6 +156,7 @@ def change_password(
     set_password(db, user, new)
     end_user_sessions(db, user, except_sid=keep_sid)
     revoke_user_tokens(db, user, except_sid=keep_sid)
+    void_trusts(db, user)  # SPEC P8: a password change ends every trusted browser
     record_event(
         db,
         user.realm_id,

@@ -3,6 +3,9 @@
 Sensitive actions (enable or replace the key, disable, new backup codes) need a recent
 sign-in with every factor the user has; otherwise the user re-authenticates first.
 Enabling (or replacing) the key signs the user's other sessions out; this one stays.
+Where a policy requires 2FA of the user (SPEC P5) they may replace the key but not disable
+it. Trusted browsers (SPEC P8) are listed on the 2FA page and revoked one by one; revoking
+only takes trust away, so it needs no recent sign-in.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from flask import (
 )
 
 from ..db import get_session, utcnow
-from ..models import User
-from ..services import backup_codes, factors, totp, users
+from ..interaction.context import second_factor_required_by
+from ..models import TrustedBrowser, User
+from ..services import backup_codes, factors, totp, trusted_browsers, users
+from ..services.crypto import digest
 from ..services.errors import (
     AccountDisabled,
     InvalidCode,
@@ -125,10 +130,51 @@ def password(realm: str) -> Response:
     return redirect(url_for("account.home", realm=realm))
 
 
+#: Why Disable is not offered (SPEC P5), by the policy that requires the second factor.
+REQUIRED_BECAUSE = {
+    "realm": "Your organization requires two-factor authentication for your account, so "
+    "you can set up a new authenticator app but not disable it.",
+    "client": "An app you sign in to here requires two-factor authentication, so you can "
+    "set up a new authenticator app but not disable it.",
+}
+
+
+def _this_browser_digest() -> str | None:
+    from flask import request
+
+    token = request.cookies.get(trusted_browsers.COOKIE)
+    return digest(token) if token and len(token) <= 200 else None
+
+
 @bp.get("/two-factor")
 def two_factor(realm: str) -> Response:
-    status = factors.two_factor_status(get_session(), g.user)
-    return _render("account/two_factor.html", status=status, low=backup_codes.LOW_WATERMARK)
+    db = get_session()
+    status = factors.two_factor_status(db, g.user)
+    required_by = second_factor_required_by(db, g.idp_realm, g.user)
+    return _render(
+        "account/two_factor.html",
+        status=status,
+        low=backup_codes.LOW_WATERMARK,
+        required_because=REQUIRED_BECAUSE.get(required_by or ""),
+        trusts=trusted_browsers.list_trusts(db, g.user),
+        this_browser=_this_browser_digest(),
+    )
+
+
+@bp.post("/two-factor/trusted-browsers/<int:trust_id>/revoke")
+def revoke_trusted_browser(realm: str, trust_id: int) -> Response:
+    """SPEC P8: stop trusting one browser; the next sign-in there asks for the code."""
+    db = get_session()
+    this_browser = _this_browser_digest()
+    row = db.get(TrustedBrowser, trust_id)
+    was_this_browser = row is not None and row.token_digest == this_browser
+    if trusted_browsers.revoke_trust(db, g.user, trust_id, client_address=client_address()):
+        db.commit()
+        flash("That browser is no longer trusted. Signing in there asks for a code again.")
+    resp = redirect(url_for("account.two_factor", realm=realm))
+    if was_this_browser:
+        resp.delete_cookie(trusted_browsers.COOKIE, path=f"/realms/{g.idp_realm.name}/")
+    return resp
 
 
 def _enrolment_context(user: User) -> dict[str, Any]:
@@ -243,10 +289,15 @@ def download_backup_codes(realm: str) -> Response:
 def disable(realm: str) -> Response:
     from flask import request
 
+    db = get_session()
+    required_by = second_factor_required_by(db, g.idp_realm, g.user)
+    if required_by is not None:
+        # SPEC P5: refused before anything else (no re-authentication for nothing).
+        flash(REQUIRED_BECAUSE[required_by])
+        return redirect(url_for("account.two_factor", realm=realm))
     denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
-    db = get_session()
     if not factors.has_second_factor(db, g.user):
         return redirect(url_for("account.two_factor", realm=realm))
     if request.method == "GET":
