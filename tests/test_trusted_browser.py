@@ -352,6 +352,11 @@ def test_p8_shortened_setting_shortens_trust(realm, trusting):
         sign_out(realm, browser)
         clock.travel(days=1, minutes=1)
         assert not skips_the_code(realm, client, user, browser)
+        # Nor is the ended trust still listed on the 2FA page (it was, before the fix).
+        other = realm.browser()
+        account_sign_in(realm, other, user, code=totp_code(user.totp_secret))
+        page = other.get(realm.url("account/two-factor"))
+        assert trusted_rows(page) == []
     finally:
         clock.reset()
 

@@ -121,14 +121,19 @@ def use_trust(db: Session, row: TrustedBrowser) -> None:
     row.last_used_at = utcnow()
 
 
-def list_trusts(db: Session, user: User) -> list[TrustedBrowser]:
-    return list(
-        db.scalars(
-            select(TrustedBrowser)
-            .where(TrustedBrowser.user_id == user.id, TrustedBrowser.expires_at > utcnow())
-            .order_by(TrustedBrowser.created_at.desc())
-        )
+def list_trusts(db: Session, realm: Realm, user: User) -> list[TrustedBrowser]:
+    """The user's trusts that still stand: not expired, and within what the realm allows now
+    (a shortened or disabled setting ends them)."""
+    if realm.trust_browser_days <= 0:
+        return []
+    now = utcnow()
+    allowed = timedelta(days=realm.trust_browser_days)
+    rows = db.scalars(
+        select(TrustedBrowser)
+        .where(TrustedBrowser.user_id == user.id, TrustedBrowser.expires_at > now)
+        .order_by(TrustedBrowser.created_at.desc())
     )
+    return [row for row in rows if row.created_at + allowed > now]
 
 
 def revoke_trust(db: Session, user: User, trust_id: int, *, client_address: str | None) -> bool:

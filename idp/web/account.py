@@ -156,7 +156,7 @@ def two_factor(realm: str) -> Response:
         status=status,
         low=backup_codes.LOW_WATERMARK,
         required_because=REQUIRED_BECAUSE.get(required_by or ""),
-        trusts=trusted_browsers.list_trusts(db, g.user),
+        trusts=trusted_browsers.list_trusts(db, g.idp_realm, g.user),
         this_browser=_this_browser_digest(),
     )
 
