@@ -26,7 +26,7 @@ from flask import (
 from ..db import get_session, utcnow
 from ..interaction.context import second_factor_required_by
 from ..models import TrustedBrowser, User
-from ..services import backup_codes, factors, totp, trusted_browsers, users
+from ..services import backup_codes, factors, trusted_browsers, users
 from ..services.crypto import digest
 from ..services.errors import (
     AccountDisabled,
@@ -36,7 +36,6 @@ from ..services.errors import (
     NotFound,
     TooManyAttempts,
 )
-from ..services.qr import qr_svg
 from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
     clear_sso_cookie,
@@ -48,6 +47,7 @@ from .common import (
     require_sign_in,
     single,
     too_many_attempts,
+    totp_enrolment,
 )
 
 bp = Blueprint("account", __name__, url_prefix="/realms/<realm>/account")
@@ -178,20 +178,9 @@ def revoke_trusted_browser(realm: str, trust_id: int) -> Response:
 
 
 def _enrolment_context(user: User) -> dict[str, Any]:
-    db = get_session()
-    secret = factors.pending_secret(db, user)
-    if secret is None:
-        factors.start_totp_enrolment(db, user)
-        db.commit()
-        secret = factors.pending_secret(db, user)
-    assert secret is not None
-    uri = totp.provisioning_uri(secret, user.email, g.idp_realm.display_name)
     return {
-        "qr": qr_svg(uri),
-        "account": user.email,
-        "key": totp.group_key(secret),
-        "otpauth_uri": uri,
-        "replacing": factors.has_second_factor(db, user),
+        **totp_enrolment(g.idp_realm, user),
+        "replacing": factors.has_second_factor(get_session(), user),
     }
 
 

@@ -16,9 +16,11 @@ from ..interaction.flow import start_interaction
 from ..interaction.policy import realm_covers
 from ..models import Realm, SsoSession, User
 from ..oidc.claims import Principal
+from ..services import factors, totp
 from ..services.context import settings
 from ..services.errors import TooManyAttempts
 from ..services.factors import has_second_factor
+from ..services.qr import qr_svg
 from ..services.realms import find_realm
 from ..services.sessions import find_sso_session
 
@@ -216,3 +218,22 @@ def too_many_attempts(exc: TooManyAttempts, render: Callable[[str], Response]) -
     resp.status_code = 429
     resp.headers["Retry-After"] = str(exc.retry_after)
     return resp
+
+
+def totp_enrolment(realm: Realm, user: User) -> dict[str, Any]:
+    """What an enrolment page shows (SPEC E2, E3): the QR code of the pending key (started
+    here if there is none), the account and the key grouped for reading."""
+    db = get_session()
+    secret = factors.pending_secret(db, user)
+    if secret is None:
+        factors.start_totp_enrolment(db, user)
+        db.commit()
+        secret = factors.pending_secret(db, user)
+    assert secret is not None
+    uri = totp.provisioning_uri(secret, user.email, realm.display_name)
+    return {
+        "qr": qr_svg(uri),
+        "account": user.email,
+        "key": totp.group_key(secret),
+        "otpauth_uri": uri,
+    }

@@ -23,7 +23,7 @@ from ..interaction import flow
 from ..interaction.finish import finish_interaction
 from ..interaction.stages import FEW_CODES_LEFT, StageContext, next_stage
 from ..models import Interaction, User
-from ..services import backup_codes, factors, totp, trusted_browsers
+from ..services import backup_codes, factors, trusted_browsers
 from ..services.errors import (
     AccountDisabled,
     InvalidCode,
@@ -31,7 +31,6 @@ from ..services.errors import (
     NotFound,
     TooManyAttempts,
 )
-from ..services.qr import qr_svg
 from ..services.users import authenticate_password
 from .common import (
     binding_for,
@@ -44,6 +43,7 @@ from .common import (
     set_sso_cookie,
     single,
     too_many_attempts,
+    totp_enrolment,
 )
 
 bp = Blueprint("login", __name__, url_prefix="/realms/<realm>/login/<uid>")
@@ -289,21 +289,11 @@ def backup_code(realm: str, uid: str) -> Response:
 
 # -- enrolment inside the sign-in (SPEC P1, P2, P3, P5) ------------------------------------------
 def _enrol_context(ix: Interaction, user: User) -> dict[str, Any]:
-    db = get_session()
-    secret = factors.pending_secret(db, user)
-    if secret is None:
-        factors.start_totp_enrolment(db, user)
-        db.commit()
-        secret = factors.pending_secret(db, user)
-    assert secret is not None
-    uri = totp.provisioning_uri(secret, user.email, g.idp_realm.display_name)
     requirement = _stage_context(ix, user).requirement
     return {
+        **totp_enrolment(g.idp_realm, user),
         "realm": g.idp_realm,
         "ix": ix,
-        "qr": qr_svg(uri),
-        "account": user.email,
-        "key": totp.group_key(secret),
         "optional": requirement.enrol == "optional",
         "days_left": requirement.grace_days_left,
         "because": requirement.because,
