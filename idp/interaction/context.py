@@ -3,7 +3,7 @@ rows and the stored authorization request, so the checks themselves stay pure.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -84,6 +84,33 @@ def policy_context(
         now=clock.timestamp(),
         realm=realm_policy(realm),
         request=request_facts(db, realm, interaction.params or {}, reason=interaction.reason),
+        user=user_facts(db, user) if user is not None else None,
+        user_sub=user.sub if user is not None else None,
+    )
+
+
+def authorization_context(
+    db: Session,
+    realm: Realm,
+    params: Mapping[str, Any],
+    *,
+    user: User | None,
+    amr: Sequence[str],
+    auth_time: int,
+    hint_sub: str | None,
+) -> policy.Context:
+    """The policy's view of an authorization request and the browser's SSO session (``user``
+    None when there is none)."""
+    session = (
+        policy.SessionFacts(user_id=user.id, amr=tuple(amr), auth_time=auth_time)
+        if user is not None
+        else None
+    )
+    return policy.Context(
+        now=clock.timestamp(),
+        realm=realm_policy(realm),
+        request=request_facts(db, realm, params, hint_sub=hint_sub),
+        session=session,
         user=user_facts(db, user) if user is not None else None,
         user_sub=user.sub if user is not None else None,
     )

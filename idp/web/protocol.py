@@ -31,7 +31,6 @@ from flask import (
     url_for,
 )
 
-from .. import clock
 from ..db import get_session
 from ..interaction import context as policy_context
 from ..interaction import policy
@@ -70,7 +69,6 @@ CORS_ENDPOINTS = {"protocol.token", "protocol.userinfo", "protocol.revoke"}
 def _cors(response: Response) -> Response:
     """Browser apps (public clients) call these endpoints cross-origin: allow the origins of
     the realm's registered redirect URIs, as Keycloak's "web origins" do."""
-
     origin = request.headers.get("Origin")
     if not origin or request.endpoint not in CORS_ENDPOINTS or "idp_realm" not in g:
         return response
@@ -97,7 +95,6 @@ def discovery(realm: str) -> Response:
 
 @bp.get("/protocol/openid-connect/certs")
 def jwks(realm: str) -> Response:
-
     resp = jsonify(realm_keys(get_session(), g.idp_realm.id).jwks)
     resp.headers["Cache-Control"] = "public, max-age=60"
     resp.headers["Access-Control-Allow-Origin"] = "*"
@@ -139,29 +136,15 @@ def authorization_response(req: Any, principal: Principal, grant: Any) -> Respon
 def _policy_reasons(data: Any, principal: Principal | None) -> list[str]:
     """The named checks of ``interaction/policy.py`` that the browser's session fails for
     this request ([] when it satisfies it)."""
-    db = get_session()
-    realm_row = g.idp_realm
     hint = data.get("id_token_hint")
-    request_facts = policy_context.request_facts(
-        db,
-        realm_row,
+    ctx = policy_context.authorization_context(
+        get_session(),
+        g.idp_realm,
         data,
-        hint_sub=hinted_subject(realm_row, hint) if hint is not None else None,
-    )
-    session = None
-    user = None
-    if principal is not None:
-        session = policy.SessionFacts(
-            user_id=principal.user.id, amr=tuple(principal.amr), auth_time=principal.auth_time
-        )
-        user = policy_context.user_facts(db, principal.user)
-    ctx = policy.Context(
-        now=clock.timestamp(),
-        realm=policy_context.realm_policy(realm_row),
-        request=request_facts,
-        session=session,
-        user=user,
-        user_sub=principal.user.sub if principal else None,
+        user=principal.user if principal else None,
+        amr=principal.amr if principal else (),
+        auth_time=principal.auth_time if principal else 0,
+        hint_sub=hinted_subject(g.idp_realm, hint) if hint is not None else None,
     )
     return policy.prompt_reasons(ctx)
 
@@ -353,7 +336,6 @@ def introspect(realm: str) -> Response:
 def logout(realm: str) -> Response:
     """RP-Initiated Logout 1.0: with a valid id_token_hint the session ends at once; without
     one the user confirms first. Redirects only to an exactly registered URI."""
-
     from ..app_extensions import csrf
 
     realm_row = g.idp_realm
