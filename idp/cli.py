@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
 
-from . import ROOT
+from .migrate import alembic_config, upgrade_database
+
+__all__ = ["alembic_config", "main", "register_cli", "upgrade_database"]
 
 REALM_OPTION = click.option(
     "--realm", "realm_name", default="main", show_default=True, help="Realm to act on."
@@ -45,26 +46,6 @@ def _out(as_json: bool, data: Any, text: str) -> None:
 
 def _fail(message: str) -> None:
     raise click.ClickException(message)
-
-
-def alembic_config(url: str) -> Any:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
-def upgrade_database(app: Flask) -> None:
-    from alembic import command
-
-    settings = app.extensions["idp.settings"]
-    if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
-    command.upgrade(alembic_config(settings.database_url), "head")
 
 
 class _Commands(click.Group):
