@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 
 from . import create_app
-from .cli import upgrade_database
 from .db import get_session
+from .migrate import upgrade_database
 from .services import passwords
 from .services.clients import create_client
 from .services.realms import create_realm

@@ -13,6 +13,7 @@ from pathlib import Path
 from flask import Flask
 
 from .db import get_session
+from .migrate import upgrade_database
 from .services.clients import create_client, find_client
 from .services.realms import DEFAULT_REALM, create_realm, find_realm
 from .services.users import create_user, find_user_by_email
@@ -24,8 +25,6 @@ DEMO_POST_LOGOUT = "http://127.0.0.1:8000/"
 
 
 def ensure_dev_instance(app: Flask) -> str:
-    from .cli import upgrade_database
-
     upgrade_database(app)
     settings = app.extensions["idp.settings"]
     path = Path(settings.instance_path) / "demo-credentials.json"

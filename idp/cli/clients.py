@@ -1,0 +1,159 @@
+"""``idp client``: the relying-party clients of a realm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .common import JSON_OPTION, REALM_OPTION, app_session, fail, find_realm_or_fail, out
+
+
+@click.group()
+def client() -> None:
+    """Relying-party clients of a realm."""
+
+
+@client.command("add")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeatable.")
+@click.option("--post-logout-redirect-uri", "post_logout", multiple=True, help="Repeatable.")
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE S256 required).")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    help="authorization_code, refresh_token, client_credentials (repeatable).",
+)
+@click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable).")
+@click.option("--client-id", default=None, help="Choose the client_id (default: random).")
+@click.option(
+    "--require-2fa",
+    "require_2fa",
+    is_flag=True,
+    help="Every sign-in for this client needs a second factor.",
+)
+@REALM_OPTION
+@JSON_OPTION
+def client_add(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    post_logout: tuple[str, ...],
+    public: bool,
+    grant_types: tuple[str, ...],
+    scopes: tuple[str, ...],
+    client_id: str | None,
+    require_2fa: bool,
+    realm_name: str,
+    as_json: bool,
+) -> None:
+    from ..services.clients import create_client
+
+    with app_session() as db:
+        new = create_client(
+            db,
+            find_realm_or_fail(db, realm_name),
+            name,
+            list(redirect_uris),
+            public=public,
+            post_logout_redirect_uris=list(post_logout),
+            grant_types=list(grant_types) or None,
+            scopes=list(scopes) or None,
+            client_id=client_id,
+            require_2fa=require_2fa,
+        )
+        db.commit()
+        data = {
+            "client_id": new.client.client_id,
+            "client_secret": new.client_secret,
+            "name": name,
+            "public": public,
+            "require_2fa": new.client.require_2fa,
+            "realm": realm_name,
+        }
+        text = f"client_id: {new.client.client_id}"
+        if new.client_secret:
+            text += f"\nclient_secret: {new.client_secret}\n(the secret is shown only now)"
+        out(as_json, data, text)
+
+
+@client.command("list")
+@REALM_OPTION
+@JSON_OPTION
+def client_list(realm_name: str, as_json: bool) -> None:
+    from ..services.clients import list_clients
+
+    with app_session() as db:
+        rows = list_clients(db, find_realm_or_fail(db, realm_name))
+        data = [
+            {
+                "client_id": c.client_id,
+                "name": c.name,
+                "public": c.public,
+                "redirect_uris": c.redirect_uris,
+                "grant_types": c.grant_types,
+                "require_2fa": c.require_2fa,
+            }
+            for c in rows
+        ]
+        out(
+            as_json,
+            data,
+            "\n".join(
+                f"{c['client_id']}\t{c['name']}\trequire_2fa={'yes' if c['require_2fa'] else 'no'}"
+                for c in data
+            ),
+        )
+
+
+def _client_data(row: Any, realm_name: str) -> dict[str, Any]:
+    return {
+        "client_id": row.client_id,
+        "name": row.name,
+        "public": row.public,
+        "require_2fa": row.require_2fa,
+        "realm": realm_name,
+    }
+
+
+@client.command("set")
+@click.argument("client_id")
+@click.option(
+    "--require-2fa/--no-require-2fa",
+    "require_2fa",
+    default=None,
+    help="Whether every sign-in for this client needs a second factor.",
+)
+@REALM_OPTION
+@JSON_OPTION
+def client_set(client_id: str, require_2fa: bool | None, realm_name: str, as_json: bool) -> None:
+    """Change a client's sign-in policy; audited as the operator."""
+    from ..services.audit import OPERATOR
+    from ..services.clients import find_client, set_client_require_2fa
+
+    if require_2fa is None:
+        fail("nothing to change: give --require-2fa or --no-require-2fa")
+    with app_session() as db:
+        row = find_client(db, find_realm_or_fail(db, realm_name), client_id)
+        if row is None:
+            fail(f"no client {client_id} in realm {realm_name}")
+        set_client_require_2fa(db, row, bool(require_2fa), actor=OPERATOR, client_address=None)
+        db.commit()
+        data = _client_data(row, realm_name)
+        out(
+            as_json,
+            data,
+            f"client {row.client_id}: require_2fa={'yes' if row.require_2fa else 'no'}",
+        )
+
+
+@client.command("remove")
+@click.argument("client_id")
+@REALM_OPTION
+def client_remove(client_id: str, realm_name: str) -> None:
+    from ..services.clients import remove_client
+
+    with app_session() as db:
+        remove_client(db, find_realm_or_fail(db, realm_name), client_id)
+        db.commit()
+        click.echo(f"client {client_id} removed")

@@ -1,0 +1,38 @@
+"""``idp db``: the database schema and its housekeeping."""
+
+from __future__ import annotations
+
+import click
+
+from ..migrate import upgrade_database
+from .common import JSON_OPTION, app_session, get_app, out
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (creates the database on first run)."""
+    upgrade_database(get_app())
+    click.echo("database is up to date")
+
+
+@db.command("purge")
+@click.option(
+    "--grace-days",
+    default=1,
+    show_default=True,
+    help="Keep rows for this many days after they expired.",
+)
+@JSON_OPTION
+def db_purge(grace_days: int, as_json: bool) -> None:
+    """Delete expired sign-ins, codes, tokens and sessions (audit events are kept)."""
+    from ..services.maintenance import purge_expired
+
+    with app_session() as session:
+        counts = purge_expired(session, grace_days=grace_days)
+        session.commit()
+        out(as_json, counts, ", ".join(f"{v} {k}" for k, v in counts.items()) + " deleted")

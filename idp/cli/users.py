@@ -1,0 +1,184 @@
+"""``idp user``: the users of a realm and the operator's account actions."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .common import JSON_OPTION, REALM_OPTION, app_session, fail, find_realm_or_fail, out
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+@click.group()
+def user() -> None:
+    """Users of a realm."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _user(db: Session, realm_name: str, email: str) -> Any:
+    from ..services.users import find_user_by_email
+
+    realm_row = find_realm_or_fail(db, realm_name)
+    row = find_user_by_email(db, realm_row, email)
+    if row is None:
+        fail(f"no user {email} in realm {realm_row.name}")
+    return row
+
+
+@user.command("add")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--admin", is_flag=True, help="Make the user an admin of the realm.")
+@click.option(
+    "--email-verified",
+    is_flag=True,
+    help="Vouch for the address: ID tokens say email_verified=true.",
+)
+@REALM_OPTION
+@JSON_OPTION
+def user_add(
+    email: str,
+    display_name: str,
+    password_stdin: bool,
+    admin: bool,
+    email_verified: bool,
+    realm_name: str,
+    as_json: bool,
+) -> None:
+    from ..services.users import create_user
+
+    password = _read_password(password_stdin)
+    with app_session() as db:
+        row = create_user(
+            db,
+            find_realm_or_fail(db, realm_name),
+            email,
+            password,
+            display_name=display_name,
+            is_admin=admin,
+            email_verified=email_verified,
+        )
+        db.commit()
+        out(
+            as_json,
+            {
+                "email": row.email,
+                "sub": row.sub,
+                "admin": row.is_admin,
+                "email_verified": row.email_verified,
+                "realm": realm_name,
+            },
+            f"user {row.email} created in realm {realm_name}",
+        )
+
+
+@user.command("list")
+@REALM_OPTION
+@JSON_OPTION
+def user_list(realm_name: str, as_json: bool) -> None:
+    from ..services.factors import two_factor_statuses
+    from ..services.users import search_users
+
+    with app_session() as db:
+        rows, _ = search_users(db, find_realm_or_fail(db, realm_name), "", 1, 100000)
+        statuses = two_factor_statuses(db, rows)
+        data = []
+        for r in rows:
+            status = statuses[r.id]
+            data.append(
+                {
+                    "email": r.email,
+                    "name": r.display_name,
+                    "admin": r.is_admin,
+                    "disabled": r.disabled,
+                    "email_verified": r.email_verified,
+                    "two_factor": status.enabled,
+                    "unused_backup_codes": status.unused_backup_codes,
+                }
+            )
+        out(
+            as_json,
+            data,
+            "\n".join(
+                f"{d['email']}\tadmin={d['admin']}\tdisabled={d['disabled']}\t"
+                f"2fa={'enabled' if d['two_factor'] else 'off'}"
+                for d in data
+            ),
+        )
+
+
+@user.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@REALM_OPTION
+def user_set_password(email: str, password_stdin: bool, realm_name: str) -> None:
+    """Set a user's password (the console's password reset): ends the user's sessions,
+    revokes their tokens; audited as the operator."""
+    from ..services.accounts import reset_password
+    from ..services.audit import OPERATOR
+
+    password = _read_password(password_stdin)
+    with app_session() as db:
+        reset_password(
+            db,
+            _user(db, realm_name, email),
+            password,
+            actor=OPERATOR,
+            client_address=None,
+        )
+        db.commit()
+        click.echo(f"password of {email} changed; their sessions are ended, tokens revoked")
+
+
+@user.command("email-verified")
+@click.argument("email")
+@click.option("--unverified", is_flag=True, help="Withdraw it: ID tokens say email_verified=false.")
+@REALM_OPTION
+@JSON_OPTION
+def user_email_verified(email: str, unverified: bool, realm_name: str, as_json: bool) -> None:
+    """Vouch for a user's email address (ID tokens then say ``email_verified: true``, which
+    relying parties such as oauth2-proxy require); audited as the operator."""
+    from ..services.accounts import set_email_verified
+    from ..services.audit import OPERATOR
+
+    with app_session() as db:
+        row = _user(db, realm_name, email)
+        set_email_verified(db, row, not unverified, actor=OPERATOR, client_address=None)
+        db.commit()
+        out(
+            as_json,
+            {"email": row.email, "email_verified": row.email_verified, "realm": realm_name},
+            f"email of {row.email} is {'verified' if row.email_verified else 'not verified'}",
+        )
+
+
+@user.command("reset-2fa")
+@click.argument("email")
+@REALM_OPTION
+@JSON_OPTION
+def user_reset_2fa(email: str, realm_name: str, as_json: bool) -> None:
+    """Disable two-factor authentication for a user (SPEC A3): removes the key and every
+    backup code, ends the user's sessions and revokes their tokens; audited as the operator."""
+    from ..services.audit import OPERATOR
+    from ..services.factors import reset_second_factors
+
+    with app_session() as db:
+        row = _user(db, realm_name, email)
+        had = reset_second_factors(db, row, actor=OPERATOR, client_address=None)
+        db.commit()
+        out(
+            as_json,
+            {"email": row.email, "realm": realm_name, "was_enabled": had},
+            f"two-factor authentication disabled for {row.email}"
+            + ("" if had else " (it was not enabled)"),
+        )
