@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
-from idp import create_app
+from idp import clock, create_app
 from idp.cli import upgrade_database
 from idp.db import get_session
 from idp.services import factors, totp
@@ -34,6 +34,15 @@ def _fresh_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _system_clock() -> Iterator[None]:
+    """Whatever a test does to ``idp.clock`` (``travel``, ``freeze``), the next test starts
+    on the system clock, even when the test failed half-way."""
+    clock.reset()
+    yield
+    clock.reset()
 
 
 @pytest.fixture(scope="session")

@@ -28,15 +28,6 @@ from tests.oidc_rp import RP, sign_in_password
 from tests.test_two_factor_signin import finish_tokens, in_app, make_rp
 
 
-@pytest.fixture(autouse=True)
-def _system_clock():
-    clock.reset()
-    try:
-        yield
-    finally:
-        clock.reset()
-
-
 # -- helpers ----------------------------------------------------------------------------------
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -410,3 +410,55 @@ def test_purge_drops_expired_browser_trusts(realm):
         ).all(),
     )
     assert left == [live]
+
+
+# -- the resume endpoint: once, in the browser that signed in, with the session it created ------
+def _finished_sign_in(realm: Any, rp: Any) -> tuple[Browser, Any, Any, str]:
+    """A password sign-in stopped at the redirect to the resume endpoint."""
+    user = realm.user()
+    client = make_rp(realm, rp)
+    browser = realm.browser()
+    flow = client.start()
+    page = browser.get(flow.url)
+    resp = browser.session.post(
+        page.url,
+        data={
+            "csrf_token": next(v for n, v, _ in page.forms[-1]["fields"] if n == "csrf_token"),
+            "email": user.email,
+            "password": user.password,
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert resp.status_code == 302 and "/auth/resume/" in resp.headers["Location"]
+    return browser, client, flow, realm.base + resp.headers["Location"]
+
+
+def test_resume_is_refused_in_another_browser(realm, rp):
+    _, _, _, resume = _finished_sign_in(realm, rp)
+    thief = realm.browser()
+    page = thief.get(resume)
+    assert page.status == 400 and thief.left_to is None
+
+
+def test_resume_works_once(realm, rp):
+    browser, client, flow, resume = _finished_sign_in(realm, rp)
+    browser.get(resume)
+    assert finish_tokens(client, flow, browser)[1]["acr"] == "1"
+    again = browser.get(resume)
+    assert again.status == 400 and browser.left_to is None
+
+
+def test_resume_is_refused_with_another_session_in_the_browser(realm, rp):
+    browser, _, _, resume = _finished_sign_in(realm, rp)
+    # The browser's session cookie is swapped for another user's session before resuming.
+    other_browser, other_client = realm.browser(), make_rp(realm, rp)
+    other = realm.user()
+    flow = other_client.start()
+    sign_in_password(other_browser, flow.url, other.email, other.password)
+    cookie = other_browser.session.cookies.get("IDP_SESSION")
+    browser.session.cookies.set(
+        "IDP_SESSION", cookie, domain="127.0.0.1", path=f"/realms/{realm.name}/"
+    )
+    page = browser.get(resume)
+    assert page.status == 400 and browser.left_to is None

@@ -11,7 +11,6 @@ import html
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -32,14 +31,6 @@ REQUIRE_HINT = (
 )
 GRACE_HINT = "counted from the policy taking effect or the account's creation, whichever is later"
 UNCHANGED = {"require_2fa": "none", "require_2fa_since": None, "grace_days": 0}
-
-
-@pytest.fixture(autouse=True)
-def _system_clock() -> Iterator[None]:
-    """Whatever a test does to the clock, the next test starts on the system clock."""
-    clock.reset()
-    yield
-    clock.reset()
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -33,15 +33,6 @@ ENABLED = "Two-factor authentication is enabled."
 ESSENTIAL_2 = json.dumps({"id_token": {"acr": {"essential": True, "values": ["2"]}}})
 
 
-@pytest.fixture(autouse=True)
-def _system_clock():
-    clock.reset()
-    try:
-        yield
-    finally:
-        clock.reset()
-
-
 # -- helpers ----------------------------------------------------------------------------------
 def is_password_page(page: Page) -> bool:
     return page.status == 200 and 'name="password"' in page.text

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,13 +35,6 @@ CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36"
 )
-
-
-@pytest.fixture(autouse=True)
-def _system_clock() -> Iterator[None]:
-    clock.reset()
-    yield
-    clock.reset()
 
 
 # -- helpers ----------------------------------------------------------------------------------
