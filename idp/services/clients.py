@@ -29,6 +29,15 @@ def _check_uri(uri: str) -> str:
     return uri
 
 
+def new_client_id() -> str:
+    """A random client_id (128 bits) that never starts with ``-``, so that it can be given to
+    the ``idp`` command (and other command lines) without being read as an option."""
+    while True:
+        client_id = random_token(16)
+        if not client_id.startswith("-"):
+            return client_id
+
+
 def create_client(
     db: Session,
     realm: Realm,
@@ -52,7 +61,7 @@ def create_client(
         raise InvalidInput("a public client cannot use client_credentials")
     if "authorization_code" in grant_types and not redirect_uris:
         raise InvalidInput("the authorization_code grant needs at least one redirect URI")
-    client_id = client_id or random_token(16)
+    client_id = client_id or new_client_id()
     if find_client(db, realm, client_id):
         raise AlreadyExists(f"client {client_id} exists")
     secret = None if public else random_token(32)
