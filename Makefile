@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-tools lint fmt bench clean
+.PHONY: run test test-tools lint fmt bench messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,16 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m idp.bench
+
+# Translations (SPEC section 8): extract the strings, update idp/translations/*/messages.po,
+# compile the .mo files that are committed beside them. Translate, then run it again.
+messages: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	  --project idp --copyright-holder "idp authors" -o idp/translations/messages.pot .
+	$(BIN)/pybabel -q update -i idp/translations/messages.pot -d idp/translations \
+	  --no-fuzzy-matching --ignore-obsolete --no-wrap --ignore-pot-creation-date
+	$(BIN)/pybabel -q compile -d idp/translations
+	rm idp/translations/messages.pot
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

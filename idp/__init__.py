@@ -28,7 +28,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        SESSION_COOKIE_NAME="idp_browser",
+        # The browser-binding cookie; with an https issuer the __Host- prefix makes browsers
+        # refuse it unless Secure, host-only and for path / (no subdomain can plant one).
+        SESSION_COOKIE_NAME="__Host-idp_browser" if settings.secure_cookies else "idp_browser",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
@@ -56,6 +58,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .app_extensions import csrf
 
     csrf.init_app(app)
+
+    from . import i18n
+
+    i18n.init_app(app, settings.timezone)
 
     from .oidc.server import init_server
 
@@ -109,13 +115,17 @@ def _register_pages(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
+        if response.status_code == 302 and request.method == "POST":
+            # After a form POST, 303 See Other tells every client to follow with a GET.
+            response.status_code = 303
         headers = response.headers
         headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "frame-ancestors 'none'; base-uri 'none'",
         )
         headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "no-referrer")
         if request.is_secure:

@@ -89,6 +89,9 @@ class Settings:
     #: IDP_KEY_CACHE_SECONDS: how long a process trusts its cached signing keys before it
     #: looks for a change made by another process (default 5).
     key_cache_seconds: int = 5
+    #: IDP_TIMEZONE: the one time zone the pages show times in (an IANA name such as
+    #: ``Asia/Tokyo``); the audit log states it. Default ``UTC``.
+    timezone: str = "UTC"
     #: Extra settings for tests (not read from the environment).
     extra: dict[str, Any] = field(default_factory=dict)
     #: Which secrets were generated (and so are unfit for production).
@@ -126,6 +129,7 @@ _ENV_NAMES = {
     "interaction_ttl": "IDP_INTERACTION_TTL",
     "reauth_ttl": "IDP_REAUTH_TTL",
     "key_cache_seconds": "IDP_KEY_CACHE_SECONDS",
+    "timezone": "IDP_TIMEZONE",
 }
 
 

@@ -307,7 +307,7 @@ def test_admin_cannot_act_on_a_user_of_another_realm(realm, server):
             allow_redirects=False,
             timeout=10,
         )
-        assert resp.status_code == 302, (path, resp.status_code, resp.text)
+        assert resp.status_code == 303, (path, resp.status_code, resp.text)
         assert f"/realms/{other_realm.name}/login/" in resp.headers["Location"]
     assert user_state(other_realm, victim.email) == before
     # The victim still signs in to their realm with their password.

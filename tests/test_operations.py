@@ -154,7 +154,7 @@ def test_password_hash_is_upgraded_at_sign_in_when_parameters_change(
                 login.request.path,
                 data={"csrf_token": token, "email": user.email, "password": user.password},
             )
-            assert done.status_code == 302
+            assert done.status_code == 303
             resumed = web.get(done.headers["Location"])
             assert resumed.status_code == 302
             assert resumed.headers["Location"].startswith(rp.redirect_uri)

@@ -430,7 +430,7 @@ def _finished_sign_in(realm: Any, rp: Any) -> tuple[Browser, Any, Any, str]:
         allow_redirects=False,
         timeout=30,
     )
-    assert resp.status_code == 302 and "/auth/resume/" in resp.headers["Location"]
+    assert resp.status_code == 303 and "/auth/resume/" in resp.headers["Location"]
     return browser, client, flow, realm.base + resp.headers["Location"]
 
 

@@ -32,6 +32,7 @@ def finish_interaction(
     *,
     previous: SsoSession | None,
     client_address: str | None,
+    user_agent: str = "",
 ) -> FinishedSignIn:
     """Create the SSO session (ending the browser's previous one) and audit the sign-in.
     The caller commits and sets the cookie."""
@@ -39,7 +40,15 @@ def finish_interaction(
     auth_time = int(clock.timestamp())
     if previous is not None:
         end_sso_session(db, previous)
-    sso, cookie_value = create_sso_session(db, user, amr=amr, acr=acr_for(amr), auth_time=auth_time)
+    sso, cookie_value = create_sso_session(
+        db,
+        user,
+        amr=amr,
+        acr=acr_for(amr),
+        auth_time=auth_time,
+        user_agent=user_agent,
+        client_address=client_address,
+    )
     flow.mark_finished(interaction, sso.sid)
     if interaction.kind != "authorize":
         flow.complete(db, interaction)

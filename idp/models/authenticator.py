@@ -46,4 +46,7 @@ class BackupCode(Base):
         ForeignKey("user_account.id", ondelete="CASCADE"), index=True
     )
     digest: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Position 1..10 in the set as shown and downloaded, so the 2FA page can say which
+    #: numbers are used without keeping the codes in clear.
+    number: Mapped[int | None] = mapped_column(nullable=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, text
+from sqlalchemy import LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
@@ -28,3 +28,13 @@ class Realm(Base):
     grace_days: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     #: "Trust this browser for N days" on the code page (SPEC P8); 0 turns it off.
     trust_browser_days: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+
+    # -- pages (SPEC section 8, branding) -----------------------------------------------------
+    #: Language of the pages when neither the request, the switch nor the browser picks one.
+    default_locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    #: ``#rrggbb`` for links, buttons and focus rings; None: the built-in blue. Checked for
+    #: WCAG AA contrast against white when set.
+    accent_color: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    #: The realm's logo, uploaded in the console or by the CLI (type and size checked).
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    logo_content_type: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -31,6 +31,10 @@ class SsoSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: What the account page's session list shows: the browser and the address it signed in
+    #: from.
+    user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Interaction(Base):

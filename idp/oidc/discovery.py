@@ -7,6 +7,7 @@ from typing import Any
 from flask import g
 
 from ..db import get_session
+from ..i18n import LANGUAGES
 from ..services.keys import realm_keys
 from .claims import ACR_VALUES, AMR_VALUES
 from .server import RESPONSE_MODES, issuer_for
@@ -65,7 +66,7 @@ def discovery_document() -> dict[str, Any]:
         "amr_values_supported": AMR_VALUES,
         "prompt_values_supported": ["none", "login"],
         "display_values_supported": ["page"],
-        "ui_locales_supported": ["en"],
+        "ui_locales_supported": list(LANGUAGES),
         "frontchannel_logout_supported": False,
         "backchannel_logout_supported": False,
     }

@@ -14,9 +14,17 @@ from .crypto import digest, random_token
 
 
 def create_sso_session(
-    db: Session, user: User, *, amr: list[str], acr: str, auth_time: int
+    db: Session,
+    user: User,
+    *,
+    amr: list[str],
+    acr: str,
+    auth_time: int,
+    user_agent: str = "",
+    client_address: str | None = None,
 ) -> tuple[SsoSession, str]:
-    """Start a session; return the row and the cookie value (only its digest is stored)."""
+    """Start a session; return the row and the cookie value (only its digest is stored).
+    The browser and address are kept for the account page's list of sessions."""
     token = random_token(32)
     row = SsoSession(
         realm_id=user.realm_id,
@@ -26,6 +34,8 @@ def create_sso_session(
         auth_time=auth_time,
         amr=list(amr),
         acr=acr,
+        user_agent=(user_agent or "")[:300],
+        client_address=client_address,
         expires_at=utcnow() + timedelta(seconds=settings().sso_session_ttl),
     )
     db.add(row)

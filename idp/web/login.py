@@ -19,6 +19,7 @@ from flask import (
 )
 
 from ..db import get_session, utcnow
+from ..i18n import use_interaction_locale
 from ..interaction import flow
 from ..interaction.finish import finish_interaction
 from ..interaction.stages import FEW_CODES_LEFT, StageContext, next_stage
@@ -64,7 +65,12 @@ def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 def _interaction(uid: str) -> Interaction | Response:
     try:
-        return flow.load_interaction(get_session(), g.idp_realm, uid, binding_for(uid))
+        ix = flow.load_interaction(get_session(), g.idp_realm, uid, binding_for(uid))
+        # The sign-in keeps its language: ui_locales, or the switch used during it.
+        if switched := use_interaction_locale(ix.progress or {}, ix.params or {}):
+            flow.set_progress(ix, locale=switched)
+            get_session().commit()
+        return ix
     except flow.InteractionFinished:
         # Every stage ran (the back button after finishing): resume what asked for it.
         return redirect(url_for("protocol.resume", realm=g.idp_realm.name, uid=uid))
@@ -120,7 +126,13 @@ def _finish(ix: Interaction, user: User | None) -> Response:
         # still be this browser's (not signed out, not replaced) when it finishes.
         return _stale("unknown")
     done = finish_interaction(
-        db, realm, ix, user, previous=previous, client_address=client_address()
+        db,
+        realm,
+        ix,
+        user,
+        previous=previous,
+        client_address=client_address(),
+        user_agent=request.headers.get("User-Agent", ""),
     )
     db.commit()
     if ix.kind == "authorize":

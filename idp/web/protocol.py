@@ -32,6 +32,7 @@ from flask import (
 )
 
 from ..db import get_session
+from ..i18n import from_ui_locales, use_locale
 from ..interaction import context as policy_context
 from ..interaction import policy
 from ..interaction.flow import InteractionError, complete, load_interaction, start_interaction
@@ -198,6 +199,7 @@ def _unsupported_feature(data: Any, grant: Any) -> OAuth2Error | None:
 def authorize(realm: str) -> Response:
 
     realm_row = g.idp_realm
+    use_locale(from_ui_locales(request.values.get("ui_locales")))
     principal = principal_from(current_sso(realm_row))
     try:
         grant = server().get_consent_grant(end_user=principal)
