@@ -9,6 +9,8 @@ The language of a page is, in order:
 4. the browser's ``Accept-Language``;
 5. the realm's default language (a realm setting, ``en`` unless changed).
 
+The ``idp`` command speaks the language of the shell's locale (:func:`cli_locale`).
+
 A switch made during a sign-in is kept by that sign-in, so it outranks its ``ui_locales``
 from then on. Catalogs live in ``idp/translations``; ``make messages`` extracts, updates and
 compiles them, and ``tests/test_i18n.py`` fails when one is stale or incomplete.
@@ -16,9 +18,10 @@ compiles them, and ``tests/test_i18n.py`` fails when one is stale or incomplete.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel
 
 LANGUAGES: tuple[str, ...] = ("en", "ja")
@@ -66,7 +69,18 @@ def use_interaction_locale(progress: dict[str, Any], params: dict[str, Any]) -> 
     return None
 
 
+def cli_locale() -> str:
+    """The language of ``idp`` command output: the POSIX locale of the shell
+    (``LC_ALL``, then ``LC_MESSAGES``, then ``LANG``; ``ja_JP.UTF-8`` -> ``ja``), else English."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if value := os.environ.get(name):
+            return supported(value.split(".", 1)[0]) or "en"
+    return "en"
+
+
 def select_locale() -> str:
+    if not has_request_context():
+        return cli_locale()
     if chosen := g.get("idp_switched_locale") or g.get("idp_locale"):
         return chosen
     if cookie := supported(request.cookies.get(LANG_COOKIE)):

@@ -27,6 +27,12 @@ from tests.helpers import Browser, totp_code, wait_for_step_room
 
 PASSWORD = "correct horse battery staple"
 
+# The idp command speaks the shell's language (SPEC section 8): tests read its English output
+# unless a test sets a locale itself.
+for _name in ("LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_name, None)
+os.environ["LANG"] = "C.UTF-8"
+
 
 def _fresh_postgres(url: str) -> None:
     engine = create_engine(url)

@@ -169,3 +169,25 @@ def test_s8_odd_lang_values_are_ignored(realm: Realm, value: str) -> None:
     page = browser.get(realm.url("account") + "?" + urlencode({"lang": value}))
     assert page.status in (200, 400)
     assert _lang(page.text) == "en" if page.status == 200 else True
+
+
+def test_s8_cli_speaks_the_shells_language(realm: Realm, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .helpers import run_idp
+
+    user = realm.user()
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "ja_JP.UTF-8")
+    missing = run_idp(
+        realm.server, "user", "reset-2fa", "nobody@example.com", "--realm", realm.name
+    )
+    assert missing.returncode != 0
+    assert f"レルム {realm.name} にユーザー nobody@example.com はいません" in missing.stderr
+    done = run_idp(realm.server, "user", "reset-2fa", user.email, "--realm", realm.name)
+    assert done.returncode == 0, done.stderr
+    assert f"{user.email} の2要素認証は有効になっていませんでした" in done.stdout
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    english = run_idp(
+        realm.server, "user", "reset-2fa", "nobody@example.com", "--realm", realm.name
+    )
+    assert f"no user nobody@example.com in realm {realm.name}" in english.stderr

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .common import JSON_OPTION, REALM_OPTION, app_session, fail, find_realm_or_fail, out
+from .common import JSON_OPTION, REALM_OPTION, _, app_session, fail, find_realm_or_fail, out
 
 
 @click.group()
@@ -73,7 +73,7 @@ def client_add(
         }
         text = f"client_id: {new.client.client_id}"
         if new.client_secret:
-            text += f"\nclient_secret: {new.client_secret}\n(the secret is shown only now)"
+            text += f"\nclient_secret: {new.client_secret}\n" + _("(the secret is shown only now)")
         out(as_json, data, text)
 
 
@@ -132,11 +132,11 @@ def client_set(client_id: str, require_2fa: bool | None, realm_name: str, as_jso
     from ..services.clients import find_client, set_client_require_2fa
 
     if require_2fa is None:
-        fail("nothing to change: give --require-2fa or --no-require-2fa")
+        fail(_("nothing to change: give --require-2fa or --no-require-2fa"))
     with app_session() as db:
         row = find_client(db, find_realm_or_fail(db, realm_name), client_id)
         if row is None:
-            fail(f"no client {client_id} in realm {realm_name}")
+            fail(_("no client %(id)s in realm %(realm)s", id=client_id, realm=realm_name))
         set_client_require_2fa(db, row, bool(require_2fa), actor=OPERATOR, client_address=None)
         db.commit()
         data = _client_data(row, realm_name)
@@ -156,4 +156,4 @@ def client_remove(client_id: str, realm_name: str) -> None:
     with app_session() as db:
         remove_client(db, find_realm_or_fail(db, realm_name), client_id)
         db.commit()
-        click.echo(f"client {client_id} removed")
+        click.echo(_("client %(client_id)s removed", client_id=client_id))

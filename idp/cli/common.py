@@ -39,6 +39,19 @@ def get_app() -> Flask:
     return app
 
 
+def _(message: str, **values: Any) -> str:
+    """``message`` in the language of the shell's locale (``LANG=ja_JP.UTF-8``: Japanese;
+    SPEC section 8), with ``%(name)s`` values filled in."""
+    from flask_babel import gettext
+
+    try:
+        app = get_app()
+    except click.ClickException:
+        return message % values if values else message
+    with app.app_context():
+        return gettext(message, **values)
+
+
 def out(as_json: bool, data: Any, text: str) -> None:
     """Print ``data`` as JSON with ``--json``, else ``text``."""
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
@@ -73,7 +86,7 @@ def find_realm_or_fail(db: Session, name: str) -> Any:
 
     row = find_realm(db, name)
     if row is None:
-        fail(f"no realm {name!r} (create it with: idp realm add {name})")
+        fail(_("no realm %(name)s (create it with: idp realm add %(name)s)", name=name))
     return row
 
 
@@ -88,5 +101,7 @@ class CommandGroup(click.Group):
         except (OperationalError, ProgrammingError) as exc:
             detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise click.ClickException(
-                f"database error: {detail}\n(is the schema up to date? run: idp db upgrade)"
+                _("database error: %(detail)s", detail=detail)
+                + "\n"
+                + _("(is the schema up to date? run: idp db upgrade)")
             ) from exc

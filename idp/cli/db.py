@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..migrate import upgrade_database
-from .common import JSON_OPTION, app_session, get_app, out
+from .common import JSON_OPTION, _, app_session, get_app, out
 
 
 @click.group()
@@ -17,7 +17,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply every migration (creates the database on first run)."""
     upgrade_database(get_app())
-    click.echo("database is up to date")
+    click.echo(_("database is up to date"))
 
 
 @db.command("purge")
@@ -35,4 +35,5 @@ def db_purge(grace_days: int, as_json: bool) -> None:
     with app_session() as session:
         counts = purge_expired(session, grace_days=grace_days)
         session.commit()
-        out(as_json, counts, ", ".join(f"{v} {k}" for k, v in counts.items()) + " deleted")
+        summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+        out(as_json, counts, _("deleted: %(summary)s", summary=summary))

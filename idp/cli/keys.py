@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .common import JSON_OPTION, REALM_OPTION, app_session, find_realm_or_fail, get_app, out
+from .common import JSON_OPTION, REALM_OPTION, _, app_session, find_realm_or_fail, get_app, out
 
 
 @click.group()
@@ -24,7 +24,8 @@ def keys_rotate(alg: str | None, realm_name: str, as_json: bool) -> None:
     with app_session() as db:
         row = rotate_signing_key(db, find_realm_or_fail(db, realm_name), alg)
         db.commit()
-        out(as_json, {"kid": row.kid, "alg": row.alg}, f"new signing key {row.kid} ({row.alg})")
+        text = _("new signing key %(kid)s (%(alg)s)", kid=row.kid, alg=row.alg)
+        out(as_json, {"kid": row.kid, "alg": row.alg}, text)
 
 
 @keys.command("retire")
@@ -36,7 +37,7 @@ def keys_retire(realm_name: str) -> None:
     with app_session() as db:
         count = retire_signing_keys(db, find_realm_or_fail(db, realm_name))
         db.commit()
-        click.echo(f"{count} key(s) retired")
+        click.echo(_("signing keys retired: %(count)d", count=count))
 
 
 @keys.command("list")
@@ -85,9 +86,9 @@ def keys_rotate_data_key() -> None:
         if generated:
             save_data_keys(settings, settings.data_keys[:1])
             reset_cipher()
-        click.echo(f"re-encrypted {count} value(s) with the first data key")
+        click.echo(_("values re-encrypted with the first data key: %(count)d", count=count))
         if not generated and len(settings.data_keys) > 1:
-            click.echo("now remove the old key(s) from IDP_DATA_KEYS and restart")
+            click.echo(_("now remove the old key(s) from IDP_DATA_KEYS and restart"))
 
 
 @click.command("secrets")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import JSON_OPTION, REALM_OPTION, app_session, fail, find_realm_or_fail, out
+from .common import JSON_OPTION, REALM_OPTION, _, app_session, fail, find_realm_or_fail, out
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ def user() -> None:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return click.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
 
 
 def _user(db: Session, realm_name: str, email: str) -> Any:
@@ -30,7 +30,7 @@ def _user(db: Session, realm_name: str, email: str) -> Any:
     realm_row = find_realm_or_fail(db, realm_name)
     row = find_user_by_email(db, realm_row, email)
     if row is None:
-        fail(f"no user {email} in realm {realm_row.name}")
+        fail(_("no user %(email)s in realm %(realm)s", email=email, realm=realm_row.name))
     return row
 
 
@@ -78,7 +78,7 @@ def user_add(
                 "email_verified": row.email_verified,
                 "realm": realm_name,
             },
-            f"user {row.email} created in realm {realm_name}",
+            _("user %(email)s created in realm %(realm)s", email=row.email, realm=realm_name),
         )
 
 
@@ -90,7 +90,7 @@ def user_list(realm_name: str, as_json: bool) -> None:
     from ..services.users import search_users
 
     with app_session() as db:
-        rows, _ = search_users(db, find_realm_or_fail(db, realm_name), "", 1, 100000)
+        rows, _total = search_users(db, find_realm_or_fail(db, realm_name), "", 1, 100000)
         statuses = two_factor_statuses(db, rows)
         data = []
         for r in rows:
@@ -137,7 +137,7 @@ def user_set_password(email: str, password_stdin: bool, realm_name: str) -> None
             client_address=None,
         )
         db.commit()
-        click.echo(f"password of {email} changed; their sessions are ended, tokens revoked")
+        click.echo(_("password of %(email)s changed; sessions ended, tokens revoked", email=email))
 
 
 @user.command("email-verified")
@@ -158,7 +158,9 @@ def user_email_verified(email: str, unverified: bool, realm_name: str, as_json: 
         out(
             as_json,
             {"email": row.email, "email_verified": row.email_verified, "realm": realm_name},
-            f"email of {row.email} is {'verified' if row.email_verified else 'not verified'}",
+            _("email of %(email)s is verified", email=row.email)
+            if row.email_verified
+            else _("email of %(email)s is not verified", email=row.email),
         )
 
 
@@ -179,6 +181,7 @@ def user_reset_2fa(email: str, realm_name: str, as_json: bool) -> None:
         out(
             as_json,
             {"email": row.email, "realm": realm_name, "was_enabled": had},
-            f"two-factor authentication disabled for {row.email}"
-            + ("" if had else " (it was not enabled)"),
+            _("two-factor authentication disabled for %(email)s", email=row.email)
+            if had
+            else _("two-factor authentication was not enabled for %(email)s", email=row.email),
         )
