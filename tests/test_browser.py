@@ -210,12 +210,13 @@ def test_two_factor_life_cycle_of_the_help_page(realm, test_rp, new_context):
         page.get_by_role("button", name="Download backup codes").click()
     download = info.value
     text = Path(download.path()).read_text(encoding="utf-8")
-    codes = re.findall(r"^\d{4}-\d{4}$", text, flags=re.MULTILINE)
-    assert len(codes) == 10, text
-    assert len(set(codes)) == 10
-    assert sorted(codes) == sorted(shown)
+    numbered = re.findall(r"^ ?(\d{1,2})\. (\d{4}-\d{4})$", text, flags=re.MULTILINE)
+    assert [int(n) for n, _ in numbered] == list(range(1, 11)), text
+    codes = [code for _, code in numbered]
+    assert codes == shown  # numbered 1 to 10 as on the page
     assert user.email in text
-    assert download.suggested_filename.endswith(".txt")
+    local, domain = user.email.split("@")
+    assert download.suggested_filename == f"backup-codes-{realm.name}-{local}-{domain}.txt"
 
     open_menu_item(page, user.email, "Sign out")
     expect(page.get_by_role("heading", name="You are signed out")).to_be_visible()

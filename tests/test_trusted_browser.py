@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import func, select
 
 from idp import clock
@@ -387,11 +388,11 @@ def test_p8_trust_listed_and_revocable_on_2fa_page(realm, trusting):
     assert skips_the_code(realm, client, user, firefox)
     page = firefox.get(realm.url("account/two-factor"))
     assert "Trusted browsers" in page.text
-    today = clock.now().strftime("%Y-%m-%d")
+    today = format_date(clock.now(), "medium", locale="en")  # the page's language, UTC
     rows = trusted_rows(page)
     assert rows == [
         ["Chrome on Windows", today, "Not yet", "Revoke"],
-        ["Firefox on Linux (this browser)", today, today, "Revoke"],
+        ["Firefox on Linux This browser", today, today, "Revoke"],
     ], rows
     # Another user's trust cannot be revoked from here, nor without the CSRF token.
     chrome_id = in_app(
@@ -421,7 +422,7 @@ def test_p8_trust_listed_and_revocable_on_2fa_page(realm, trusting):
     assert len(forms) == 1
     page = firefox.submit(Page(page.response, forms, page.links))
     assert "That browser is no longer trusted" in page.text, page.text
-    assert [r[0] for r in trusted_rows(page)] == ["Firefox on Linux (this browser)"]
+    assert [r[0] for r in trusted_rows(page)] == ["Firefox on Linux This browser"]
     assert trusts_of(realm, user) == 1
     assert not skips_the_code(realm, client, user, chrome)
     [event] = in_app(realm, lambda db: _events(db, realm, "mfa.browser.revoked"))

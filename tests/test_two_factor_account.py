@@ -45,7 +45,7 @@ def field(page: Page, ident: str) -> str:
 
 
 def shown_codes(page: Page) -> list[str]:
-    block = re.search(r'<ul class="codes" id="backup-codes">(.*?)</ul>', page.text, re.S)
+    block = re.search(r'<ol class="codes" id="backup-codes"[^>]*>(.*?)</ol>', page.text, re.S)
     assert block, page.text
     return re.findall(r"<code>([^<]*)</code>", block.group(1))
 
@@ -242,16 +242,38 @@ def test_e7_enrolling_anew_replaces_key_and_backup_codes(realm, rp):
 
 
 # -- sensitive actions need a recent sign-in with every factor --------------------------------
+def password_only_session(realm: Any, browser: Browser, user: Any) -> None:
+    """Give ``browser`` a fresh SSO session of ``user`` that proved the password alone,
+    as a sign-in from before the user enabled 2FA elsewhere would have left."""
+    from idp import clock
+    from idp.models import User
+    from idp.services.sessions import create_sso_session
+    from idp.web.common import SSO_COOKIE
+
+    def make(db: Any) -> str:
+        row = db.get(User, user.id)
+        _, cookie = create_sso_session(
+            db, row, amr=["pwd"], acr="1", auth_time=int(clock.timestamp())
+        )
+        return cookie
+
+    browser.session.cookies.set(
+        SSO_COOKIE,
+        in_app(realm, make),
+        domain=urlsplit(realm.url("")).hostname,
+        path=f"/realms/{realm.name}/",
+    )
+
+
 def test_e7_password_only_session_cannot_change_2fa_without_a_code(realm, rp):
     """Keycloak CVE-2023-3597 shape: a session that proved only the password must not
     reach enable, disable or new backup codes of a user who has 2FA."""
-    user = realm.user()
+    user = realm.user(with_totp=True)
+    key, codes = user.totp_secret, user.backup_codes
     browser = realm.browser()
-    home = account_sign_in(realm, browser, user)  # password-only session
-    # 2FA gets enabled in this browser, which stays signed in with its password-only session
-    # (enabling ends the user's other sessions, so this is the one such session left).
-    key, codes, _ = enable_via_pages(realm, browser, home)
-    user.totp_secret = key
+    password_only_session(realm, browser, user)
+    home = browser.get(realm.url("account/"))
+    assert home.status == 200 and "Account settings" in home.text, home.text
     wait_for_step_room()
     for path in ("two-factor/disable", "two-factor/backup-codes", "two-factor/enable"):
         page = browser.get(realm.url(f"account/{path}"))
@@ -264,7 +286,7 @@ def test_e7_password_only_session_cannot_change_2fa_without_a_code(realm, rp):
     for path in ("two-factor/disable", "two-factor/backup-codes", "two-factor/enable"):
         page = browser.session.post(
             realm.url(f"account/{path}"),
-            data={"csrf_token": token, "code": totp_code(key, 0)},
+            data={"csrf_token": token, "code": totp_code(key, 1)},
             allow_redirects=True,
             timeout=10,
         )
@@ -384,9 +406,10 @@ def _csrf(page: Page) -> str:
 def test_b4_all_backup_codes_invalid_after_disable(realm, rp):
     user, browser, key, codes, page = new_user_enabled(realm)
     status = open_two_factor(browser, page)
-    # The session that enabled 2FA proved only the password: disabling asks for a code.
-    asked = browser.get(status.link("Disable"))
-    confirm = reauthenticate(browser, asked, user, totp_code(key, 1))
+    # The session that enabled 2FA typed a code of the new key: within its
+    # re-authentication window, disabling asks for no other code.
+    confirm = browser.get(status.link("Disable"))
+    assert "Disable two-factor authentication?" in confirm.text, confirm.text
     browser.submit(confirm)
     assert not asks_for_code(realm, rp, user)
     # Enabling again later does not revive the earlier codes.

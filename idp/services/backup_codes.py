@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -62,8 +64,13 @@ def issue_backup_codes(db: Session, user: User) -> list[str]:
         if code not in codes:
             codes.append(code)
     db.add_all(
-        BackupCode(authenticator_id=holder.id, user_id=user.id, digest=_digest(user.id, c))
-        for c in codes
+        BackupCode(
+            authenticator_id=holder.id,
+            user_id=user.id,
+            digest=_digest(user.id, c),
+            number=number,
+        )
+        for number, c in enumerate(codes, start=1)
     )
     db.flush()
     return codes
@@ -113,6 +120,64 @@ def count_unused(db: Session, user_id: int) -> int:
         )
         or 0
     )
+
+
+def numbered_current_codes(db: Session, user: User, raw_codes: list[str]) -> list[tuple[int, str]]:
+    """The unused codes of the user's current set among ``raw_codes`` (as posted back by a
+    page that showed them), each with its number in the set, in the set's order. Codes of
+    an earlier set, used codes and anything malformed are left out; nothing is consumed."""
+    found: dict[int, str] = {}
+    for position, raw in enumerate(raw_codes[:COUNT], start=1):
+        try:
+            code = parse_backup_code(raw)
+        except InvalidCode:
+            continue
+        row = db.scalar(
+            select(BackupCode).where(
+                BackupCode.digest == _digest(user.id, code),
+                BackupCode.user_id == user.id,
+                BackupCode.used_at.is_(None),
+            )
+        )
+        if row is not None:
+            found[row.number or position] = code
+    return sorted(found.items())
+
+
+@dataclass(frozen=True)
+class CodeUse:
+    """One code of the current set as the 2FA page lists it: its number and when it was
+    used (None while unused). The code itself is never kept in clear (SPEC B7)."""
+
+    number: int
+    used_at: datetime | None
+
+
+def current_set(db: Session, user: User) -> list[CodeUse]:
+    """The numbers of the user's current set with their use, in order (a set issued before
+    codes were numbered gets its numbers in the order it was stored)."""
+    rows = db.scalars(
+        select(BackupCode)
+        .where(BackupCode.user_id == user.id)
+        .order_by(BackupCode.number, BackupCode.id)
+    ).all()
+    return [
+        CodeUse(number=row.number or position, used_at=row.used_at)
+        for position, row in enumerate(rows, start=1)
+    ]
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+", re.ASCII)
+
+
+def download_filename(realm_name: str, account: str) -> str:
+    """The file name of a download: ``backup-codes-<realm>-<account>.txt`` in safe
+    characters only (``alice@example.com`` -> ``alice-example.com``)."""
+
+    def safe(value: str) -> str:
+        return _UNSAFE.sub("-", value).strip(".-")[:64] or "x"
+
+    return f"backup-codes-{safe(realm_name)}-{safe(account)}.txt"
 
 
 def render_download(codes: list[str], *, realm_display: str, account: str, issued: str) -> str:

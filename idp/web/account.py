@@ -6,10 +6,17 @@ Enabling (or replacing) the key signs the user's other sessions out; this one st
 Where a policy requires 2FA of the user (SPEC P5) they may replace the key but not disable
 it. Trusted browsers (SPEC P8) are listed on the 2FA page and revoked one by one; revoking
 only takes trust away, so it needs no recent sign-in.
+
+A new set of backup codes is shown by POST/redirect/GET: the POST issues the set and keeps
+it, encrypted with the data key, in the signed browser session; the GET shows it once and
+drops it, so a reload says the codes were shown already and never issues another set.
+The home page lists the user's active sessions, each with Sign out, and Sign out
+everywhere.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import (
@@ -20,13 +27,18 @@ from flask import (
     make_response,
     redirect,
     render_template,
+    request,
+    session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..db import get_session, utcnow
 from ..interaction.context import second_factor_required_by
-from ..models import TrustedBrowser, User
-from ..services import backup_codes, factors, trusted_browsers, users
+from ..models import Realm, TrustedBrowser, User
+from ..services import backup_codes, factors, sessions, trusted_browsers, users
+from ..services.context import cipher
 from ..services.crypto import digest
 from ..services.errors import (
     AccountDisabled,
@@ -43,6 +55,7 @@ from .common import (
     current_sso,
     current_user,
     load_realm,
+    note_enrolment,
     require_recent_sign_in,
     require_sign_in,
     single,
@@ -75,9 +88,69 @@ def _render(template: str, http_status: int = 200, /, **context: Any) -> Respons
     )
 
 
+def browser_label(user_agent: str | None) -> str:
+    """A session's browser in short form, in the page's language ("Firefox on Windows")."""
+    browser, platform = sessions.browser_summary(user_agent)
+    if browser and platform:
+        return _("%(browser)s on %(platform)s", browser=browser, platform=platform)
+    return browser or platform or _("Unknown browser")
+
+
+def _session_rows(user: User) -> list[dict[str, Any]]:
+    this = current_sso(g.idp_realm)
+    return [
+        {
+            "handle": sessions.session_handle(row),
+            "browser": browser_label(row.user_agent),
+            "address": row.client_address,
+            "signed_in": row.created_at,
+            "this_browser": this is not None and row.id == this.id,
+        }
+        for row in sessions.list_active_sessions(get_session(), user)
+    ]
+
+
 @bp.get("/")
 def home(realm: str) -> Response:
-    return _render("account/home.html")
+    return _render(
+        "account/home.html",
+        two_factor_enabled=factors.has_second_factor(get_session(), g.user),
+        sessions=_session_rows(g.user),
+    )
+
+
+def _signed_out_here() -> Response:
+    resp = make_response(render_template("login/logged_out.html", realm=g.idp_realm))
+    clear_sso_cookie(resp, g.idp_realm)
+    return resp
+
+
+@bp.post("/sessions/<handle>/sign-out")
+def sign_out_session(realm: str, handle: str) -> Response:
+    """End one of the user's own sessions (named by its opaque handle) and revoke its
+    tokens; ending this browser's session signs this browser out."""
+    db = get_session()
+    row = sessions.find_own_session(db, g.user, handle)
+    if row is None:
+        flash(_("That session has ended already."))
+        return redirect(url_for("account.home", realm=realm))
+    this = current_sso(g.idp_realm)
+    here = this is not None and this.id == row.id
+    sessions.sign_out_session(db, g.user, row, this_browser=here, client_address=client_address())
+    db.commit()
+    if here:
+        return _signed_out_here()
+    flash(_("That session is signed out."))
+    return redirect(url_for("account.home", realm=realm))
+
+
+@bp.post("/sessions/sign-out-all")
+def sign_out_everywhere(realm: str) -> Response:
+    """End every session of the user, this one too, and revoke every token."""
+    db = get_session()
+    sessions.sign_out_everywhere(db, g.user, client_address=client_address())
+    db.commit()
+    return _signed_out_here()
 
 
 @bp.post("/sign-out")
@@ -88,23 +161,27 @@ def sign_out(realm: str) -> Response:
         end_sso_session(db, sso)
         revoke_session_tokens(db, sso.sid)
         db.commit()
-    resp = make_response(render_template("login/logged_out.html", realm=g.idp_realm))
-    clear_sso_cookie(resp, g.idp_realm)
-    return resp
+    return _signed_out_here()
+
+
+#: The password rules' refusals (idp.services.passwords), in the page's language.
+TOO_SHORT = "The password must be at least 8 characters long."
+PASSWORD_PROBLEMS = {
+    TOO_SHORT: _l("The password must be at least 8 characters long."),
+    "The password is too long.": _l("The password is too long."),
+}
 
 
 @bp.route("/password", methods=["GET", "POST"])
 def password(realm: str) -> Response:
     """Change one's own password: the current one, then the new one twice. Other sessions
     end and their tokens are revoked; this one stays."""
-    from flask import request
-
     if request.method == "GET":
         return _render("account/password.html")
     current = single("current_password") or ""
     new = single("new_password") or ""
     if new != (single("confirm_password") or ""):
-        return _render("account/password.html", 400, error="The new passwords do not match.")
+        return _render("account/password.html", 400, error=_("The new passwords do not match."))
     db = get_session()
     sso = current_sso(g.idp_realm)
     try:
@@ -121,29 +198,40 @@ def password(realm: str) -> Response:
         return too_many_attempts(exc, lambda error: _render("account/password.html", error=error))
     except (InvalidCredentials, AccountDisabled):
         db.commit()  # the failure counts
-        return _render("account/password.html", 401, error="The current password is not right.")
+        return _render("account/password.html", 401, error=_("The current password is not right."))
     except InvalidInput as exc:
         db.rollback()
-        return _render("account/password.html", 400, error=str(exc))
+        message = PASSWORD_PROBLEMS.get(str(exc), PASSWORD_PROBLEMS[TOO_SHORT])
+        return _render("account/password.html", 400, error=str(message))
     db.commit()
-    flash("Your password is changed. Other devices are signed out.")
+    flash(_("Your password is changed. Other devices are signed out."))
     return redirect(url_for("account.home", realm=realm))
 
 
 #: Why Disable is not offered (SPEC P5), by the policy that requires the second factor.
 REQUIRED_BECAUSE = {
-    "realm": "Your organization requires two-factor authentication for your account, so "
-    "you can set up a new authenticator app but not disable it.",
-    "client": "An app you sign in to here requires two-factor authentication, so you can "
-    "set up a new authenticator app but not disable it.",
+    "realm": _l(
+        "Your organization requires two-factor authentication for your account, so "
+        "you can set up a new authenticator app but not disable it."
+    ),
+    "client": _l(
+        "An app you sign in to here requires two-factor authentication, so you can "
+        "set up a new authenticator app but not disable it."
+    ),
 }
 
 
 def _this_browser_digest() -> str | None:
-    from flask import request
-
     token = request.cookies.get(trusted_browsers.COOKIE)
     return digest(token) if token and len(token) <= 200 else None
+
+
+def _trust_label(label: str) -> str:
+    """A trusted browser's stored label ("Firefox on Linux") in the page's language."""
+    browser, sep, platform = label.partition(" on ")
+    if sep and browser and platform:
+        return _("%(browser)s on %(platform)s", browser=browser, platform=platform)
+    return label
 
 
 @bp.get("/two-factor")
@@ -151,12 +239,17 @@ def two_factor(realm: str) -> Response:
     db = get_session()
     status = factors.two_factor_status(db, g.user)
     required_by = second_factor_required_by(db, g.idp_realm, g.user)
+    code_set = backup_codes.current_set(db, g.user) if status.enabled else []
+    trusts = trusted_browsers.list_trusts(db, g.idp_realm, g.user)
     return _render(
         "account/two_factor.html",
         status=status,
         low=backup_codes.LOW_WATERMARK,
+        used_codes=[c for c in code_set if c.used_at is not None],
+        unused_numbers=[c.number for c in code_set if c.used_at is None],
         required_because=REQUIRED_BECAUSE.get(required_by or ""),
-        trusts=trusted_browsers.list_trusts(db, g.idp_realm, g.user),
+        trusts=trusts,
+        trust_labels={t.id: _trust_label(t.label) for t in trusts},
         this_browser=_this_browser_digest(),
     )
 
@@ -170,7 +263,7 @@ def revoke_trusted_browser(realm: str, trust_id: int) -> Response:
     was_this_browser = row is not None and row.token_digest == this_browser
     if trusted_browsers.revoke_trust(db, g.user, trust_id, client_address=client_address()):
         db.commit()
-        flash("That browser is no longer trusted. Signing in there asks for a code again.")
+        flash(_("That browser is no longer trusted. Signing in there asks for a code again."))
     resp = redirect(url_for("account.two_factor", realm=realm))
     if was_this_browser:
         resp.delete_cookie(trusted_browsers.COOKIE, path=f"/realms/{g.idp_realm.name}/")
@@ -186,16 +279,14 @@ def _enrolment_context(user: User) -> dict[str, Any]:
 
 @bp.route("/two-factor/enable", methods=["GET", "POST"])
 def enable(realm: str) -> Response:
-    from flask import request
-
     denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
     db = get_session()
     if request.method == "GET":
         return _render("account/enable.html", **_enrolment_context(g.user))
+    sso = current_sso(g.idp_realm)
     try:
-        sso = current_sso(g.idp_realm)
         codes = factors.enable_totp(
             db,
             g.user,
@@ -210,23 +301,21 @@ def enable(realm: str) -> Response:
             "account/enable.html",
             400,
             **_enrolment_context(g.user),
-            error="That code was not right. Enter the 6-digit code your app "
-            "shows now, and check that your phone's clock is set automatically.",
+            error=_(
+                "That code was not right. Enter the 6-digit code your app "
+                "shows now, and check that your phone's clock is set automatically."
+            ),
         )
     db.commit()
-    return _render(
-        "account/backup_codes.html",
-        codes=codes,
-        enabled_now=True,
-        formatted=[backup_codes.format_code(c) for c in codes],
-    )
+    if sso is not None:
+        note_enrolment(sso)  # the code just typed counts as this session's second factor
+    _keep_new_codes(g.user, codes, enabled_now=True)
+    return redirect(url_for("account.show_new_backup_codes", realm=realm))
 
 
 @bp.route("/two-factor/backup-codes", methods=["GET", "POST"])
 def new_backup_codes(realm: str) -> Response:
-    """Issue a new set (invalidates every earlier code, SPEC B3) and show it once."""
-    from flask import request
-
+    """Issue a new set (invalidates every earlier code, SPEC B3), then show it once."""
     denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
@@ -240,49 +329,102 @@ def new_backup_codes(realm: str) -> Response:
     except NotFound:
         return redirect(url_for("account.two_factor", realm=realm))
     db.commit()
+    _keep_new_codes(g.user, codes, enabled_now=False)
+    return redirect(url_for("account.show_new_backup_codes", realm=realm))
+
+
+#: Key in the signed browser session of a set just issued, between its POST and its GET.
+NEW_CODES = "new_backup_codes"
+
+
+def _this_sid_digest() -> str:
+    sso = current_sso(g.idp_realm)
+    return digest(sso.sid) if sso else ""
+
+
+def _keep_new_codes(user: User, codes: list[str], *, enabled_now: bool) -> None:
+    """Carry a new set to the page that shows it: encrypted with the data key (the signed
+    session is readable by whoever holds the cookie), bound to the user and this session."""
+    payload = {"user": user.id, "sid": _this_sid_digest(), "codes": codes, "enabled": enabled_now}
+    session[NEW_CODES] = cipher().encrypt(json.dumps(payload))
+
+
+def _take_new_codes(user: User) -> tuple[list[str], bool] | None:
+    """The set kept by ``_keep_new_codes``, dropped from the session as it is read; None
+    when there is none (shown already) or it is no longer the user's current set."""
+    token = session.pop(NEW_CODES, None)
+    if not isinstance(token, str):
+        return None
+    try:
+        payload = json.loads(cipher().decrypt(token))
+    except ValueError:
+        return None
+    if payload.get("user") != user.id or payload.get("sid") != _this_sid_digest():
+        return None
+    codes = [c for c in payload.get("codes", []) if isinstance(c, str)]
+    current = backup_codes.numbered_current_codes(get_session(), user, codes)
+    if not current:
+        return None
+    return [code for _number, code in current], bool(payload.get("enabled"))
+
+
+@bp.get("/two-factor/backup-codes/new")
+def show_new_backup_codes(realm: str) -> Response:
+    """The set just issued, exactly once; a reload says it was shown already."""
+    taken = _take_new_codes(g.user)
+    if taken is None:
+        return _render("account/backup_codes.html", codes=[], formatted=[], enabled_now=False)
+    codes, enabled_now = taken
     return _render(
         "account/backup_codes.html",
         codes=codes,
-        enabled_now=False,
+        enabled_now=enabled_now,
         formatted=[backup_codes.format_code(c) for c in codes],
     )
 
 
-@bp.post("/two-factor/backup-codes/download")
-def download_backup_codes(realm: str) -> Response:
-    """The text file of SPEC B2, for the set just shown. The server does not keep plain
-    codes: the page posts them back, and only unused codes of the user's current set are
-    written to the file."""
-    from flask import request
-
-    db = get_session()
-    posted = request.form.getlist("code")[: backup_codes.COUNT]
-    codes = [c for c in posted if backup_codes.is_current_code(db, g.user, c)]
-    if not codes:
-        flash("Those backup codes are no longer valid. Issue a new set.")
-        return redirect(url_for("account.two_factor", realm=realm))
-    text = backup_codes.render_download(
-        codes,
-        realm_display=g.idp_realm.display_name,
-        account=g.user.email,
+def backup_codes_download(realm: Realm, user: User, posted: list[str]) -> Response | None:
+    """The text file of SPEC B2 for codes a page showed and posted back: only unused codes
+    of the user's current set, numbered as issued, in the page's language, named after the
+    realm and the account. None when no posted code is current. (The sign-in's codes page
+    can use it too.)"""
+    numbered = backup_codes.numbered_current_codes(get_session(), user, posted)
+    if not numbered:
+        return None
+    text = render_template(
+        "partials/backup_codes.txt",
+        realm_display=realm.display_name,
+        account=user.email,
         issued=utcnow().strftime("%Y-%m-%d"),
+        codes=[(number, backup_codes.format_code(code)) for number, code in numbered],
     )
     resp = make_response(text)
     resp.headers["Content-Type"] = "text/plain; charset=utf-8"
-    filename = f"backup-codes-{g.idp_realm.name}.txt"
+    filename = backup_codes.download_filename(realm.name, user.email)
     resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
+@bp.post("/two-factor/backup-codes/download")
+def download_backup_codes(realm: str) -> Response:
+    """The file of the set just shown. The server does not keep plain codes: the page
+    posts them back, and only unused codes of the user's current set are written."""
+    resp = backup_codes_download(
+        g.idp_realm, g.user, request.form.getlist("code")[: backup_codes.COUNT]
+    )
+    if resp is None:
+        flash(_("Those backup codes are no longer valid. Issue a new set."))
+        return redirect(url_for("account.two_factor", realm=realm))
     return resp
 
 
 @bp.route("/two-factor/disable", methods=["GET", "POST"])
 def disable(realm: str) -> Response:
-    from flask import request
-
     db = get_session()
     required_by = second_factor_required_by(db, g.idp_realm, g.user)
     if required_by is not None:
         # SPEC P5: refused before anything else (no re-authentication for nothing).
-        flash(REQUIRED_BECAUSE[required_by])
+        flash(str(REQUIRED_BECAUSE[required_by]))
         return redirect(url_for("account.two_factor", realm=realm))
     denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
@@ -293,5 +435,5 @@ def disable(realm: str) -> Response:
         return _render("account/disable_confirm.html")
     factors.disable_two_factor(db, g.user, client_address=client_address())
     db.commit()
-    flash("Two-factor authentication is disabled.")
+    flash(_("Two-factor authentication is disabled."))
     return redirect(url_for("account.two_factor", realm=realm))

@@ -18,6 +18,7 @@ from ..models import Realm, SsoSession, User
 from ..oidc.claims import Principal
 from ..services import factors, totp
 from ..services.context import settings
+from ..services.crypto import constant_time_equals, digest
 from ..services.errors import TooManyAttempts
 from ..services.factors import has_second_factor
 from ..services.qr import qr_svg
@@ -176,15 +177,38 @@ def require_admin(realm: Realm) -> Response | None:
     return None
 
 
+#: Key in the signed browser session: the (digest of the) sid of the SSO session that
+#: enabled 2FA on the account page, which proved the new key with a code then.
+ENROLLED_HERE = "mfa_enrolled_sid"
+
+
+def note_enrolment(sso: SsoSession) -> None:
+    """The session ``sso`` just proved the user's new authenticator with a code (enabling
+    2FA on the account page): for ``recently_authenticated`` it counts as having used the
+    second factor, for what is left of its re-authentication window. Its ``amr`` is left
+    alone (the tokens of the session say what its sign-in used)."""
+    session[ENROLLED_HERE] = digest(sso.sid)
+
+
+def _enrolled_here(sso: SsoSession) -> bool:
+    marker = session.get(ENROLLED_HERE)
+    return isinstance(marker, str) and constant_time_equals(marker, digest(sso.sid))
+
+
 def recently_authenticated(sso: SsoSession, user: User) -> bool:
     """GitHub-style "sudo mode": a sign-in with every factor the user has, no older than
-    ``IDP_REAUTH_TTL``. A password-only session of a user with 2FA never qualifies."""
+    ``IDP_REAUTH_TTL``. A password-only session of a user with 2FA never qualifies, unless
+    it is the session that enabled 2FA in this browser (``note_enrolment``): that one
+    typed a code of the new key, so it qualifies until its window ends like any other."""
     fresh = clock.timestamp() - sso.auth_time <= settings().reauth_ttl
     if not fresh:
         return False
     if has_second_factor(get_session(), user):
         # A trusted browser skipped the code: that is not every factor (SPEC P8).
-        return "mfa" in (sso.amr or []) and "trusted_browser" not in (sso.amr or [])
+        amr = sso.amr or []
+        if "mfa" in amr and "trusted_browser" not in amr:
+            return True
+        return "pwd" in amr and _enrolled_here(sso)
     return "pwd" in (sso.amr or [])
 
 
