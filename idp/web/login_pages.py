@@ -15,7 +15,7 @@ that is over.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Response, g, make_response, render_template, url_for
 from flask_babel import gettext as _
@@ -129,13 +129,32 @@ def _authorization_url(ix: Interaction) -> str:
     return url_for("protocol.authorize", realm=g.idp_realm.name) + "?" + urlencode(params)
 
 
-def _way_on(ix: Interaction | None) -> str:
-    """Where "Start again" / "Continue" leads: the authorization request or own page the
-    sign-in was for, else the account page."""
+def _application_home(ix: Interaction) -> str | None:
+    """The application's own address (the origin of its registered redirect URI, as
+    Keycloak's "Back to application" uses the client's base URL), for a request that was
+    answered already: replaying it would only meet a used nonce and state."""
+    params = ix.params or {}
+    client = find_client(get_session(), g.idp_realm, params.get("client_id"))
+    redirect_uri = params.get("redirect_uri")
+    if client is None or redirect_uri not in (client.redirect_uris or []):
+        return None
+    parts = urlsplit(str(redirect_uri))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
+def _way_on(ix: Interaction | None, *, answered: bool) -> str:
+    """Where "Start again" / "Continue" leads: the authorization request the sign-in was
+    for (the application's home once that request was answered) or its own page, else the
+    account page."""
     realm = g.idp_realm
     if ix is not None and ix.kind == "authorize" and ix.params:
-        return _authorization_url(ix)
-    if ix is not None and is_local_path(realm, ix.return_to):
+        if not answered:
+            return _authorization_url(ix)
+        if home := _application_home(ix):
+            return home
+    if ix is not None and ix.kind != "authorize" and is_local_path(realm, ix.return_to):
         return str(ix.return_to)
     return url_for("account.home", realm=realm.name)
 
@@ -171,6 +190,8 @@ def stale_page(uid: str | None, kind: str) -> Response:
     sso = current_sso(realm)
     user = db.get(User, sso.user_id) if sso is not None else None
     finished = ix is not None and bool((ix.progress or {}).get("finished_sid"))
+    # Answered: the request got its code (an abandoned one is used up too, unanswered).
+    answered = finished and ix is not None and ix.completed_at is not None
     if user is not None and (finished or kind != "expired"):
         kind = "signed_in"
     return make_response(
@@ -179,7 +200,7 @@ def stale_page(uid: str | None, kind: str) -> Response:
             realm=realm,
             kind=kind,
             app_name=application_name(ix),
-            again=_way_on(ix),
+            again=_way_on(ix, answered=answered),
             signed_in_as=user.email if user is not None else None,
         ),
         400,
