@@ -215,7 +215,8 @@ def test_e6_rfc6238_sha1_six_digits_thirty_seconds_only(realm, rp):
     for text in (page.text, done.text, open_two_factor(browser, done).text, p.text):
         lowered = text.lower()
         assert "sms" not in lowered and "phone number" not in lowered and "voice" not in lowered
-    assert 'maxlength="6"' in p.text and 'pattern="[0-9]{6}"' in p.text
+    # Six digits, or two groups of three with one space or hyphen as apps show them (L2).
+    assert 'maxlength="7"' in p.text and r'pattern="[0-9]{3}[ \-]?[0-9]{3}"' in p.text
 
 
 def test_e7_enrolling_anew_replaces_key_and_backup_codes(realm, rp):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -83,20 +83,51 @@ def load_interaction(
 ) -> Interaction:
     """The browser's interaction. One whose stages are done (an SSO session exists) raises
     ``InteractionFinished`` unless ``finished`` asks for exactly that (to resume it)."""
-    from sqlalchemy import select
-
-    if not isinstance(uid, str) or len(uid) > 64:
-        raise InteractionNotFound()
-    row = db.scalar(select(Interaction).where(Interaction.uid == uid))
-    if row is None or row.realm_id != realm.id or row.completed_at is not None:
+    row = find_interaction(db, realm, uid)
+    if row is None or row.completed_at is not None:
         raise InteractionNotFound()
     if (row.progress or {}).get("finished_sid") and not finished:
         raise InteractionFinished()
-    if not binding or not constant_time_equals(row.browser_digest, digest(binding)):
+    if not is_bound_to(row, binding):
         raise InteractionNotFound()
     if row.expires_at <= utcnow():
         raise InteractionExpired()
     return row
+
+
+def find_interaction(db: Session, realm: Realm, uid: object) -> Interaction | None:
+    """The realm's interaction ``uid`` in whatever state, bound to this browser or not (the
+    caller decides what a stale one may reveal)."""
+    if not isinstance(uid, str) or len(uid) > 64:
+        return None
+    row = db.scalar(select(Interaction).where(Interaction.uid == uid))
+    return row if row is not None and row.realm_id == realm.id else None
+
+
+def is_bound_to(interaction: Interaction, binding: str | None) -> bool:
+    """Whether ``binding`` (from the browser's cookie) is the interaction's current one."""
+    return bool(binding) and constant_time_equals(interaction.browser_digest, digest(binding))
+
+
+def restart_interaction(
+    db: Session, realm: Realm, interaction: Interaction
+) -> tuple[Interaction, str]:
+    """Start over ("Not you?"): a fresh sign-in of the same request (or own page), from the
+    first stage, that knows nobody: no user, no factor, no login hint, no step-up session.
+    The old interaction is used up. Returns the new one and its browser binding value."""
+    language = (interaction.progress or {}).get("locale")
+    row, binding = start_interaction(
+        db,
+        realm,
+        kind=interaction.kind,
+        params=dict(interaction.params or {}),
+        return_to=interaction.return_to,
+        reason=interaction.reason,
+    )
+    if language:
+        set_progress(row, locale=language)
+    complete(db, interaction)
+    return row, binding
 
 
 def advance(db: Session, interaction: Interaction, *, user: User, amr: list[str]) -> str:

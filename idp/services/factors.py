@@ -13,7 +13,7 @@ from ..models import Authenticator, BackupCode, Realm, User
 from . import backup_codes, throttle, totp
 from .audit import record_event
 from .context import cipher
-from .errors import InvalidCode, NotFound
+from .errors import InvalidCode, NotFound, TooManyAttempts
 from .sessions import end_user_sessions, revoke_user_tokens
 from .trusted_browsers import void_trusts
 
@@ -261,7 +261,19 @@ def verify_second_factor(
     """
     key = throttle.second_factor_key(user.id)
     throttle.serialize(db, key)
-    throttle.check_allowed(db, key)
+    try:
+        throttle.check_allowed(db, key)
+    except TooManyAttempts as exc:
+        throttle.record_refusal(
+            db,
+            realm.id,
+            exc.retry_after,
+            stage="second_factor",
+            actor=f"user:{user.email}",
+            subject=user,
+            client_address=client_address,
+        )
+        raise
     try:
         if kind == "totp":
             auth = active_totp(db, user)

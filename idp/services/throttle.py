@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Throttle
+from ..models import Throttle, User
+from .audit import record_event
 from .errors import TooManyAttempts
 
 
@@ -51,6 +52,35 @@ def check_allowed(db: Session, key: str, now: datetime | None = None) -> None:
     blocked_until = db.scalar(select(Throttle.blocked_until).where(Throttle.key == key))
     if blocked_until is not None and blocked_until > now:
         raise TooManyAttempts(math.ceil((blocked_until - now).total_seconds()))
+
+
+def record_refusal(
+    db: Session,
+    realm_id: int,
+    retry_after: int,
+    *,
+    stage: str,
+    actor: str,
+    subject: User | None = None,
+    typed: str = "",
+    client_address: str | None,
+) -> None:
+    """Audit an attempt the throttle refused unchecked (``login.throttled``; ``stage`` is
+    ``password`` or ``second_factor``), so the log shows a brute force that goes on during a
+    lock-out. ``typed`` is the address typed on the form (the subject when no account
+    matches). The caller commits, as after a failure."""
+    event = record_event(
+        db,
+        realm_id,
+        "login.throttled",
+        actor=actor,
+        subject=subject,
+        client_address=client_address,
+        outcome="failure",
+        detail={"stage": stage, "retry_after": retry_after},
+    )
+    if typed:
+        event.subject = typed.strip()[:320]
 
 
 def serialize(db: Session, key: str) -> None:

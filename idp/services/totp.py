@@ -24,15 +24,20 @@ from .errors import CodeReplayed, InvalidCode
 DIGITS = 6
 INTERVAL = 30
 WINDOW = 1  # previous and next step (SPEC L2)
-_CODE = re.compile(r"[0-9]{6}", re.ASCII)
+#: Six ASCII digits, as typed, or as apps show them: two groups of three with one space or
+#: hyphen between (``123 456``, ``123-456``; SPEC L2).
+_CODE = re.compile(r"([0-9]{3})[ -]?([0-9]{3})", re.ASCII)
 
 
 def parse_totp_code(raw: object) -> str:
-    """Accept exactly six ASCII digits. Spaces inside, full-width or other scripts' digits,
-    underscores or signs that ``int()`` would accept are refused."""
-    if not isinstance(raw, str) or not _CODE.fullmatch(raw):
+    """The six digits of a security code. Exactly one space or hyphen between the two groups
+    of three is dropped; anything else is refused: full-width or other scripts' digits,
+    underscores or signs that ``int()`` would accept, two separators, a separator elsewhere,
+    surrounding whitespace."""
+    match = _CODE.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None:
         raise InvalidCode("a security code is 6 digits")
-    return raw
+    return match.group(1) + match.group(2)
 
 
 def new_totp_secret() -> str:

@@ -14,7 +14,13 @@ from ..models import Realm, User
 from . import passwords, throttle
 from .audit import record_event
 from .crypto import random_token
-from .errors import AccountDisabled, AlreadyExists, InvalidCredentials, InvalidInput
+from .errors import (
+    AccountDisabled,
+    AlreadyExists,
+    InvalidCredentials,
+    InvalidInput,
+    TooManyAttempts,
+)
 from .sessions import end_user_sessions, revoke_user_tokens
 from .trusted_browsers import void_trusts
 
@@ -98,8 +104,21 @@ def authenticate_password(
     account_key = throttle.password_account_key(realm.id, normalized)
     address_key = throttle.password_address_key(client_address)
     throttle.serialize(db, account_key)
-    throttle.check_allowed(db, address_key)
-    throttle.check_allowed(db, account_key)
+    try:
+        throttle.check_allowed(db, address_key)
+        throttle.check_allowed(db, account_key)
+    except TooManyAttempts as exc:
+        throttle.record_refusal(
+            db,
+            realm.id,
+            exc.retry_after,
+            stage="password",
+            actor="anonymous",
+            subject=find_user_by_email(db, realm, normalized),
+            typed=email,
+            client_address=client_address,
+        )
+        raise
     user = find_user_by_email(db, realm, normalized)
     if user is None:
         passwords.burn_dummy_verification(password)
@@ -109,13 +128,40 @@ def authenticate_password(
     if not ok or user is None:
         throttle.record_failure(db, account_key, throttle.PASSWORD_ACCOUNT)
         throttle.record_failure(db, address_key, throttle.PASSWORD_ADDRESS)
+        reason = "unknown_user" if user is None else "wrong_password"
+        _record_failed_password(db, realm, email, user, reason, client_address)
         raise InvalidCredentials()
     if user.disabled:
+        _record_failed_password(db, realm, email, user, "account_disabled", client_address)
         raise AccountDisabled()
     throttle.reset(db, account_key)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     return user
+
+
+def _record_failed_password(
+    db: Session,
+    realm: Realm,
+    typed: str,
+    user: User | None,
+    reason: str,
+    client_address: str | None,
+) -> None:
+    """``login.password.failed`` with the reason (``unknown_user``, ``wrong_password``,
+    ``account_disabled``) for the realm's log; the subject is the address as typed, and the
+    password is never written."""
+    event = record_event(
+        db,
+        realm.id,
+        "login.password.failed",
+        actor="anonymous",
+        subject=user,
+        client_address=client_address,
+        outcome="failure",
+        detail={"reason": reason},
+    )
+    event.subject = typed.strip()[:320]
 
 
 def search_users(

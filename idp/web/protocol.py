@@ -32,7 +32,7 @@ from flask import (
 )
 
 from ..db import get_session
-from ..i18n import from_ui_locales, use_locale
+from ..i18n import from_ui_locales, use_interaction_locale, use_locale
 from ..interaction import context as policy_context
 from ..interaction import policy
 from ..interaction.flow import InteractionError, complete, load_interaction, start_interaction
@@ -52,6 +52,7 @@ from .common import (
     principal_from,
     remember_binding,
 )
+from .login_pages import stale_page
 from .response_modes import deliver
 
 bp = Blueprint("protocol", __name__, url_prefix="/realms/<realm>")
@@ -256,20 +257,21 @@ def resume(realm: str, uid: str) -> Response:
     try:
         ix = load_interaction(db, realm_row, uid, binding_for(uid), finished=True)
     except InteractionError:
-        return _stale_sign_in()
+        return stale_page(uid, "unknown")
+    use_interaction_locale(ix.progress or {}, ix.params or {})  # the form_post page's
     sso = current_sso(realm_row)
     finished_sid = (ix.progress or {}).get("finished_sid")
     if ix.kind != "authorize" or not finished_sid or sso is None or sso.sid != finished_sid:
-        return _stale_sign_in()
+        return stale_page(uid, "unknown")
     try:
         complete(db, ix)
     except InteractionError:
-        return _stale_sign_in()
+        return stale_page(uid, "unknown")
     db.commit()
     forget_binding(uid)
     principal = principal_from(sso)
     if principal is None:
-        return _stale_sign_in()
+        return stale_page(uid, "unknown")
     req = server().resume_request(
         ix.params, url_for("protocol.authorize", realm=realm_row.name, _external=True)
     )
@@ -278,12 +280,6 @@ def resume(realm: str, uid: str) -> Response:
         return authorization_response(req, principal, grant)
     except OAuth2Error as error:
         return oauth_error_response(error, ix.params)
-
-
-def _stale_sign_in() -> Response:
-    return make_response(
-        render_template("login/stale.html", realm=g.idp_realm, kind="unknown"), 400
-    )
 
 
 @bp.route("/protocol/openid-connect/token", methods=["POST", "OPTIONS"])
