@@ -39,21 +39,35 @@ def user_row(page: Page, email: str) -> str:
 def twofa_cell(page: Page, email: str) -> str:
     match = re.search(r'<td class="twofa">(.*?)</td>', user_row(page, email))
     assert match
-    return match.group(1).strip()
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip()  # the badge's text
 
 
 def audit_rows(page: Page) -> list[dict[str, str]]:
-    body = re.search(r'<table id="events">.*?<tbody>(.*?)</tbody>', page.text, re.S)
-    assert body, page.text
+    """The audit table's rows: the cells' text, with the event type and the outcome as
+    recorded (``data-type``, ``data-outcome``; the page shows them translated). A page
+    without events says so (``p.empty``) and gives []."""
+    body = re.search(r'<table id="events"[^>]*>.*?<tbody>(.*?)</tbody>', page.text, re.S)
+    if body is None:
+        assert 'class="empty"' in page.text, page.text
+        return []
     rows = []
-    for tr in re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S):
+    for kind, outcome, tr in re.findall(
+        r'<tr data-type="([^"]*)" data-outcome="([^"]*)">(.*?)</tr>', body.group(1), re.S
+    ):
         cells = [
-            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-            for c in re.findall(r"<td>(.*?)</td>", tr, re.S)
+            " ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split())
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
         ]
+        time, _event, actor, subject, address, _outcome, detail = cells
         rows.append(
             dict(
-                zip(("time", "type", "actor", "subject", "address", "outcome"), cells, strict=True)
+                time=time,
+                type=html.unescape(kind),
+                actor=actor,
+                subject=subject,
+                address=address,
+                outcome=outcome,
+                detail=detail,
             )
         )
     return rows
@@ -187,7 +201,8 @@ def test_a3_operator_resets_2fa_from_the_cli(realm, rp, server):
 
 
 # -- A4 ---------------------------------------------------------------------------------------
-TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+# The log's times in the page's language (English here): "Nov 26, 2026, 7:42:10 PM".
+TIME = re.compile(r"[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d\s[AP]M")
 
 
 def test_a4_two_factor_events_are_audited_with_time_actor_subject_address(realm, rp):
