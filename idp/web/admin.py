@@ -171,7 +171,14 @@ def set_status(realm: str, user_id: int) -> Response:
         refused = _refuse_own_account(subject)
         if refused:
             return refused
-    denied = _recent_sign_in(user_id)
+        # After a sign-in again the admin is asked again, as the 2FA reset does.
+        denied = require_recent_sign_in(
+            g.idp_realm,
+            g.user,
+            return_to=url_for("admin.disable_confirm", realm=realm, user_id=user_id),
+        )
+    else:
+        denied = _recent_sign_in(user_id)
     if denied:
         return denied
     db = get_session()
