@@ -3,13 +3,13 @@ state, an admin's Disable with confirmation, the operator's CLI reset, and the a
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
 import requests
 
 from tests.helpers import Browser, Page, run_idp, totp_code
+from tests.support.console import audit_rows
 from tests.test_two_factor_account import enable_via_pages, open_two_factor, reauthenticate
 from tests.test_two_factor_signin import (
     account_sign_in,
@@ -40,37 +40,6 @@ def twofa_cell(page: Page, email: str) -> str:
     match = re.search(r'<td class="twofa">(.*?)</td>', user_row(page, email))
     assert match
     return re.sub(r"<[^>]+>", "", match.group(1)).strip()  # the badge's text
-
-
-def audit_rows(page: Page) -> list[dict[str, str]]:
-    """The audit table's rows: the cells' text, with the event type and the outcome as
-    recorded (``data-type``, ``data-outcome``; the page shows them translated). A page
-    without events says so (``p.empty``) and gives []."""
-    body = re.search(r'<table id="events"[^>]*>.*?<tbody>(.*?)</tbody>', page.text, re.S)
-    if body is None:
-        assert 'class="empty"' in page.text, page.text
-        return []
-    rows = []
-    for kind, outcome, tr in re.findall(
-        r'<tr data-type="([^"]*)" data-outcome="([^"]*)">(.*?)</tr>', body.group(1), re.S
-    ):
-        cells = [
-            " ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split())
-            for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
-        ]
-        time, _event, actor, subject, address, _outcome, detail = cells
-        rows.append(
-            dict(
-                time=time,
-                type=html.unescape(kind),
-                actor=actor,
-                subject=subject,
-                address=address,
-                outcome=outcome,
-                detail=detail,
-            )
-        )
-    return rows
 
 
 def still_signed_in(realm: Any, browser: Browser) -> bool:
