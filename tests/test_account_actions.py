@@ -76,7 +76,8 @@ def test_cli_set_password_signs_the_user_out_everywhere_and_is_audited_as_operat
 
 # -- the console's account actions need a recent sign-in --------------------------------------
 def _disable(browser: Browser, realm: Any, user: Any) -> tuple[Page, str]:
-    page = browser.get(realm.url(f"admin/users/{user.id}"))
+    page = browser.get(realm.url(f"admin/users/{user.id}/disable"))
+    assert f"Disable the account {user.email}?" in page.text
     return page, "/status"
 
 
@@ -152,6 +153,8 @@ def test_console_action_on_an_old_sign_in_asks_the_admin_to_sign_in_again_first(
     assert back.status == 200 and browser.left_to is None, back.text
     if action == "reset-2fa":
         assert back.url.endswith(f"/admin/users/{user.id}/reset-2fa")
+    elif action == "disable":  # the confirmation again
+        assert back.url.endswith(f"/admin/users/{user.id}/disable")
     else:
         assert back.url.endswith(f"/admin/users/{user.id}")
     assert not any(user.email in n for n in notices(back))

@@ -23,6 +23,7 @@ from idp.models import AuditEvent, Client, Realm
 from idp.services.audit import OPERATOR
 from idp.services.realms import realm_policy, set_realm_policy
 from tests.helpers import Browser, Page, run_idp, totp_code
+from tests.support.console import audit_rows
 
 SAVED = "The realm settings are saved."
 REQUIRE_HINT = (
@@ -59,26 +60,6 @@ def client_requires_2fa(realm: Any, client_id: str) -> bool:
         )
         assert row is not None
         return row.require_2fa
-
-
-def audit_rows(page: Page) -> list[dict[str, str]]:
-    """The console's audit log table as dicts."""
-    body = re.search(r'<table id="events">.*?<tbody>(.*?)</tbody>', page.text, re.S)
-    assert body, page.text
-    keys = ("time", "type", "actor", "subject", "address", "outcome")
-    return [
-        dict(
-            zip(
-                keys,
-                (
-                    html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
-                    for cell in re.findall(r"<td>(.*?)</td>", row, re.S)
-                ),
-                strict=True,
-            )
-        )
-        for row in re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
-    ]
 
 
 def text_of(page: Page) -> str:

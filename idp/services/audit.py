@@ -1,13 +1,116 @@
-"""The realm's audit log (SPEC A4)."""
+"""The realm's audit log (SPEC A4): recording events, the registry of event types, and
+reading the log back (filters, each event's detail as safe key/values).
+
+Every event type passed to :func:`record_event` is listed in :data:`EVENT_TYPES` with a
+label for people (``tests/test_console_pages.py`` reads ``idp/`` and fails on one that is
+missing). Labels are marked with :func:`N_` for the message catalog and translated by the
+web layer: services do not know the reader's language."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ..models import AuditEvent, User
+
+
+def N_(message: str) -> str:  # noqa: N802  (gettext's conventional name for a marker)
+    """Mark ``message`` for the catalog without translating it (``pybabel extract`` knows
+    ``N_``); the web layer passes it to ``gettext`` when it renders the page."""
+    return message
+
+
+@dataclass(frozen=True)
+class EventType:
+    type: str
+    label: str
+    group: str
+
+
+#: The groups of the audit log's type filter, by the type's first segment.
+GROUPS: dict[str, str] = {
+    "login": N_("Sign-in"),
+    "mfa": N_("Two-factor authentication"),
+    "account": N_("Account"),
+    "session": N_("Sessions"),
+    "admin": N_("Administration"),
+}
+
+#: Every event type the provider records, in the order the filter lists them.
+EVENT_TYPES: tuple[EventType, ...] = tuple(
+    EventType(type_, label, type_.split(".", 1)[0])
+    for type_, label in (
+        ("login.succeeded", N_("Signed in")),
+        ("login.password.failed", N_("Password sign-in failed")),
+        ("login.second_factor.failed", N_("Second-factor sign-in failed")),
+        ("login.throttled", N_("Sign-in refused: too many attempts")),
+        ("mfa.totp.enabled", N_("Two-factor authentication enabled")),
+        ("mfa.disabled", N_("Two-factor authentication disabled by the user")),
+        ("mfa.backup_codes.issued", N_("Backup codes issued")),
+        ("mfa.backup_code.used", N_("Backup code used")),
+        ("mfa.browser.trusted", N_("Browser trusted")),
+        ("mfa.browser.revoked", N_("Trusted browser removed")),
+        ("account.password.changed", N_("Password changed")),
+        ("session.signed_out", N_("Signed out of a session")),
+        ("session.signed_out_all", N_("Signed out everywhere")),
+        ("admin.mfa.reset", N_("Two-factor authentication disabled by an admin")),
+        ("admin.user.disabled", N_("Account disabled")),
+        ("admin.user.enabled", N_("Account enabled")),
+        ("admin.user.password_reset", N_("Password reset by an admin")),
+        ("admin.user.email_verified", N_("Email address marked verified")),
+        ("admin.user.email_unverified", N_("Email address marked not verified")),
+        ("admin.realm.policy_changed", N_("Realm policy changed")),
+        ("admin.realm.renamed", N_("Realm renamed")),
+        ("admin.realm.branding_changed", N_("Realm branding changed")),
+        ("admin.client.policy_changed", N_("Client policy changed")),
+    )
+)
+EVENT_LABELS: dict[str, str] = {e.type: e.label for e in EVENT_TYPES}
+
+#: Labels of the detail keys the provider records (others show as they are).
+DETAIL_LABELS: dict[str, str] = {
+    "amr": N_("Methods"),
+    "browser": N_("Browser"),
+    "client_id": N_("Client"),
+    "days": N_("Days"),
+    "failures_in_row": N_("Failures in a row"),
+    "method": N_("Method"),
+    "reason": N_("Reason"),
+    "replaced": N_("Replaced a key"),
+    "retry_after": N_("Retry after (seconds)"),
+    "stage": N_("Stage"),
+    "step_up": N_("Step-up"),
+    "unused_left": N_("Unused codes left"),
+    "was_enabled": N_("Was enabled"),
+    "display_name": N_("Display name"),
+    "require_2fa": N_("Require two-factor authentication"),
+    "trust_browser_days": N_("Trust a browser for (days)"),
+    "accent_color": N_("Accent colour"),
+    "logo": N_("Logo"),
+    "default_locale": N_("Default language"),
+    "password": N_("Password"),
+}
+#: Labels of the detail values that are codes rather than words.
+VALUE_LABELS: dict[str, str] = {
+    "unknown_user": N_("unknown account"),
+    "wrong_password": N_("wrong password"),
+    "account_disabled": N_("account disabled"),
+    "InvalidCode": N_("wrong code"),
+    "CodeReplayed": N_("code already used"),
+    "totp": N_("authenticator app"),
+    "backup_code": N_("backup code"),
+    "password": N_("password"),
+    "second_factor": N_("second factor"),
+}
+#: Keys whose values are never shown, wherever they appear in a detail.
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|otp|(^|_)(code|key|hash)s?$", re.I)
+_LONGEST_VALUE = 120
+HIDDEN = object()
 
 
 def actor_for(user: User | None, *, admin: bool = False) -> str:
@@ -44,24 +147,81 @@ def record_event(
     return event
 
 
+def matching_types(value: str) -> list[str]:
+    """The known event types a type filter selects: the one it names, or every type it is
+    the beginning of (``mfa.`` for the two-factor events); empty when none matches."""
+    if value in EVENT_LABELS:
+        return [value]
+    return [e.type for e in EVENT_TYPES if e.type.startswith(value)] if value else []
+
+
 def list_events(
     db: Session,
     realm_id: int,
     *,
     subject: str | None = None,
-    type_prefix: str | None = None,
+    types: Sequence[str] | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> tuple[list[AuditEvent], int]:
+    """A page of the realm's events, newest first, and how many match: ``subject``
+    narrows to subjects containing it (any case), ``types`` to those types (None: all)."""
     query: Select[tuple[AuditEvent]] = select(AuditEvent).where(AuditEvent.realm_id == realm_id)
     if subject:
         query = query.where(
             func.lower(AuditEvent.subject).contains(subject.lower(), autoescape=True)
         )
-    if type_prefix:
-        query = query.where(AuditEvent.type.startswith(type_prefix, autoescape=True))
+    if types is not None:
+        query = query.where(AuditEvent.type.in_(list(types)))
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.scalars(
         query.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page)
     ).all()
     return list(rows), total
+
+
+@dataclass(frozen=True)
+class DetailItem:
+    """One line of an event's detail: ``key`` with its ``value``, or, for a change, its
+    ``old`` and new ``value``. A secret's value is :data:`HIDDEN`."""
+
+    key: str
+    value: Any
+    old: Any = None
+    changed: bool = False
+
+
+def detail_items(detail: dict[str, Any] | None) -> list[DetailItem]:
+    """An event's detail as flat key/values for people to read: ``{"old": {...}, "new":
+    {...}}`` becomes one change per key, nested values are flattened, long values shortened,
+    and the value of any key that names a secret (password, token, code...) is hidden."""
+    detail = dict(detail or {})
+    items: list[DetailItem] = []
+    old, new = detail.pop("old", None), detail.pop("new", None)
+    for key, value in detail.items():
+        items.append(DetailItem(str(key), _safe(key, value)))
+    if isinstance(old, dict) or isinstance(new, dict):
+        old, new = old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {}
+        for key in [*old, *(k for k in new if k not in old)]:
+            items.append(
+                DetailItem(str(key), _safe(key, new.get(key)), _safe(key, old.get(key)), True)
+            )
+    else:
+        items += [DetailItem(k, _safe(k, v)) for k, v in (("old", old), ("new", new)) if v]
+    return items
+
+
+def _safe(key: Any, value: Any) -> Any:
+    if _SECRET_KEY.search(str(key)):
+        return HIDDEN
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(_safe(k, v))}" for k, v in value.items())[:_LONGEST_VALUE]
+    if isinstance(value, list | tuple):
+        return [_safe(key, v) for v in value][:20]
+    if isinstance(value, str) and len(value) > _LONGEST_VALUE:
+        return value[: _LONGEST_VALUE - 1] + "…"
+    return value
+
+
+def _plain(value: Any) -> str:
+    return "•••" if value is HIDDEN else str(value)

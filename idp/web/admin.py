@@ -3,10 +3,12 @@
 and the audit log.
 
 The account actions are the services' (``services.accounts``, ``factors``), which the CLI
-calls too; each needs a recent sign-in with every factor the admin has."""
+calls too; each needs a recent sign-in with every factor the admin has. The destructive ones
+(disable 2FA, disable the account) ask for confirmation on a page of their own first."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -21,9 +23,12 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_datetime, get_timezone
+from flask_babel import gettext as _
 
+from .. import clock
 from ..db import get_session
-from ..models import User
+from ..models import AuditEvent, User
 from ..services import accounts, audit, factors, users
 from ..services.errors import InvalidInput
 from .common import (
@@ -36,6 +41,7 @@ from .common import (
 
 bp = Blueprint("admin", __name__, url_prefix="/realms/<realm>/admin")
 PER_PAGE = 25
+EVENTS_PER_PAGE = 50
 
 
 @bp.url_value_preprocessor
@@ -128,8 +134,31 @@ def reset_two_factor(realm: str, user_id: int) -> Response:
     db = get_session()
     factors.reset_second_factors(db, subject, actor=_actor(), client_address=client_address())
     db.commit()
-    flash(f"Two-factor authentication is disabled for {subject.email}.")
+    flash(_("Two-factor authentication is disabled for %(email)s.", email=subject.email))
     return _user_page(user_id)
+
+
+def _refuse_own_account(subject: User) -> Response | None:
+    if subject.id != g.user.id:
+        return None
+    flash(_("You cannot disable your own account."))
+    return _user_page(subject.id)
+
+
+@bp.get("/users/<int:user_id>/disable")
+def disable_confirm(realm: str, user_id: int) -> Response:
+    """The confirmation of "Disable account": what it does, then the POST (``set_status``).
+    Opening it changes nothing."""
+    subject = _subject(user_id)
+    refused = _refuse_own_account(subject)
+    if refused:
+        return refused
+    if subject.disabled:
+        return _user_page(user_id)
+    denied = _recent_sign_in()
+    if denied:
+        return denied
+    return _render("admin/disable_confirm.html", subject=subject)
 
 
 @bp.post("/users/<int:user_id>/status")
@@ -138,17 +167,28 @@ def set_status(realm: str, user_id: int) -> Response:
     action = single("action")
     if action not in ("disable", "enable"):
         abort(400)
-    if subject.id == g.user.id and action == "disable":
-        flash("You cannot disable your own account.")
-        return _user_page(user_id)
-    denied = _recent_sign_in(user_id)
+    if action == "disable":
+        refused = _refuse_own_account(subject)
+        if refused:
+            return refused
+        # After a sign-in again the admin is asked again, as the 2FA reset does.
+        denied = require_recent_sign_in(
+            g.idp_realm,
+            g.user,
+            return_to=url_for("admin.disable_confirm", realm=realm, user_id=user_id),
+        )
+    else:
+        denied = _recent_sign_in(user_id)
     if denied:
         return denied
     db = get_session()
     change = accounts.disable_account if action == "disable" else accounts.enable_account
     change(db, subject, actor=_actor(), client_address=client_address())
     db.commit()
-    flash(f"The account {subject.email} is {'disabled' if subject.disabled else 'enabled'}.")
+    if subject.disabled:
+        flash(_("The account %(email)s is disabled.", email=subject.email))
+    else:
+        flash(_("The account %(email)s is enabled.", email=subject.email))
     return _user_page(user_id)
 
 
@@ -166,11 +206,23 @@ def set_email_verified(realm: str, user_id: int) -> Response:
         db, subject, value == "yes", actor=_actor(), client_address=client_address()
     )
     db.commit()
-    flash(
-        f"The email address of {subject.email} is marked "
-        f"{'verified' if subject.email_verified else 'not verified'}."
-    )
+    if subject.email_verified:
+        flash(_("The email address of %(email)s is marked verified.", email=subject.email))
+    else:
+        flash(_("The email address of %(email)s is marked not verified.", email=subject.email))
     return _user_page(user_id)
+
+
+def _password_problem(exc: InvalidInput) -> str:
+    """The password rules' refusal (``passwords.validate_new_password``) in the page's
+    language; a message this console does not know is shown as the service wrote it."""
+    known = {
+        "The password must be at least 8 characters long.": _(
+            "The password must be at least 8 characters long."
+        ),
+        "The password is too long.": _("The password is too long."),
+    }
+    return known.get(str(exc), str(exc))
 
 
 @bp.post("/users/<int:user_id>/password")
@@ -190,33 +242,99 @@ def reset_password(realm: str, user_id: int) -> Response:
         )
     except InvalidInput as exc:
         db.rollback()
-        flash(str(exc))
+        flash(_password_problem(exc))
         return _user_page(user_id)
     db.commit()
-    flash(f"The password of {subject.email} is reset.")
+    flash(_("The password of %(email)s is reset.", email=subject.email))
     return _user_page(user_id)
+
+
+# -- the audit log ------------------------------------------------------------------------------
+def _zone_statement() -> str:
+    """Which zone the log's times are in (the IDP_TIMEZONE setting), with its offset now."""
+    zone = get_timezone()
+    name = str(zone)
+    if name in ("UTC", "Etc/UTC"):
+        return _("Times in UTC.")
+    offset = clock.now().astimezone(zone).strftime("%z")
+    offset = f"UTC{offset[:3]}:{offset[3:]}"
+    return _("Times in %(zone)s (%(offset)s).", zone=name, offset=offset)
+
+
+def _detail_value(value: Any) -> str:
+    if value is audit.HIDDEN:
+        return _("hidden")
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, list):
+        return ", ".join(_detail_value(v) for v in value) or "—"
+    if isinstance(value, str) and value in audit.VALUE_LABELS:
+        return _(audit.VALUE_LABELS[value])
+    return str(value)
+
+
+def _event_row(event: AuditEvent) -> dict[str, Any]:
+    """What the audit table shows of one event, in the page's language and time zone."""
+    details = []
+    for item in audit.detail_items(event.detail):
+        key = audit.DETAIL_LABELS.get(item.key)
+        value = _detail_value(item.value)
+        if item.changed:
+            value = _("%(old)s → %(new)s", old=_detail_value(item.old), new=value)
+        details.append((_(key) if key else item.key, value))
+    label = audit.EVENT_LABELS.get(event.type)
+    created: datetime = event.created_at
+    return {
+        "event": event,
+        "label": _(label) if label else event.type,
+        "time": format_datetime(created, "medium"),
+        "iso": created.isoformat(),
+        "details": details,
+    }
+
+
+def _type_options() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The type filter's choices, grouped: (group label, [(type, label)])."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for kind in audit.EVENT_TYPES:
+        groups.setdefault(kind.group, []).append((kind.type, _(kind.label)))
+    return [(_(audit.GROUPS[name]), choices) for name, choices in groups.items()]
 
 
 @bp.get("/audit")
 def audit_log(realm: str) -> Response:
     subject = (request.args.get("user") or "")[:320]
-    type_prefix = (request.args.get("type") or "")[:64]
+    kind = (request.args.get("type") or "").strip()[:64]
     page = _page_number()
-    rows, total = audit.list_events(
-        get_session(),
-        g.idp_realm.id,
-        subject=subject or None,
-        type_prefix=type_prefix or None,
-        page=page,
-        per_page=50,
-    )
-    pages = max(1, -(-total // 50))
+    types = audit.matching_types(kind) if kind else None
+    unknown = types == []
+    rows: list[AuditEvent] = []
+    total = 0
+    if not unknown:
+        rows, total = audit.list_events(
+            get_session(),
+            g.idp_realm.id,
+            subject=subject or None,
+            types=types,
+            page=page,
+            per_page=EVENTS_PER_PAGE,
+        )
     return _render(
         "admin/audit.html",
-        rows=rows,
+        400 if unknown else 200,
+        rows=[_event_row(e) for e in rows],
         subject=subject,
-        type_prefix=type_prefix,
+        kind=kind,
+        # A prefix from a link (``mfa.``) stays selected as its own choice.
+        prefix=kind if types and kind not in audit.EVENT_LABELS else "",
+        type_options=_type_options(),
+        error=_("There is no event type “%(type)s”. Choose one from the list.", type=kind)
+        if unknown
+        else None,
+        zone=_zone_statement(),
         page=page,
-        pages=pages,
+        pages=max(1, -(-total // EVENTS_PER_PAGE)),
         total=total,
     )
