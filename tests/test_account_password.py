@@ -92,6 +92,7 @@ def test_wrong_current_password_is_refused_and_throttled(realm, rp):
     blocked = _change(browser, page, user.password, NEW)
     assert blocked.status == 429 and int(blocked.response.headers["Retry-After"]) > 0
     assert "Too many attempts" in blocked.text
+    assert 'class="countdown"' in blocked.text and 'data-form="password-form"' in blocked.text
     # Nothing changed (sign-in itself is throttled now, so look at the stored hash).
     assert _password_is(realm, user, user.password) and not _password_is(realm, user, NEW)
 
@@ -105,6 +106,12 @@ def test_new_password_rules_and_confirmation(realm, rp):
     assert mismatch.status == 400 and "The new passwords do not match." in mismatch.text
     short = _change(browser, mismatch, user.password, "short")
     assert short.status == 400 and "at least 8 characters" in short.text
+    # The service's rule, in the page's language (SPEC section 8).
+    japanese = _change(
+        browser, browser.get(realm.url("account/password?lang=ja")), user.password, "short"
+    )
+    assert japanese.status == 400 and "パスワードは8文字以上" in japanese.text, japanese.text
+    browser.get(realm.url("account/password?lang=en"))
     # Still the old password, and this browser is still signed in.
     assert still_signed_in(realm, browser)
     sign_in_for_tokens(realm, make_rp(realm, rp), user.email, user.password)

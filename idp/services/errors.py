@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def N_(message: str) -> str:
+    """Mark a service's user-facing message for the translation catalog without translating
+    it here (services don't know the request's language); the web layer shows it with
+    ``gettext(str(exc))``."""
+    return message
+
+
 class ServiceError(Exception):
     """Base class for expected, user-facing failures."""
 

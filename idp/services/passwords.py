@@ -6,6 +6,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .context import settings
+from .errors import N_
 
 _hashers: dict[tuple[int, int, int], PasswordHasher] = {}
 _dummy_hashes: dict[tuple[int, int, int], str] = {}
@@ -49,7 +50,7 @@ def burn_dummy_verification(password: str) -> None:
 def validate_new_password(password: str) -> str | None:
     """Return a message if the password is unacceptable, else None."""
     if len(password) < 8:
-        return "The password must be at least 8 characters long."
+        return N_("The password must be at least 8 characters long.")
     if len(password) > 1024:
-        return "The password is too long."
+        return N_("The password is too long.")
     return None

@@ -59,9 +59,9 @@ from .common import (
     require_recent_sign_in,
     require_sign_in,
     single,
-    too_many_attempts,
     totp_enrolment,
 )
+from .login_pages import countdown
 
 bp = Blueprint("account", __name__, url_prefix="/realms/<realm>/account")
 
@@ -164,14 +164,6 @@ def sign_out(realm: str) -> Response:
     return _signed_out_here()
 
 
-#: The password rules' refusals (idp.services.passwords), in the page's language.
-TOO_SHORT = "The password must be at least 8 characters long."
-PASSWORD_PROBLEMS = {
-    TOO_SHORT: _l("The password must be at least 8 characters long."),
-    "The password is too long.": _l("The password is too long."),
-}
-
-
 @bp.route("/password", methods=["GET", "POST"])
 def password(realm: str) -> Response:
     """Change one's own password: the current one, then the new one twice. Other sessions
@@ -195,14 +187,21 @@ def password(realm: str) -> Response:
         )
     except TooManyAttempts as exc:
         db.commit()
-        return too_many_attempts(exc, lambda error: _render("account/password.html", error=error))
+        resp = _render(
+            "account/password.html",
+            429,
+            error=_("Too many attempts."),
+            wait=countdown(exc.retry_after, "password-form"),
+        )
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except (InvalidCredentials, AccountDisabled):
         db.commit()  # the failure counts
         return _render("account/password.html", 401, error=_("The current password is not right."))
     except InvalidInput as exc:
         db.rollback()
-        message = PASSWORD_PROBLEMS.get(str(exc), PASSWORD_PROBLEMS[TOO_SHORT])
-        return _render("account/password.html", 400, error=str(message))
+        # The password rules' refusal (marked N_ in idp.services.passwords), translated.
+        return _render("account/password.html", 400, error=_(str(exc)))
     db.commit()
     flash(_("Your password is changed. Other devices are signed out."))
     return redirect(url_for("account.home", realm=realm))

@@ -215,14 +215,8 @@ def set_email_verified(realm: str, user_id: int) -> Response:
 
 def _password_problem(exc: InvalidInput) -> str:
     """The password rules' refusal (``passwords.validate_new_password``) in the page's
-    language; a message this console does not know is shown as the service wrote it."""
-    known = {
-        "The password must be at least 8 characters long.": _(
-            "The password must be at least 8 characters long."
-        ),
-        "The password is too long.": _("The password is too long."),
-    }
-    return known.get(str(exc), str(exc))
+    language (the service marks its messages with ``N_``)."""
+    return _(str(exc))
 
 
 @bp.post("/users/<int:user_id>/password")

@@ -3,7 +3,6 @@ SSO session, the client address and the re-authentication rule for sensitive act
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +18,6 @@ from ..oidc.claims import Principal
 from ..services import factors, totp
 from ..services.context import settings
 from ..services.crypto import constant_time_equals, digest
-from ..services.errors import TooManyAttempts
 from ..services.factors import has_second_factor
 from ..services.qr import qr_svg
 from ..services.realms import find_realm
@@ -231,17 +229,6 @@ def url_with_query(base: str, params: dict[str, str]) -> str:
 
 def app_name() -> str:
     return current_app.config.get("IDP_PRODUCT_NAME", "idp")
-
-
-def too_many_attempts(exc: TooManyAttempts, render: Callable[[str], Response]) -> Response:
-    """A throttled form (passwords, and codes per SPEC L6): the page ``render`` draws with the
-    wait as its error, status 429 and ``Retry-After``."""
-    minutes, seconds = divmod(exc.retry_after, 60)
-    wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-    resp = render(f"Too many attempts. Wait {wait} before you try again.")
-    resp.status_code = 429
-    resp.headers["Retry-After"] = str(exc.retry_after)
-    return resp
 
 
 def totp_enrolment(realm: Realm, user: User) -> dict[str, Any]:
