@@ -67,13 +67,37 @@ def realm_policy(realm: Realm) -> dict[str, Any]:
     }
 
 
-def _days(value: int | str, what: str) -> int:
+class InvalidRequirement(InvalidInput):
+    """``require_2fa`` is not one of ``REQUIRE_2FA_VALUES``."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            "Two-factor authentication can be required of none, admins or all "
+            f"users, not {value!r}."
+        )
+        self.value = value
+
+
+class InvalidDays(InvalidInput):
+    """A number of days of the policy (``setting``: ``grace_days``, ``trust_browser_days``)
+    that is not a whole number from 0 to ``POLICY_DAYS_MAX``."""
+
+    NAMES = {"grace_days": "The grace period", "trust_browser_days": '"Trust this browser"'}
+
+    def __init__(self, setting: str) -> None:
+        super().__init__(
+            f"{self.NAMES[setting]} must be a whole number of days from 0 to {POLICY_DAYS_MAX}."
+        )
+        self.setting = setting
+
+
+def _days(value: int | str, setting: str) -> int:
     """A whole number of days in 0..POLICY_DAYS_MAX; a string of ASCII digits (a form field)
-    is read as a number, anything else is refused."""
+    is read as a number, anything else is refused (``InvalidDays``)."""
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= POLICY_DAYS_MAX:
-        raise InvalidInput(f"{what} must be a whole number of days from 0 to {POLICY_DAYS_MAX}.")
+        raise InvalidDays(setting)
     return value
 
 
@@ -97,15 +121,12 @@ def set_realm_policy(
     wanted: dict[str, Any] = {}
     if require_2fa is not None:
         if require_2fa not in REQUIRE_2FA_VALUES:
-            raise InvalidInput(
-                "Two-factor authentication can be required of none, admins or all "
-                f"users, not {str(require_2fa)[:40]!r}."
-            )
+            raise InvalidRequirement(str(require_2fa)[:40])
         wanted["require_2fa"] = require_2fa
     if grace_days is not None:
-        wanted["grace_days"] = _days(grace_days, "The grace period")
+        wanted["grace_days"] = _days(grace_days, "grace_days")
     if trust_browser_days is not None:
-        wanted["trust_browser_days"] = _days(trust_browser_days, '"Trust this browser"')
+        wanted["trust_browser_days"] = _days(trust_browser_days, "trust_browser_days")
     changes = {
         name: {"old": getattr(realm, name), "new": value}
         for name, value in wanted.items()
@@ -142,23 +163,250 @@ def _coverage(require_2fa: str) -> int:
     return REQUIRE_2FA_VALUES.index(require_2fa) if require_2fa in REQUIRE_2FA_VALUES else 0
 
 
-def set_realm_display_name(
-    db: Session, realm: Realm, display_name: str, *, actor: str, client_address: str | None
-) -> bool:
-    """Rename the realm as pages and authenticator apps show it; audited as
-    ``admin.realm.renamed`` when it changes. Returns whether it changed. The caller commits."""
-    display_name = display_name.strip()
-    if not display_name or len(display_name) > DISPLAY_NAME_MAX:
-        raise InvalidInput(f"The display name must be 1 to {DISPLAY_NAME_MAX} characters.")
-    if display_name == realm.display_name:
-        return False
+# -- branding (issue 7: the realm's pages carry its brand) -------------------------------------
+#: Languages a realm's pages can default to (SPEC section 8).
+LOCALES = ("en", "ja")
+#: The largest logo accepted, in bytes.
+LOGO_MAX_BYTES = 256 * 1024
+#: WCAG 2.x AA contrast for normal text: links and button labels on white must reach it.
+MIN_CONTRAST = 4.5
+#: Logo types, recognised by their first bytes (never by the file name or a declared type).
+LOGO_TYPES = ("image/png", "image/jpeg", "image/webp")
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class InvalidDisplayName(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__(f"The display name must be 1 to {DISPLAY_NAME_MAX} characters.")
+        self.max_length = DISPLAY_NAME_MAX
+
+
+class UnsupportedLocale(InvalidInput):
+    def __init__(self, value: str) -> None:
+        super().__init__(f"The default language must be one of {', '.join(LOCALES)}.")
+        self.value = value
+
+
+class InvalidColor(InvalidInput):
+    """Not a colour written as ``#rrggbb``."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"The accent colour must be written as #rrggbb, not {value[:20]!r}.")
+        self.value = value
+
+
+class LowContrastColor(InvalidInput):
+    """A colour that links and button labels could not be read in: below WCAG AA on white."""
+
+    def __init__(self, value: str, ratio: float) -> None:
+        super().__init__(
+            f"The accent colour {value} has a contrast of {format_ratio(ratio)}:1 against "
+            f"white; at least {MIN_CONTRAST}:1 is needed (WCAG AA)."
+        )
+        self.value = value
+        self.ratio = ratio
+
+
+class LogoRefused(InvalidInput):
+    """Base of the logo refusals."""
+
+
+class LogoIsSvg(LogoRefused):
+    """SVG can carry scripts and links: never stored."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "SVG logos are refused (an SVG file can carry scripts): use PNG, JPEG or WebP."
+        )
+
+
+class LogoTypeUnknown(LogoRefused):
+    def __init__(self) -> None:
+        super().__init__("The logo is not a PNG, JPEG or WebP image.")
+
+
+class LogoTypeMismatch(LogoRefused):
+    """The file claims one type (its name or the browser's content type) but its bytes are
+    another."""
+
+    def __init__(self, declared: str, detected: str) -> None:
+        super().__init__(
+            f"The logo's content does not match its type: it is sent as {declared} "
+            f"but its bytes are {detected}."
+        )
+        self.declared = declared
+        self.detected = detected
+
+
+class LogoTooLarge(LogoRefused):
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"The logo is {size // 1024} KiB; at most {LOGO_MAX_BYTES // 1024} KiB is accepted."
+        )
+        self.size = size
+        self.limit = LOGO_MAX_BYTES
+
+
+class LogoEmpty(LogoRefused):
+    def __init__(self) -> None:
+        super().__init__("The logo file is empty.")
+
+
+def _linear(channel: int) -> float:
+    c = channel / 255
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG 2.x relative luminance of ``#rrggbb``."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * _linear(r) + 0.7152 * _linear(g) + 0.0722 * _linear(b)
+
+
+def contrast_ratio(color: str, other: str = "#ffffff") -> float:
+    """WCAG 2.x contrast ratio of two ``#rrggbb`` colours (1 to 21)."""
+    lighter, darker = sorted((relative_luminance(color), relative_luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def format_ratio(ratio: float) -> str:
+    """A ratio for people, rounded down so that a refused colour never reads as 4.5."""
+    return f"{int(ratio * 100) / 100:.2f}"
+
+
+def check_accent_color(value: str) -> str:
+    """``#rrggbb`` (lowercased) with at least 4.5:1 contrast against white, or a refusal:
+    ``InvalidColor`` or ``LowContrastColor``."""
+    value = value.strip()
+    if not COLOR.match(value):
+        raise InvalidColor(value)
+    value = value.lower()
+    ratio = contrast_ratio(value)
+    if ratio < MIN_CONTRAST:
+        raise LowContrastColor(value, ratio)
+    return value
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The logo type the bytes are (``LOGO_TYPES``), ``"image/svg+xml"`` for SVG, else None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<") and b"<svg" in data[:4096].lower():
+        return "image/svg+xml"
+    return None
+
+
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
+#: Declared types that say nothing about the content (a file without a known extension).
+_NO_CLAIM = {"", "application/octet-stream", "binary/octet-stream"}
+
+
+def check_logo(data: bytes, declared_type: str | None = None) -> str:
+    """The content type of an acceptable logo, decided by its bytes; ``declared_type`` (the
+    browser's or the file name's claim), when it makes one, must agree. Refusals:
+    ``LogoEmpty``, ``LogoTooLarge``, ``LogoIsSvg``, ``LogoTypeUnknown``, ``LogoTypeMismatch``."""
+    if not data:
+        raise LogoEmpty()
+    if len(data) > LOGO_MAX_BYTES:
+        raise LogoTooLarge(len(data))
+    detected = sniff_image(data)
+    declared = (declared_type or "").split(";", 1)[0].strip().lower()
+    declared = _ALIASES.get(declared, declared)
+    if detected == "image/svg+xml" or declared == "image/svg+xml":
+        raise LogoIsSvg()
+    if detected is None:
+        raise LogoTypeUnknown()
+    if declared not in _NO_CLAIM and declared != detected:
+        raise LogoTypeMismatch(declared[:40], detected)
+    return detected
+
+
+def realm_branding(realm: Realm) -> dict[str, Any]:
+    """The realm's brand as plain values (the logo by its type only, never its bytes)."""
+    return {
+        "display_name": realm.display_name,
+        "default_locale": realm.default_locale,
+        "accent_color": realm.accent_color,
+        "logo_content_type": realm.logo_content_type,
+    }
+
+
+def set_realm_branding(
+    db: Session,
+    realm: Realm,
+    *,
+    display_name: str | None = None,
+    default_locale: str | None = None,
+    accent_color: str | None = None,
+    logo: bytes | None = None,
+    logo_declared_type: str | None = None,
+    remove_logo: bool = False,
+    actor: str,
+    client_address: str | None,
+) -> dict[str, dict[str, Any]]:
+    """Change how the realm's pages look: display name, default language, accent colour
+    (``""`` clears it: the built-in blue) and logo (new bytes, or ``remove_logo``).
+    ``None`` (an argument left out) keeps a value. Every value is checked before
+    anything changes (the narrow ``InvalidInput`` subclasses above). One
+    ``admin.realm.branding_changed`` event records the old and new values; the logo appears
+    as its type and size, never its bytes. Returns ``{setting: {"old": .., "new": ..}}``.
+    The caller commits."""
+    wanted: dict[str, Any] = {}
+    if display_name is not None:
+        display_name = display_name.strip()
+        if not display_name or len(display_name) > DISPLAY_NAME_MAX:
+            raise InvalidDisplayName()
+        wanted["display_name"] = display_name
+    if default_locale is not None:
+        if default_locale not in LOCALES:
+            raise UnsupportedLocale(str(default_locale)[:20])
+        wanted["default_locale"] = default_locale
+    if accent_color is not None:
+        wanted["accent_color"] = check_accent_color(accent_color) if accent_color.strip() else None
+    if logo is not None and remove_logo:
+        raise InvalidInput("Upload a logo or remove it, not both.")
+    new_logo: tuple[bytes, str] | None = None
+    if logo is not None:
+        new_logo = (logo, check_logo(logo, logo_declared_type))
+    changes = {
+        name: {"old": getattr(realm, name), "new": value}
+        for name, value in wanted.items()
+        if getattr(realm, name) != value
+    }
+    had_logo = realm.logo_content_type is not None
+    if (new_logo is not None and (not had_logo or realm.logo != new_logo[0])) or (
+        remove_logo and had_logo
+    ):
+        changes["logo"] = {
+            "old": _logo_summary(realm.logo, realm.logo_content_type) if had_logo else None,
+            "new": _logo_summary(*new_logo) if new_logo else None,
+        }
+    if not changes:
+        return changes
+    for name, change in changes.items():
+        if name != "logo":
+            setattr(realm, name, change["new"])
+    if "logo" in changes:
+        realm.logo, realm.logo_content_type = new_logo if new_logo else (None, None)
     record_event(
         db,
         realm.id,
-        "admin.realm.renamed",
+        "admin.realm.branding_changed",
         actor=actor,
         client_address=client_address,
-        detail={"old": {"display_name": realm.display_name}, "new": {"display_name": display_name}},
+        detail={
+            "old": {name: change["old"] for name, change in changes.items()},
+            "new": {name: change["new"] for name, change in changes.items()},
+        },
     )
-    realm.display_name = display_name
-    return True
+    return changes
+
+
+def _logo_summary(data: bytes | None, content_type: str | None) -> dict[str, Any]:
+    """How the audit log names a logo: its type and size, never its bytes."""
+    return {"content_type": content_type, "bytes": len(data or b"")}
