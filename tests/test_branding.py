@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import secrets
 import struct
 import subprocess
 import sys
@@ -569,3 +570,37 @@ def test_s8_logo_type_is_decided_by_its_bytes():
     ):
         with pytest.raises(refusal):
             realm_service.check_logo(data, declared)
+
+
+def test_s8_failure_page_is_branded_and_survives_a_failed_transaction(server):
+    """A 500 inside a realm (here: a query that fails, leaving the transaction aborted) still
+    gets the realm's brand: the handler ends the failed transaction before it looks the realm
+    up, and shows no account menu."""
+    from sqlalchemy import text
+
+    from idp import create_app
+    from idp.services.realms import create_realm
+
+    settings = server.app.extensions["idp.settings"]
+    app = create_app(
+        {"database_url": settings.database_url, "instance_path": settings.instance_path}
+    )
+
+    @app.get("/realms/<realm>/boom")
+    def boom(realm: str) -> str:
+        get_session().execute(text("SELECT * FROM no_such_table"))
+        return "unreachable"
+
+    with app.app_context():
+        db = get_session()
+        name = f"boom{secrets.token_hex(4)}"
+        create_realm(db, name, "Boom Corp")
+        db.commit()
+    resp = app.test_client().get(f"/realms/{name}/boom")
+    assert resp.status_code == 500
+    body = resp.get_data(as_text=True)
+    assert "Something went wrong" in body and "Boom Corp" in body
+    assert "Account menu" not in body
+    # An unknown realm's failure stays unbranded.
+    assert "Identity provider" in app.test_client().get("/realms/nope/boom").get_data(True)
+    app.extensions["idp.engine"].dispose()
