@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import AuditEvent, Realm
+from idp.services import brand_checks as checks
 from idp.services import realms as realm_service
 from tests.helpers import Browser, Page, run_idp
 
@@ -214,7 +215,7 @@ def test_s8_console_refuses_a_low_contrast_colour_and_keeps_the_stored_one(realm
     page = post_branding(browser, page, {"accent_color": LOW_CONTRAST, "display_name": "New"})
     assert page.status == 400, page.text
     text = text_of(page)
-    ratio = realm_service.format_ratio(realm_service.contrast_ratio(LOW_CONTRAST))
+    ratio = checks.format_ratio(checks.contrast_ratio(LOW_CONTRAST))
     assert ratio == "1.51"
     assert f"The accent colour {LOW_CONTRAST} has a contrast of {ratio}:1 against white" in text
     assert "at least 4.5:1" in text
@@ -542,34 +543,34 @@ def test_s8_cli_refusal_in_the_operators_language(realm, server):
 
 # -- the rules themselves (no server) --------------------------------------------------------
 def test_s8_contrast_rule_follows_wcag():
-    assert round(realm_service.contrast_ratio("#000000"), 2) == 21.0
-    assert round(realm_service.contrast_ratio("#ffffff"), 2) == 1.0
-    assert round(realm_service.contrast_ratio("#767676"), 2) == 4.54  # the classic AA grey
-    assert realm_service.check_accent_color("#767676") == "#767676"
-    assert realm_service.check_accent_color(" #0B5CAD ") == "#0b5cad"
-    with pytest.raises(realm_service.LowContrastColor) as refused:
-        realm_service.check_accent_color("#777777")  # 4.48:1
-    assert realm_service.format_ratio(refused.value.ratio) == "4.47"
-    with pytest.raises(realm_service.InvalidColor):
-        realm_service.check_accent_color("#fff")
+    assert round(checks.contrast_ratio("#000000"), 2) == 21.0
+    assert round(checks.contrast_ratio("#ffffff"), 2) == 1.0
+    assert round(checks.contrast_ratio("#767676"), 2) == 4.54  # the classic AA grey
+    assert checks.check_accent_color("#767676") == "#767676"
+    assert checks.check_accent_color(" #0B5CAD ") == "#0b5cad"
+    with pytest.raises(checks.LowContrastColor) as refused:
+        checks.check_accent_color("#777777")  # 4.48:1
+    assert checks.format_ratio(refused.value.ratio) == "4.47"
+    with pytest.raises(checks.InvalidColor):
+        checks.check_accent_color("#fff")
 
 
 def test_s8_logo_type_is_decided_by_its_bytes():
-    assert realm_service.check_logo(png()) == "image/png"
-    assert realm_service.check_logo(png(), "image/x-png") == "image/png"
-    assert realm_service.check_logo(JPEG, "image/jpg") == "image/jpeg"
-    assert realm_service.check_logo(WEBP, "application/octet-stream") == "image/webp"
+    assert checks.check_logo(png()) == "image/png"
+    assert checks.check_logo(png(), "image/x-png") == "image/png"
+    assert checks.check_logo(JPEG, "image/jpg") == "image/jpeg"
+    assert checks.check_logo(WEBP, "application/octet-stream") == "image/webp"
     for data, declared, refusal in (
-        (SVG, None, realm_service.LogoIsSvg),
-        (b"\xef\xbb\xbf  <svg/>", None, realm_service.LogoIsSvg),
-        (png(), "image/svg+xml", realm_service.LogoIsSvg),
-        (png(), "image/webp", realm_service.LogoTypeMismatch),
-        (b"RIFF\x00\x00\x00\x00WAVEfmt ", None, realm_service.LogoTypeUnknown),
-        (b"", None, realm_service.LogoEmpty),
-        (png(pad=realm_service.LOGO_MAX_BYTES), None, realm_service.LogoTooLarge),
+        (SVG, None, checks.LogoIsSvg),
+        (b"\xef\xbb\xbf  <svg/>", None, checks.LogoIsSvg),
+        (png(), "image/svg+xml", checks.LogoIsSvg),
+        (png(), "image/webp", checks.LogoTypeMismatch),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", None, checks.LogoTypeUnknown),
+        (b"", None, checks.LogoEmpty),
+        (png(pad=checks.LOGO_MAX_BYTES), None, checks.LogoTooLarge),
     ):
         with pytest.raises(refusal):
-            realm_service.check_logo(data, declared)
+            checks.check_logo(data, declared)
 
 
 def test_s8_failure_page_is_branded_and_survives_a_failed_transaction(server):

@@ -87,7 +87,7 @@ def cli_locale() -> str:
 
 def _read_logo(path: str) -> bytes:
     """The logo file's bytes, at most one more than the limit (the service refuses more)."""
-    from ..services.realms import LOGO_MAX_BYTES
+    from ..services.brand_checks import LOGO_MAX_BYTES
 
     try:
         with Path(path).open("rb") as f:

@@ -31,7 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..branding_messages import branding_refusal, logo_too_large
 from ..db import get_session
 from ..i18n import LANGUAGE_NAMES
-from ..services import audit, clients, realms
+from ..services import audit, brand_checks, clients, realms
 from ..services.errors import InvalidInput
 from .brand import DEFAULT_ACCENT, error_page
 from .common import (
@@ -51,7 +51,7 @@ REQUIRE_2FA_LABELS = {
 }
 #: The logo form's body: the largest logo and room for the other fields and the multipart
 #: framing. Larger bodies get the "logo too large" page (413) before anything is read.
-LOGO_REQUEST_MAX = realms.LOGO_MAX_BYTES + 16 * 1024
+LOGO_REQUEST_MAX = brand_checks.LOGO_MAX_BYTES + 16 * 1024
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -119,7 +119,7 @@ def _settings_page(
         max_days=realms.POLICY_DAYS_MAX,
         languages=LANGUAGE_NAMES,
         default_accent=DEFAULT_ACCENT,
-        logo_max_kib=realms.LOGO_MAX_BYTES // 1024,
+        logo_max_kib=brand_checks.LOGO_MAX_BYTES // 1024,
         error=error,
         error_field=error_field,
     )
@@ -185,9 +185,9 @@ def save_settings(realm: str) -> Response:
 _REFUSED_FIELD = (
     (realms.InvalidDisplayName, "display_name"),
     (realms.UnsupportedLocale, "default_locale"),
-    (realms.InvalidColor, "accent_color"),
-    (realms.LowContrastColor, "accent_color"),
-    (realms.LogoRefused, "logo"),
+    (brand_checks.InvalidColor, "accent_color"),
+    (brand_checks.LowContrastColor, "accent_color"),
+    (brand_checks.LogoRefused, "logo"),
 )
 
 
@@ -205,7 +205,7 @@ def save_branding(realm: str) -> Response:
         abort(400, description=_("The field %(name)s was sent more than once.", name="'logo'"))
     # A file input left empty still sends a part, with no file name and no bytes.
     upload = uploads[0] if uploads and uploads[0].filename else None
-    logo = upload.read(realms.LOGO_MAX_BYTES + 1) if upload else None
+    logo = upload.read(brand_checks.LOGO_MAX_BYTES + 1) if upload else None
     denied = require_recent_sign_in(
         g.idp_realm, g.user, return_to=url_for("admin_settings.settings", realm=realm)
     )
