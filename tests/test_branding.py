@@ -10,10 +10,8 @@ import html
 import os
 import re
 import secrets
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin
@@ -27,29 +25,13 @@ from idp.models import AuditEvent, Realm
 from idp.services import brand_checks as checks
 from idp.services import realms as realm_service
 from tests.helpers import Browser, Page, run_idp
+from tests.support.images import png
 
 ACCENT = "#0b5cad"
 LOW_CONTRAST = "#ffcc00"
 
 
 # -- images ----------------------------------------------------------------------------------
-def png(width: int = 2, height: int = 1, pad: int = 0) -> bytes:
-    """A valid PNG (``pad`` bytes of an ancillary chunk make it as large as wanted)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\x0b\x5c\xad" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + (chunk(b"tEXt", b"Comment\x00" + b"x" * pad) if pad else b"")
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
 SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
 WEBP = (

@@ -18,7 +18,7 @@ from tests.browser_support import (
     fits_the_screen,
     sign_in_with_password,
 )
-from tests.test_branding import png
+from tests.support.images import png
 
 pytestmark = pytest.mark.browser
 
