@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, make_response, render_template, request
+from flask import Flask, Response, make_response, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -55,6 +56,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app, settings.database_url)
 
+    @app.before_request
+    def _view_upload_limit() -> None:
+        """A view that takes larger uploads (the realm's logo) says so with a
+        ``max_content_length`` attribute; registered before the CSRF check, which is the
+        first to read the body."""
+        view = app.view_functions.get(request.endpoint or "")
+        limit = getattr(view, "max_content_length", None)
+        if limit:
+            request.max_content_length = limit
+
     from .app_extensions import csrf
 
     csrf.init_app(app)
@@ -67,10 +78,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     init_server(app)
 
-    from .web import account, admin, admin_settings, login, protocol
+    from .web import account, admin, admin_settings, brand, login, protocol
 
     for blueprint in (protocol.bp, login.bp, account.bp, admin.bp, admin_settings.bp):
         app.register_blueprint(blueprint)
+    brand.init_app(app)
     # Relying parties and resource servers POST here without a browser form; logout checks
     # the CSRF token itself when it acts on the user's confirmation.
     for view in ("token", "userinfo", "revoke", "introspect", "authorize", "logout"):
@@ -110,7 +122,7 @@ def _register_pages(app: Flask) -> None:
             for source in (request.args, request.form)
             for key, value in source.items(multi=True)
         ):
-            return _error(400, "Bad request", "The request contains a NUL character.")
+            return _error(400, _("Bad request"), _("The request contains a NUL character."))
         return None
 
     @app.after_request
@@ -139,36 +151,45 @@ def _register_pages(app: Flask) -> None:
         return response
 
     def _error(status: int, title: str, message: str) -> Response:
-        return make_response(
-            render_template("errors/error.html", status=status, title=title, message=message),
-            status,
-        )
+        from .web.brand import error_page
+
+        return error_page(status, title, message)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Response:
         return _error(
             400,
-            "The form has expired",
-            "The page was open too long or came from elsewhere. Go back, reload "
-            "the page and try again.",
+            _("The form has expired"),
+            _(
+                "The page was open too long or came from elsewhere. Go back, reload the page "
+                "and try again."
+            ),
         )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
         titles = {
-            400: "Bad request",
-            403: "Not allowed",
-            404: "Not found",
-            405: "Method not allowed",
-            413: "Request too large",
+            400: _("Bad request"),
+            403: _("Not allowed"),
+            404: _("Not found"),
+            405: _("Method not allowed"),
+            413: _("Request too large"),
         }
         messages = {
-            403: "Your account may not open this page.",
-            404: "There is no page at this address.",
+            403: _("Your account may not open this page."),
+            404: _("There is no page at this address."),
+            405: _("This address does not accept this kind of request."),
+            413: _("The request is larger than this server accepts."),
         }
-        message = messages.get(status) or (exc.description if status == 400 else "") or ""
-        return _error(status, titles.get(status, "Error"), message)
+        # A 400's description comes from our own abort() calls, in English: show it as
+        # the detail under a translated message.
+        message = messages.get(status, "")
+        if status == 400:
+            message = _("The request could not be understood.")
+            if exc.description and exc.description != type(exc).description:
+                message = f"{message} ({exc.description})"
+        return _error(status, titles.get(status, _("Error")), message)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
@@ -177,6 +198,6 @@ def _register_pages(app: Flask) -> None:
         app.logger.exception("unexpected error")
         return _error(
             500,
-            "Something went wrong",
-            "The server could not complete the request. Try again later.",
+            _("Something went wrong"),
+            _("The server could not complete the request. Try again later."),
         )

@@ -83,7 +83,6 @@ def test_s8_help_page_wording_is_used() -> None:
         assert phrase in joined, phrase
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7: strings are being wrapped")
 def test_s8_no_template_text_escapes_translation() -> None:
     found = {
         str(path.relative_to(ROOT)): texts

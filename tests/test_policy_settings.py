@@ -21,6 +21,7 @@ from idp import clock
 from idp.db import get_session
 from idp.models import AuditEvent, Client, Realm
 from idp.services.audit import OPERATOR
+from idp.services.realms import realm_branding as branding_of
 from idp.services.realms import realm_policy, set_realm_policy
 from tests.helpers import Browser, Page, run_idp, totp_code
 from tests.support.console import audit_rows
@@ -38,6 +39,11 @@ UNCHANGED = {"require_2fa": "none", "require_2fa_since": None, "grace_days": 0}
 def policy(realm: Any) -> dict[str, Any]:
     with realm.server.app.app_context():
         return realm_policy(get_session().get(Realm, realm.id))
+
+
+def realm_branding(realm: Any) -> dict[str, Any]:
+    with realm.server.app.app_context():
+        return branding_of(get_session().get(Realm, realm.id))
 
 
 def events(realm: Any, kind: str) -> list[AuditEvent]:
@@ -422,14 +428,21 @@ def test_cli_realm_set_and_show(realm, server):
         "require_2fa_since": stored["require_2fa_since"].isoformat(),
         "grace_days": 7,
         "trust_browser_days": 30,
+        # Branding (issue 7), which ``idp realm set`` also changes.
+        "default_locale": "en",
+        "accent_color": None,
+        "logo_content_type": None,
     }
+    stored = {**stored, **realm_branding(realm)}
     assert {k: stored[k] for k in data if k != "require_2fa_since"} == {
         k: v for k, v in data.items() if k != "require_2fa_since"
     }
     [event] = events(realm, "admin.realm.policy_changed")
     assert event.actor == "operator" and event.client_address is None
     assert event.detail["new"] == {"require_2fa": "all", "grace_days": 7, "trust_browser_days": 30}
-    assert [e.actor for e in events(realm, "admin.realm.renamed")] == ["operator"]
+    [renamed] = events(realm, "admin.realm.branding_changed")
+    assert renamed.actor == "operator"
+    assert renamed.detail["new"] == {"display_name": "Acme Inc."}
     # Without --json: the same settings as text; an option left out keeps its value.
     text = _ok(run_idp(server, "realm", "set", realm.name, "--require-2fa", "admins")).stdout
     assert "require 2fa: admins" in text and "grace days: 7" in text

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..models import Realm
 from .audit import record_event
+from .brand_checks import check_accent_color, check_logo
 from .errors import AlreadyExists, InvalidInput, NotFound
 from .trusted_browsers import void_realm_trusts
 
@@ -67,13 +68,37 @@ def realm_policy(realm: Realm) -> dict[str, Any]:
     }
 
 
-def _days(value: int | str, what: str) -> int:
+class InvalidRequirement(InvalidInput):
+    """``require_2fa`` is not one of ``REQUIRE_2FA_VALUES``."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            "Two-factor authentication can be required of none, admins or all "
+            f"users, not {value!r}."
+        )
+        self.value = value
+
+
+class InvalidDays(InvalidInput):
+    """A number of days of the policy (``setting``: ``grace_days``, ``trust_browser_days``)
+    that is not a whole number from 0 to ``POLICY_DAYS_MAX``."""
+
+    NAMES = {"grace_days": "The grace period", "trust_browser_days": '"Trust this browser"'}
+
+    def __init__(self, setting: str) -> None:
+        super().__init__(
+            f"{self.NAMES[setting]} must be a whole number of days from 0 to {POLICY_DAYS_MAX}."
+        )
+        self.setting = setting
+
+
+def _days(value: int | str, setting: str) -> int:
     """A whole number of days in 0..POLICY_DAYS_MAX; a string of ASCII digits (a form field)
-    is read as a number, anything else is refused."""
+    is read as a number, anything else is refused (``InvalidDays``)."""
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= POLICY_DAYS_MAX:
-        raise InvalidInput(f"{what} must be a whole number of days from 0 to {POLICY_DAYS_MAX}.")
+        raise InvalidDays(setting)
     return value
 
 
@@ -97,15 +122,12 @@ def set_realm_policy(
     wanted: dict[str, Any] = {}
     if require_2fa is not None:
         if require_2fa not in REQUIRE_2FA_VALUES:
-            raise InvalidInput(
-                "Two-factor authentication can be required of none, admins or all "
-                f"users, not {str(require_2fa)[:40]!r}."
-            )
+            raise InvalidRequirement(str(require_2fa)[:40])
         wanted["require_2fa"] = require_2fa
     if grace_days is not None:
-        wanted["grace_days"] = _days(grace_days, "The grace period")
+        wanted["grace_days"] = _days(grace_days, "grace_days")
     if trust_browser_days is not None:
-        wanted["trust_browser_days"] = _days(trust_browser_days, '"Trust this browser"')
+        wanted["trust_browser_days"] = _days(trust_browser_days, "trust_browser_days")
     changes = {
         name: {"old": getattr(realm, name), "new": value}
         for name, value in wanted.items()
@@ -142,23 +164,104 @@ def _coverage(require_2fa: str) -> int:
     return REQUIRE_2FA_VALUES.index(require_2fa) if require_2fa in REQUIRE_2FA_VALUES else 0
 
 
-def set_realm_display_name(
-    db: Session, realm: Realm, display_name: str, *, actor: str, client_address: str | None
-) -> bool:
-    """Rename the realm as pages and authenticator apps show it; audited as
-    ``admin.realm.renamed`` when it changes. Returns whether it changed. The caller commits."""
-    display_name = display_name.strip()
-    if not display_name or len(display_name) > DISPLAY_NAME_MAX:
-        raise InvalidInput(f"The display name must be 1 to {DISPLAY_NAME_MAX} characters.")
-    if display_name == realm.display_name:
-        return False
+# -- branding (issue 7: the realm's pages carry its brand) -------------------------------------
+#: Languages a realm's pages can default to (SPEC section 8).
+LOCALES = ("en", "ja")
+
+
+class InvalidDisplayName(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__(f"The display name must be 1 to {DISPLAY_NAME_MAX} characters.")
+        self.max_length = DISPLAY_NAME_MAX
+
+
+class UnsupportedLocale(InvalidInput):
+    def __init__(self, value: str) -> None:
+        super().__init__(f"The default language must be one of {', '.join(LOCALES)}.")
+        self.value = value
+
+
+def realm_branding(realm: Realm) -> dict[str, Any]:
+    """The realm's brand as plain values (the logo by its type only, never its bytes)."""
+    return {
+        "display_name": realm.display_name,
+        "default_locale": realm.default_locale,
+        "accent_color": realm.accent_color,
+        "logo_content_type": realm.logo_content_type,
+    }
+
+
+def set_realm_branding(
+    db: Session,
+    realm: Realm,
+    *,
+    display_name: str | None = None,
+    default_locale: str | None = None,
+    accent_color: str | None = None,
+    logo: bytes | None = None,
+    logo_declared_type: str | None = None,
+    remove_logo: bool = False,
+    actor: str,
+    client_address: str | None,
+) -> dict[str, dict[str, Any]]:
+    """Change how the realm's pages look: display name, default language, accent colour
+    (``""`` clears it: the built-in blue) and logo (new bytes, or ``remove_logo``).
+    ``None`` (an argument left out) keeps a value. Every value is checked before
+    anything changes (the narrow ``InvalidInput`` subclasses above and in ``brand_checks``). One
+    ``admin.realm.branding_changed`` event records the old and new values; the logo appears
+    as its type and size, never its bytes. Returns ``{setting: {"old": .., "new": ..}}``.
+    The caller commits."""
+    wanted: dict[str, Any] = {}
+    if display_name is not None:
+        display_name = display_name.strip()
+        if not display_name or len(display_name) > DISPLAY_NAME_MAX:
+            raise InvalidDisplayName()
+        wanted["display_name"] = display_name
+    if default_locale is not None:
+        if default_locale not in LOCALES:
+            raise UnsupportedLocale(str(default_locale)[:20])
+        wanted["default_locale"] = default_locale
+    if accent_color is not None:
+        wanted["accent_color"] = check_accent_color(accent_color) if accent_color.strip() else None
+    if logo is not None and remove_logo:
+        raise InvalidInput("Upload a logo or remove it, not both.")
+    new_logo: tuple[bytes, str] | None = None
+    if logo is not None:
+        new_logo = (logo, check_logo(logo, logo_declared_type))
+    changes = {
+        name: {"old": getattr(realm, name), "new": value}
+        for name, value in wanted.items()
+        if getattr(realm, name) != value
+    }
+    had_logo = realm.logo_content_type is not None
+    if (new_logo is not None and (not had_logo or realm.logo != new_logo[0])) or (
+        remove_logo and had_logo
+    ):
+        changes["logo"] = {
+            "old": _logo_summary(realm.logo, realm.logo_content_type) if had_logo else None,
+            "new": _logo_summary(*new_logo) if new_logo else None,
+        }
+    if not changes:
+        return changes
+    for name, change in changes.items():
+        if name != "logo":
+            setattr(realm, name, change["new"])
+    if "logo" in changes:
+        realm.logo, realm.logo_content_type = new_logo if new_logo else (None, None)
     record_event(
         db,
         realm.id,
-        "admin.realm.renamed",
+        "admin.realm.branding_changed",
         actor=actor,
         client_address=client_address,
-        detail={"old": {"display_name": realm.display_name}, "new": {"display_name": display_name}},
+        detail={
+            "old": {name: change["old"] for name, change in changes.items()},
+            "new": {name: change["new"] for name, change in changes.items()},
+        },
     )
-    realm.display_name = display_name
-    return True
+    return changes
+
+
+def _logo_summary(data: bytes | None, content_type: str | None) -> dict[str, Any]:
+    """How the audit log names a logo: its type and size, never its bytes."""
+    return {"content_type": content_type, "bytes": len(data or b"")}

@@ -1,6 +1,7 @@
-"""The console's policy pages (SPEC P1, P2, P3, P8): the realm's sign-in policy (who must have
-two-factor authentication, the grace period, "trust this browser") and the realm's clients with
-their "requires two-factor authentication" switch.
+"""The console's policy pages (SPEC P1, P2, P3, P8, issue 7): the realm's settings (branding:
+display name, default language, accent colour and logo; the sign-in policy: who must have
+two-factor authentication, the grace period, "trust this browser") and the realm's clients
+with their "requires two-factor authentication" switch.
 
 Admins only, like the rest of the console; a change needs a recent sign-in with every factor
 the admin has, as the account's sensitive actions do.
@@ -8,7 +9,8 @@ the admin has, as the account's sensitive actions do.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -19,12 +21,19 @@ from flask import (
     make_response,
     redirect,
     render_template,
+    request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..branding_messages import branding_refusal, logo_too_large
 from ..db import get_session
-from ..services import audit, clients, realms
+from ..i18n import LANGUAGE_NAMES
+from ..services import audit, brand_checks, clients, realms
 from ..services.errors import InvalidInput
+from .brand import DEFAULT_ACCENT, error_page
 from .common import (
     client_address,
     load_realm,
@@ -36,10 +45,26 @@ from .common import (
 bp = Blueprint("admin_settings", __name__, url_prefix="/realms/<realm>/admin")
 
 REQUIRE_2FA_LABELS = {
-    "none": "Nobody",
-    "admins": "Admins",
-    "all": "Everyone",
+    "none": _l("Nobody"),
+    "admins": _l("Admins"),
+    "all": _l("Everyone"),
 }
+#: The logo form's body: the largest logo and room for the other fields and the multipart
+#: framing. Larger bodies get the "logo too large" page (413) before anything is read.
+LOGO_REQUEST_MAX = brand_checks.LOGO_MAX_BYTES + 16 * 1024
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def upload_limit(limit: int) -> Callable[[View], View]:
+    """Let one view take a body up to ``limit`` bytes instead of the app's
+    ``MAX_CONTENT_LENGTH`` (``create_app`` applies it before the CSRF check reads the body)."""
+
+    def mark(view: View) -> View:
+        view.max_content_length = limit  # type: ignore[attr-defined]
+        return view
+
+    return mark
 
 
 @bp.url_value_preprocessor
@@ -53,6 +78,21 @@ def _admin_only() -> Response | None:
     return require_admin(g.idp_realm)
 
 
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> Response:
+    if request.endpoint != "admin_settings.save_branding":
+        return error_page(
+            413, _("Request too large"), _("The request is larger than this server accepts.")
+        )
+    back = url_for("admin_settings.settings", realm=g.idp_realm.name)
+    return error_page(
+        413,
+        _("The logo is too large"),
+        logo_too_large(),
+        back={"url": back, "label": _("Back to realm settings")},
+    )
+
+
 def _actor() -> str:
     return audit.actor_for(g.user, admin=True)
 
@@ -63,15 +103,46 @@ def _render(template: str, http_status: int = 200, /, **context: Any) -> Respons
     )
 
 
-def _settings_page(http_status: int = 200, error: str | None = None) -> Response:
+def _settings_page(
+    http_status: int = 200,
+    error: str | None = None,
+    *,
+    error_field: str | None = None,
+    brand: dict[str, Any] | None = None,
+) -> Response:
     return _render(
         "admin/settings.html",
         http_status,
         policy=realms.realm_policy(g.idp_realm),
+        brand={**realms.realm_branding(g.idp_realm), **(brand or {})},
         choices=REQUIRE_2FA_LABELS,
         max_days=realms.POLICY_DAYS_MAX,
+        languages=LANGUAGE_NAMES,
+        default_accent=DEFAULT_ACCENT,
+        logo_max_kib=brand_checks.LOGO_MAX_BYTES // 1024,
         error=error,
+        error_field=error_field,
     )
+
+
+def _policy_refusal(exc: InvalidInput) -> str:
+    if isinstance(exc, realms.InvalidRequirement):
+        return _(
+            "Two-factor authentication can be required of none, admins or all users, "
+            "not %(value)s.",
+            value=repr(exc.value),
+        )
+    if isinstance(exc, realms.InvalidDays) and exc.setting == "grace_days":
+        return _(
+            "The grace period must be a whole number of days from 0 to %(max)d.",
+            max=realms.POLICY_DAYS_MAX,
+        )
+    if isinstance(exc, realms.InvalidDays):
+        return _(
+            '"Trust this browser" must be a whole number of days from 0 to %(max)d.',
+            max=realms.POLICY_DAYS_MAX,
+        )
+    return _("A value is not valid.")
 
 
 @bp.get("/settings")
@@ -101,9 +172,76 @@ def save_settings(realm: str) -> Response:
         )
     except InvalidInput as exc:
         db.rollback()
-        return _settings_page(400, f"Nothing was saved. {exc}")
+        field = exc.setting if isinstance(exc, realms.InvalidDays) else "require_2fa"
+        return _settings_page(
+            400, _("Nothing was saved.") + " " + _policy_refusal(exc), error_field=field
+        )
     db.commit()
-    flash("The realm settings are saved." if changes else "Nothing changed.")
+    flash(_("The realm settings are saved.") if changes else _("Nothing changed."))
+    return redirect(url_for("admin_settings.settings", realm=realm))
+
+
+#: The form field each branding refusal concerns (its input points at the error).
+_REFUSED_FIELD = (
+    (realms.InvalidDisplayName, "display_name"),
+    (realms.UnsupportedLocale, "default_locale"),
+    (brand_checks.InvalidColor, "accent_color"),
+    (brand_checks.LowContrastColor, "accent_color"),
+    (brand_checks.LogoRefused, "logo"),
+)
+
+
+@bp.post("/settings/branding")
+@upload_limit(LOGO_REQUEST_MAX)
+def save_branding(realm: str) -> Response:
+    """The Branding form (display name, default language, accent colour, logo), and its
+    "Remove logo" button (``remove_logo=yes`` alone)."""
+    display_name = single("display_name")
+    default_locale = single("default_locale")
+    accent_color = single("accent_color")
+    remove_logo = single("remove_logo") == "yes"
+    uploads = request.files.getlist("logo")
+    if len(uploads) > 1:
+        abort(400, description=_("The field %(name)s was sent more than once.", name="'logo'"))
+    # A file input left empty still sends a part, with no file name and no bytes.
+    upload = uploads[0] if uploads and uploads[0].filename else None
+    logo = upload.read(brand_checks.LOGO_MAX_BYTES + 1) if upload else None
+    denied = require_recent_sign_in(
+        g.idp_realm, g.user, return_to=url_for("admin_settings.settings", realm=realm)
+    )
+    if denied:
+        return denied
+    db = get_session()
+    try:
+        changes = realms.set_realm_branding(
+            db,
+            g.idp_realm,
+            display_name=display_name,
+            default_locale=default_locale,
+            accent_color=accent_color,
+            logo=logo,
+            logo_declared_type=upload.mimetype if upload else None,
+            remove_logo=remove_logo,
+            actor=_actor(),
+            client_address=client_address(),
+        )
+    except InvalidInput as exc:
+        db.rollback()
+        field = next((name for kind, name in _REFUSED_FIELD if isinstance(exc, kind)), None)
+        sent = {"display_name": display_name, "accent_color": accent_color}
+        return _settings_page(
+            400,
+            _("Nothing was saved.") + " " + branding_refusal(exc),
+            error_field=field,
+            brand={name: value for name, value in sent.items() if value is not None},
+        )
+    db.commit()
+    if "logo" in changes and not remove_logo:
+        flash(_("The branding is saved, with the new logo."))
+    elif "logo" in changes:
+        flash(_("The logo is removed."))
+    else:
+        flash(_("The branding is saved.") if changes else _("Nothing changed."))
     return redirect(url_for("admin_settings.settings", realm=realm))
 
 
@@ -117,7 +255,7 @@ def set_client_policy(realm: str) -> Response:
     client_id = single("client_id")
     value = single("require_2fa")
     if value not in ("yes", "no"):
-        abort(400, description="The field 'require_2fa' must be yes or no.")
+        abort(400, description=_("The field %(name)s must be yes or no.", name="'require_2fa'"))
     client = clients.find_client(get_session(), g.idp_realm, client_id or "")
     if client is None:
         abort(404)
@@ -129,12 +267,9 @@ def set_client_policy(realm: str) -> Response:
         db, client, value == "yes", actor=_actor(), client_address=client_address()
     )
     db.commit()
-    flash(
-        f"{client.name} ({client.client_id}) "
-        + (
-            "now requires two-factor authentication."
-            if client.require_2fa
-            else "no longer requires two-factor authentication."
-        )
-    )
+    name = f"{client.name} ({client.client_id})"
+    if client.require_2fa:
+        flash(_("%(client)s now requires two-factor authentication.", client=name))
+    else:
+        flash(_("%(client)s no longer requires two-factor authentication.", client=name))
     return redirect(url_for("admin_settings.clients_list", realm=realm))
