@@ -6,6 +6,7 @@ rendered pixels. The fixtures built on them (``chromium``, ``new_context``, ``te
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from pathlib import Path
@@ -29,7 +30,12 @@ LAUNCH_ARGS = [
     "--disable-sync",
 ]
 A11Y_DIR = Path(__file__).resolve().parent / "a11y"
-SHOTS = Path("/tmp/shots")  # noqa: S108  (screenshots for a human look; never committed)
+#: The test output folder (IDP_TEST_OUTPUT, default test-output/ in the checkout; never
+#: committed): the browser tests save their screenshots here, by language and width.
+OUTPUT = Path(
+    os.environ.get("IDP_TEST_OUTPUT") or Path(__file__).resolve().parent.parent / "test-output"
+)
+SHOTS = OUTPUT / "screenshots"
 TIMEOUT_MS = 15_000
 PHONE = {"width": 360, "height": 740}
 
@@ -72,7 +78,15 @@ def fits_the_screen(page: Page) -> None:
     # A mobile browser widens its layout viewport to overflowing content, so compare with the
     # screen's width, not window.innerWidth.
     width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"{page.url} is {width}px wide on a {PHONE['width']}px screen"
+    if width > PHONE["width"]:
+        wide = page.evaluate(
+            """(limit) => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > limit)
+                .slice(0, 5).map(e => `${e.tagName.toLowerCase()}.${e.className}#${e.id}`
+                    + ` right=${Math.round(e.getBoundingClientRect().right)}`)""",
+            PHONE["width"],
+        )
+        raise AssertionError(f"{page.url} is {width}px wide on a {PHONE['width']}px screen: {wide}")
 
 
 def axe_violations(page: Page, axe_source: str) -> list[str]:
@@ -111,3 +125,27 @@ def wrong_code(app: pyotp.TOTP) -> str:
     """A well-formed code that is certainly not accepted now (nor one step either side)."""
     near = {app.at(time.time() + d) for d in (-30, 0, 30)}
     return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
+
+
+#: Three English words in a row: text that escaped translation (SPEC section 8).
+ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,.'’]+[A-Za-z]{2,}){2,}\b")
+
+
+def english_left(page: Page, *allowed: str) -> list[str]:
+    """English sentences in the page's visible text, leaving out ``<code>`` (event types,
+    client ids) and ``allowed`` (what the test put there: addresses, names)."""
+    text = page.evaluate(
+        """() => { const body = document.body.cloneNode(true);
+            body.querySelectorAll('code, kbd, script, [hidden]').forEach(e => e.remove());
+            return body.innerText; }"""
+    )
+    for value in sorted(allowed, key=len, reverse=True):
+        text = text.replace(value, " ")
+    return ENGLISH_RUN.findall(text)
+
+
+def japanese_page(page: Page, *allowed: str) -> None:
+    """The page is in Japanese: ``<html lang="ja">`` and no English sentence in its text."""
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    left = english_left(page, *allowed)
+    assert not left, (page.url, left)

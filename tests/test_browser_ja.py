@@ -13,22 +13,9 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import amr_of, scan_qr, shown_key
+from tests.browser_support import ENGLISH_RUN, amr_of, japanese_page, scan_qr, shown_key
 
 pytestmark = pytest.mark.browser
-
-#: Three English words in a row: text that escaped translation.
-ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,.'’]+[A-Za-z]{2,}){2,}\b")
-
-
-def japanese_page(page: Page, *allowed: str) -> None:
-    """The page is in Japanese: ``<html lang="ja">`` and no English sentence in its text
-    (``allowed``: what the test itself put there, such as addresses and names)."""
-    expect(page.locator("html")).to_have_attribute("lang", "ja")
-    text = page.locator("body").inner_text()
-    for value in allowed:
-        text = text.replace(value, " ")
-    assert not ENGLISH_RUN.findall(text), (page.url, ENGLISH_RUN.findall(text))
 
 
 def sign_in(page: Page, email: str, password: str) -> None:

@@ -10,6 +10,7 @@ Chromium is required: if it is missing these tests fail (CI installs it), they n
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,7 +105,11 @@ def test_p1_p3_forced_enrolment_inside_sign_in_ends_at_rp_with_acr_2(
     with page.expect_download() as info:
         page.get_by_role("button", name="Download backup codes").click()
     text = Path(info.value.path()).read_text(encoding="utf-8")
-    assert sorted(line for line in text.splitlines() if line in shown) == sorted(shown), text
+    # The same file as the account page's: numbered 1 to 10, named after realm and account.
+    listed = re.findall(r"^\s*(\d+)\. (\d{4}-\d{4})$", text, flags=re.MULTILINE)
+    assert [int(n) for n, _c in listed] == list(range(1, 11)), text
+    assert sorted(c for _n, c in listed) == sorted(shown), text
+    assert info.value.suggested_filename.startswith(f"backup-codes-{realm.name}-"), text
 
     page.get_by_role("button", name="Continue").click()
     line = expect_at_rp(page, strict_rp, user.email)

@@ -93,24 +93,6 @@ def consume_backup_code(db: Session, user: User, raw_code: object) -> None:
         raise InvalidCode("wrong or used backup code")
 
 
-def is_current_code(db: Session, user: User, raw_code: object) -> bool:
-    """Whether ``raw_code`` is an unused code of the user's current set (nothing consumed)."""
-    try:
-        code = parse_backup_code(raw_code)
-    except InvalidCode:
-        return False
-    return (
-        db.scalar(
-            select(BackupCode.id).where(
-                BackupCode.digest == _digest(user.id, code),
-                BackupCode.user_id == user.id,
-                BackupCode.used_at.is_(None),
-            )
-        )
-        is not None
-    )
-
-
 def count_unused(db: Session, user_id: int) -> int:
     return (
         db.scalar(
@@ -178,19 +160,3 @@ def download_filename(realm_name: str, account: str) -> str:
         return _UNSAFE.sub("-", value).strip(".-")[:64] or "x"
 
     return f"backup-codes-{safe(realm_name)}-{safe(account)}.txt"
-
-
-def render_download(codes: list[str], *, realm_display: str, account: str, issued: str) -> str:
-    """The text file of SPEC B2: names the realm, the account and the date of issue."""
-    lines = [
-        f"Backup codes for {account}",
-        f"Realm: {realm_display}",
-        f"Issued: {issued}",
-        "",
-        "Each code can be used once, in place of a security code, when your",
-        "authenticator app is unavailable. Issuing a new set invalidates these codes.",
-        "",
-        *[format_code(c) for c in codes],
-        "",
-    ]
-    return "\n".join(lines)

@@ -34,9 +34,9 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..db import get_session, utcnow
+from ..db import get_session
 from ..interaction.context import second_factor_required_by
-from ..models import Realm, TrustedBrowser, User
+from ..models import TrustedBrowser, User
 from ..services import backup_codes, factors, sessions, trusted_browsers, users
 from ..services.context import cipher
 from ..services.crypto import digest
@@ -49,6 +49,7 @@ from ..services.errors import (
     TooManyAttempts,
 )
 from ..services.sessions import end_sso_session, revoke_session_tokens
+from .code_file import backup_codes_download
 from .common import (
     clear_sso_cookie,
     client_address,
@@ -380,28 +381,6 @@ def show_new_backup_codes(realm: str) -> Response:
         enabled_now=enabled_now,
         formatted=[backup_codes.format_code(c) for c in codes],
     )
-
-
-def backup_codes_download(realm: Realm, user: User, posted: list[str]) -> Response | None:
-    """The text file of SPEC B2 for codes a page showed and posted back: only unused codes
-    of the user's current set, numbered as issued, in the page's language, named after the
-    realm and the account. None when no posted code is current. (The sign-in's codes page
-    can use it too.)"""
-    numbered = backup_codes.numbered_current_codes(get_session(), user, posted)
-    if not numbered:
-        return None
-    text = render_template(
-        "partials/backup_codes.txt",
-        realm_display=realm.display_name,
-        account=user.email,
-        issued=utcnow().strftime("%Y-%m-%d"),
-        codes=[(number, backup_codes.format_code(code)) for number, code in numbered],
-    )
-    resp = make_response(text)
-    resp.headers["Content-Type"] = "text/plain; charset=utf-8"
-    filename = backup_codes.download_filename(realm.name, user.email)
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return resp
 
 
 @bp.post("/two-factor/backup-codes/download")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, after_this_request, g, make_response, request
+from flask import Response, after_this_request, g, request
 
 from ..db import get_session, utcnow
 from ..interaction import flow
@@ -15,6 +15,7 @@ from ..interaction.stages import FEW_CODES_LEFT
 from ..models import Interaction, User
 from ..services import backup_codes, factors, trusted_browsers
 from ..services.errors import InvalidCode, NotFound, TooManyAttempts
+from .code_file import backup_codes_download
 from .common import client_address, single, totp_enrolment
 from .login import advance, bp, go_on, load, stage_context, stage_page, trust_token, user_of
 from .login_pages import WRONG_BACKUP_CODE, WRONG_CODE, render_page, throttled_page
@@ -189,23 +190,9 @@ def codes_download(realm: str, uid: str) -> Response:
     user = user_of(ix)
     if user is None or "mfa" not in (ix.amr or []):
         return go_on(ix, user)
-    db = get_session()
     posted = request.form.getlist("code")[: backup_codes.COUNT]
-    valid = [c for c in posted if backup_codes.is_current_code(db, user, c)]
-    if not valid:
-        return go_on(ix, user)
-    text = backup_codes.render_download(
-        valid,
-        realm_display=g.idp_realm.display_name,
-        account=user.email,
-        issued=utcnow().strftime("%Y-%m-%d"),
-    )
-    resp = make_response(text)
-    resp.headers["Content-Type"] = "text/plain; charset=utf-8"
-    resp.headers["Content-Disposition"] = (
-        f'attachment; filename="backup-codes-{g.idp_realm.name}.txt"'
-    )
-    return resp
+    resp = backup_codes_download(g.idp_realm, user, posted)
+    return resp if resp is not None else go_on(ix, user)
 
 
 def _codes_choice(uid: str, endpoint: str, template: str) -> Response:
