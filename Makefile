@@ -18,8 +18,9 @@ run: $(STAMP)
 test: $(STAMP) test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's chromium; the interop tests run openid-client on Node.js
-# and Apache with mod_auth_openidc.
+# The browser tests drive Debian's chromium (with a Japanese font, so that the screenshots of
+# the Japanese pages show text); the interop tests run openid-client on Node.js and Apache with
+# mod_auth_openidc.
 # Installed with apt-get when missing (as root), else the command to run is printed.
 test-tools:
 	@missing=""; \
@@ -27,6 +28,7 @@ test-tools:
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	test -x /usr/sbin/apache2 || missing="$$missing apache2"; \
 	test -e /usr/lib/apache2/modules/mod_auth_openidc.so || missing="$$missing libapache2-mod-auth-openidc"; \
+	fc-list :lang=ja 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; apt-get update -q && \

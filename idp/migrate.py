@@ -20,7 +20,10 @@ def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    # idp/migrations is a symlink to the top-level migrations/ folder, packaged in the wheel.
+    packaged = Path(__file__).resolve().parent / "migrations"
+    folder = packaged if packaged.is_dir() else ROOT / "migrations"
+    cfg.set_main_option("script_location", str(folder))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
