@@ -124,5 +124,5 @@ def test_s8_help_page_story_in_japanese(realm, test_rp, new_context):
     ).to_be_visible()
     japanese_page(console, admin.email, victim.email)
     console.get_by_role("button", name="解除する", exact=True).click()
-    expect(console.locator("#twofa-status")).to_have_text("無効")
+    expect(console.locator("#twofa-status")).to_have_text("未設定")
     japanese_page(console, admin.email, victim.email)

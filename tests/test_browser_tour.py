@@ -50,6 +50,20 @@ class Tour:
         page.set_viewport_size(DESKTOP)
 
 
+def _brand(realm, name: str) -> None:  # noqa: ANN001
+    """The realm's display name as a company would set it (the README shows these pages)."""
+    from idp.db import get_session
+    from idp.models import Realm
+    from idp.services.realms import set_realm_branding
+
+    with realm.server.app.app_context():
+        db = get_session()
+        set_realm_branding(
+            db, db.get(Realm, realm.id), display_name=name, actor="test", client_address=None
+        )
+        db.commit()
+
+
 def _password(page: Page, email: str, password: str) -> None:
     page.locator("input[name=email]").fill(email)
     page.locator("input[name=password]").fill(password)
@@ -65,10 +79,11 @@ def test_every_page_in_both_languages_at_both_widths(
     lang, realm, test_rp, new_context, axe_source
 ) -> None:
     locale = {"en": "en-US", "ja": "ja-JP"}[lang]
+    _brand(realm, "Example Corp")
     user = realm.user(with_totp=True)
     admin = realm.user(admin=True)
     newcomer = realm.user()
-    names = [user.email, admin.email, newcomer.email, "Test RP", f"Test {realm.name}"]
+    names = [user.email, admin.email, newcomer.email, "Test RP", "Example Corp"]
     tour = Tour(lang, axe_source, [*names, realm.name, "Google Authenticator", "Microsoft"])
     # The pages' CSP forbids injected scripts, which is the point; axe runs with it bypassed.
     page = new_context(locale=locale, bypass_csp=True, viewport=DESKTOP)
