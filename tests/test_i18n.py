@@ -16,6 +16,7 @@ from idp.db import get_session
 
 from .conftest import RelyingParty as RP
 from .conftest import TestRealm as Realm
+from .support.flows import authorize_url
 from .support.untranslated import untranslated
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,25 +100,10 @@ def _lang(html: str) -> str:
     return found.group(1)
 
 
-def _authorize(realm: Realm, rp: RP, **extra: str) -> str:
-    query = {
-        "client_id": rp.client_id,
-        "redirect_uri": rp.redirect_uri,
-        "response_type": "code",
-        "scope": "openid",
-        "state": "s",
-        "nonce": "n",
-        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        "code_challenge_method": "S256",
-        **extra,
-    }
-    return realm.endpoints["auth"] + "?" + urlencode(query)
-
-
 def test_s8_ui_locales_is_kept_for_the_whole_sign_in(realm: Realm, rp: RP) -> None:
     browser = realm.browser()
     browser.session.headers["Accept-Language"] = "en-US,en;q=0.9"
-    page = browser.get(_authorize(realm, rp, ui_locales="fr ja-JP en"))
+    page = browser.get(authorize_url(realm, rp, ui_locales="fr ja-JP en"))
     assert _lang(page.text) == "ja"
     assert 'aria-label="言語"' in page.text
     again = browser.get(page.url)  # a reload: no ui_locales in the page's own URL
@@ -130,23 +116,23 @@ def test_s8_ui_locales_is_kept_for_the_whole_sign_in(realm: Realm, rp: RP) -> No
 def test_s8_accept_language_then_realm_default(realm: Realm, rp: RP) -> None:
     browser = realm.browser()
     browser.session.headers["Accept-Language"] = "ja,en-US;q=0.8"
-    assert _lang(browser.get(_authorize(realm, rp)).text) == "ja"
+    assert _lang(browser.get(authorize_url(realm, rp)).text) == "ja"
     browser = realm.browser()
     browser.session.headers["Accept-Language"] = "de-DE"
-    assert _lang(browser.get(_authorize(realm, rp)).text) == "en"
+    assert _lang(browser.get(authorize_url(realm, rp)).text) == "en"
     with realm.server.app.app_context():
         from idp.models import Realm
 
         db = get_session()
         db.get(Realm, realm.id).default_locale = "ja"
         db.commit()
-    assert _lang(browser.get(_authorize(realm, rp)).text) == "ja"
+    assert _lang(browser.get(authorize_url(realm, rp)).text) == "ja"
 
 
 def test_s8_language_switch_is_remembered_and_outranks_ui_locales(realm: Realm, rp: RP) -> None:
     browser = realm.browser()
     browser.session.headers["Accept-Language"] = "en"
-    page = browser.get(_authorize(realm, rp, ui_locales="ja"))
+    page = browser.get(authorize_url(realm, rp, ui_locales="ja"))
     assert _lang(page.text) == "ja"
     switch = page.link("English")
     assert _lang(browser.get(switch).text) == "en"

@@ -21,6 +21,7 @@ from idp.services.errors import InvalidCode
 from idp.services.totp import parse_totp_code
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.oidc_rp import sign_in_password
+from tests.support.flows import password_until_resume
 from tests.test_step_up import enrol_from_account_pages, password_sign_in
 from tests.test_two_factor_signin import (
     PAPE,
@@ -251,19 +252,7 @@ def test_already_signed_in_before_the_request_was_answered_continues_into_it(rea
     user = realm.user()
     client = make_rp(realm, rp)
     browser = realm.browser()
-    flow = client.start()
-    page = browser.get(flow.url)
-    resp = browser.session.post(
-        page.url,
-        data={
-            "csrf_token": next(v for n, v, _ in page.forms[-1]["fields"] if n == "csrf_token"),
-            "email": user.email,
-            "password": user.password,
-        },
-        allow_redirects=False,
-        timeout=30,
-    )
-    resume = realm.base + resp.headers["Location"]
+    flow, resume = password_until_resume(realm, browser, client, user)
     # Another sign-in in the same browser replaces the session before the resume.
     other = client.start(prompt="login")
     sign_in_password(browser, other.url, user.email, user.password)

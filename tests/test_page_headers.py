@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pytest
 import requests
 
 from .conftest import RelyingParty as RP
 from .conftest import TestRealm as Realm
-
-
-def _authorize_url(realm: Realm, rp: RP) -> str:
-    query = {
-        "client_id": rp.client_id,
-        "redirect_uri": rp.redirect_uri,
-        "response_type": "code",
-        "scope": "openid",
-        "state": "s",
-        "nonce": "n",
-        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        "code_challenge_method": "S256",
-    }
-    return realm.endpoints["auth"] + "?" + urlencode(query)
+from .support.flows import authorize_url
 
 
 def test_a_redirect_after_a_form_post_is_303_see_other(realm: Realm, rp: RP) -> None:
     user = realm.user()
     browser = realm.browser()
-    page = browser.get(_authorize_url(realm, rp))
+    page = browser.get(authorize_url(realm, rp))
     token = page.forms[-1]["fields"]
     csrf = next(v for n, v, _t in token if n == "csrf_token")
     resp = browser.session.post(
@@ -46,7 +31,7 @@ def test_a_redirect_after_a_form_post_is_303_see_other(realm: Realm, rp: RP) -> 
 
 
 def test_pages_send_cross_origin_opener_policy(realm: Realm, rp: RP) -> None:
-    page = realm.browser().get(_authorize_url(realm, rp))
+    page = realm.browser().get(authorize_url(realm, rp))
     assert page.response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
     account = requests.get(realm.url("account"), timeout=10)
     assert account.headers["Cross-Origin-Opener-Policy"] == "same-origin"
@@ -56,7 +41,7 @@ def test_pages_send_cross_origin_opener_policy(realm: Realm, rp: RP) -> None:
 def test_browser_binding_cookie_has_the_host_prefix_on_https(realm: Realm, rp: RP) -> None:
     web = realm.server.app.test_client()
     resp = web.get(
-        _authorize_url(realm, rp).replace(realm.base, ""),
+        authorize_url(realm, rp).replace(realm.base, ""),
         base_url="https://idp.example.test",
     )
     assert resp.status_code == 302
@@ -68,7 +53,7 @@ def test_browser_binding_cookie_has_the_host_prefix_on_https(realm: Realm, rp: R
 
 
 def test_browser_binding_cookie_is_plain_on_http(realm: Realm, rp: RP) -> None:
-    resp = realm.browser().session.get(_authorize_url(realm, rp), allow_redirects=False)
+    resp = realm.browser().session.get(authorize_url(realm, rp), allow_redirects=False)
     assert any(c.name == "idp_browser" for c in resp.cookies) or "idp_browser=" in resp.headers.get(
         "Set-Cookie", ""
     )

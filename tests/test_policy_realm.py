@@ -17,6 +17,7 @@ from idp.services import backup_codes, factors
 from idp.services.realms import set_realm_policy
 from tests.helpers import Browser, Page, wait_for_step_room
 from tests.oidc_rp import sign_in_password
+from tests.support.flows import password_until_resume
 from tests.test_two_factor_signin import finish_tokens, in_app, is_code_page, make_rp
 
 
@@ -418,20 +419,8 @@ def _finished_sign_in(realm: Any, rp: Any) -> tuple[Browser, Any, Any, str]:
     user = realm.user()
     client = make_rp(realm, rp)
     browser = realm.browser()
-    flow = client.start()
-    page = browser.get(flow.url)
-    resp = browser.session.post(
-        page.url,
-        data={
-            "csrf_token": next(v for n, v, _ in page.forms[-1]["fields"] if n == "csrf_token"),
-            "email": user.email,
-            "password": user.password,
-        },
-        allow_redirects=False,
-        timeout=30,
-    )
-    assert resp.status_code == 303 and "/auth/resume/" in resp.headers["Location"]
-    return browser, client, flow, realm.base + resp.headers["Location"]
+    flow, resume = password_until_resume(realm, browser, client, user)
+    return browser, client, flow, resume
 
 
 def test_resume_is_refused_in_another_browser(realm, rp):
