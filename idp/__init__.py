@@ -54,7 +54,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from . import db
 
-    db.init_app(app, settings.database_url)
+    db.init_app(
+        app,
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
+
+    from .web import failures
+
+    failures.init_app(app)
 
     @app.before_request
     def _view_upload_limit() -> None:
@@ -101,6 +110,9 @@ def _templates_dir() -> Path:
 
 
 def _register_pages(app: Flask) -> None:
+    from .db import database_unavailable
+    from .web.failures import note_failure, unavailable
+
     @app.get("/")
     def index() -> Response:
         from flask import redirect, url_for
@@ -111,7 +123,28 @@ def _register_pages(app: Flask) -> None:
 
     @app.get("/healthz")
     def healthz() -> Response:
+        """Liveness: the process answers (no database; a load balancer restarts on failure)."""
         return make_response("ok\n", 200, {"Content-Type": "text/plain"})
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        """Readiness: the database answers (a load balancer sends no traffic while 503)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from .db import get_engine, ping
+        from .web.failures import note_failure
+
+        try:
+            ping(get_engine())
+        except SQLAlchemyError as exc:
+            note_failure(exc)
+            settings: Settings = app.extensions["idp.settings"]
+            return make_response(
+                "unavailable: the database does not answer\n",
+                503,
+                {"Content-Type": "text/plain", "Retry-After": str(settings.retry_after)},
+            )
+        return make_response("ready\n", 200, {"Content-Type": "text/plain"})
 
     @app.before_request
     def _refuse_nul_bytes() -> Response | None:
@@ -169,6 +202,12 @@ def _register_pages(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
+        if status >= 500:
+            # An error after the view (in an after_request hook) arrives here wrapped.
+            original = getattr(exc, "original_exception", None) or exc
+            if database_unavailable(original):
+                return unavailable(original)
+            note_failure(original)
         titles = {
             400: _("Bad request"),
             403: _("Not allowed"),
@@ -195,7 +234,10 @@ def _register_pages(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             return _http(exc)
-        app.logger.exception("unexpected error")
+        if database_unavailable(exc):
+            return unavailable(exc)
+        # Logged once by web/failures.py: one line, the traceback once a minute per class.
+        note_failure(exc)
         return _error(
             500,
             _("Something went wrong"),

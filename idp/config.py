@@ -86,9 +86,23 @@ class Settings:
     #: IDP_REAUTH_TTL: a sensitive account action (enrol, replace, disable 2FA, new backup
     #: codes) needs a sign-in with every factor no older than this (default 300 s).
     reauth_ttl: int = 300
-    #: IDP_KEY_CACHE_SECONDS: how long a process trusts its cached signing keys before it
-    #: looks for a change made by another process (default 5).
+    #: IDP_KEY_CACHE_SECONDS: how long a process trusts what it caches from the database (a
+    #: realm's row, its signing keys, the discovery and JWKS documents built from them) before
+    #: it checks for a change made by another process or the CLI (one small query per realm).
+    #: A change is seen within this many seconds. While the database is down, the last good
+    #: values keep being used, so discovery and JWKS keep answering (default 5).
     key_cache_seconds: int = 5
+    #: IDP_DB_CONNECT_TIMEOUT: seconds to wait for a new database connection, and for a free
+    #: connection of the pool, before the request fails with 503 (default 5; PostgreSQL).
+    db_connect_timeout: int = 5
+    #: IDP_DB_STATEMENT_TIMEOUT: seconds one SQL statement may run before the database cancels
+    #: it (PostgreSQL ``statement_timeout``; 0: no limit) and the request answers 503. On
+    #: SQLite, how long a statement waits for another writer's lock (``busy_timeout``; 0: 60 s).
+    #: Migrations are not limited. Default 10.
+    db_statement_timeout: int = 10
+    #: IDP_RETRY_AFTER: the ``Retry-After`` (seconds) of a 503 answered while the database is
+    #: unavailable (default 5).
+    retry_after: int = 5
     #: IDP_TIMEZONE: the one time zone the pages show times in (an IANA name such as
     #: ``Asia/Tokyo``); the audit log states it. Default ``UTC``.
     timezone: str = "UTC"
@@ -129,6 +143,9 @@ _ENV_NAMES = {
     "interaction_ttl": "IDP_INTERACTION_TTL",
     "reauth_ttl": "IDP_REAUTH_TTL",
     "key_cache_seconds": "IDP_KEY_CACHE_SECONDS",
+    "db_connect_timeout": "IDP_DB_CONNECT_TIMEOUT",
+    "db_statement_timeout": "IDP_DB_STATEMENT_TIMEOUT",
+    "retry_after": "IDP_RETRY_AFTER",
     "timezone": "IDP_TIMEZONE",
 }
 
@@ -153,6 +170,9 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError("IDP_ENV must be 'development' or 'production'")
     if settings.signing_alg not in ("RS256", "ES256"):
         raise ConfigError("IDP_SIGNING_ALG must be RS256 or ES256")
+    for name in ("key_cache_seconds", "db_connect_timeout", "db_statement_timeout", "retry_after"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{_ENV_NAMES[name]} must not be negative")
     instance = Path(settings.instance_path).resolve()
     settings.instance_path = str(instance)
     if not settings.database_url:

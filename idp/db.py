@@ -5,11 +5,21 @@ One engine per app; one session per app context (``get_session``), committed by 
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -51,9 +61,22 @@ def utcnow() -> datetime:
     return clock.now()
 
 
-def make_engine(url: str) -> Engine:
+#: SQLite's busy timeout when none is configured (``IDP_DB_STATEMENT_TIMEOUT=0``), and for
+#: migrations.
+SQLITE_DEFAULT_BUSY_SECONDS = 60
+
+
+def make_engine(url: str, *, connect_timeout: int = 5, statement_timeout: int = 0) -> Engine:
+    """The engine for ``url``. ``connect_timeout`` bounds a new connection and the wait for a
+    pooled one; ``statement_timeout`` (seconds, 0: none) bounds each statement: PostgreSQL
+    cancels it (``statement_timeout``), SQLite stops waiting for a lock (``busy_timeout``).
+    Pooled PostgreSQL connections are pinged before use, so after a database restart the
+    pool replaces its dead connections by itself."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        busy_ms = 1000 * (statement_timeout or SQLITE_DEFAULT_BUSY_SECONDS)
+        engine = create_engine(
+            url, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -64,7 +87,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -72,11 +95,63 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        connect_args = postgres_connect_args(connect_timeout, statement_timeout)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=connect_timeout or 30,
+        connect_args=connect_args,
+    )
 
 
-def init_app(app: Flask, url: str) -> None:
-    engine = make_engine(url)
+def postgres_connect_args(connect_timeout: int, statement_timeout: int) -> dict[str, Any]:
+    """libpq parameters: the connect timeout, the statement timeout (set per session), and
+    TCP settings that notice a database host that vanished (keepalives while idle; a
+    connection whose sent data stays unacknowledged for ``connect_timeout`` is dropped)."""
+    args: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
+    if connect_timeout:
+        args["connect_timeout"] = connect_timeout
+        args["tcp_user_timeout"] = 1000 * max(connect_timeout, statement_timeout)
+    if statement_timeout:
+        args["options"] = f"-c statement_timeout={1000 * statement_timeout}"
+    return args
+
+
+#: SQLite's errors that mean "not now" rather than a bug (its OperationalError also covers
+#: syntax errors and missing tables).
+SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database",
+    "disk i/o error",
+    "readonly database",
+    "database or disk is full",
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot answer now (refused or lost connection, a
+    statement cancelled by its timeout, a locked or unreadable SQLite file, no free pooled
+    connection), as opposed to a bug such as a missing table: the request then answers 503,
+    not 500."""
+    if isinstance(exc, PoolTimeout | DisconnectionError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        if isinstance(exc.orig, sqlite3.Error):
+            message = str(exc.orig).lower()
+            return any(text in message for text in SQLITE_UNAVAILABLE)
+        return True
+    return False
+
+
+def init_app(app: Flask, url: str, *, connect_timeout: int = 5, statement_timeout: int = 0) -> None:
+    engine = make_engine(url, connect_timeout=connect_timeout, statement_timeout=statement_timeout)
     app.extensions["idp.engine"] = engine
     app.extensions["idp.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
 
@@ -84,8 +159,35 @@ def init_app(app: Flask, url: str) -> None:
     def _close_session(_exc: BaseException | None) -> None:
         session: Session | None = g.pop("db_session", None)
         if session is not None:
-            session.rollback()
+            rollback_quietly(session)
             session.close()
+
+
+def rollback_quietly(session: Session) -> None:
+    """Roll back ``session``; when its connection died with the database, the error is
+    dropped (the pool replaces the connection: pre-ping, invalidation)."""
+    with contextlib.suppress(SQLAlchemyError):
+        session.rollback()
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database (``/readyz``); raises ``OperationalError`` when it
+    cannot answer. A raw connection, so SQLite takes no write lock for it."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        raw = engine.raw_connection()
+    except dbapi_error as exc:  # a refused connection comes from the pool unwrapped
+        raise OperationalError("connect", {}, exc) from exc
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+        cursor.close()
+    except dbapi_error as exc:
+        raw.invalidate()
+        raise OperationalError("SELECT 1", {}, exc) from exc
+    finally:
+        raw.close()
 
 
 def get_session() -> Session:

@@ -1,10 +1,20 @@
-"""OpenID Connect Discovery 1.0 metadata for a realm (SPEC T2)."""
+"""OpenID Connect Discovery 1.0 metadata (SPEC T2) and the JWKS (RFC 7517 section 5) of a
+realm, served as bytes precomputed per key set.
+
+Both documents change only with the realm's key set (and the issuer), so each process builds
+them once per key set and answers from memory with an ``ETag`` and ``Cache-Control``; the
+realm and its keys come from the process cache (``idp.cache``), which keeps serving them
+while the database is unavailable.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 from typing import Any
 
-from flask import g
+from flask import Response, g, request
 
 from ..db import get_session
 from ..i18n import LANGUAGES
@@ -12,12 +22,45 @@ from ..services.keys import realm_keys
 from .claims import ACR_VALUES, AMR_VALUES
 from .server import RESPONSE_MODES, issuer_for
 
+#: How long relying parties and proxies may reuse either document without asking again.
+CACHE_CONTROL = "public, max-age=60"
 
-def discovery_document() -> dict[str, Any]:
+_documents: dict[tuple[str, tuple[str, ...]], tuple[bytes, str]] = {}
+_documents_lock = threading.Lock()
+
+
+def discovery_response() -> Response:
+    """The realm's discovery document (``g.idp_realm``), from memory after the first time."""
     realm = g.idp_realm
     issuer = issuer_for(realm)
+    algs = tuple(realm_keys(get_session(), realm.id).algs)
+    found = _documents.get((issuer, algs))
+    if found is None:
+        body = json.dumps(discovery_document(issuer, list(algs)), separators=(",", ":")).encode()
+        found = (body, hashlib.sha256(body).hexdigest()[:32])
+        with _documents_lock:
+            if len(_documents) > 10_000:
+                _documents.clear()
+            _documents[(issuer, algs)] = found
+    return _document_response(*found)
+
+
+def jwks_response() -> Response:
+    """The realm's published keys (``g.idp_realm``), serialised once per key set."""
+    keys = realm_keys(get_session(), g.idp_realm.id)
+    return _document_response(keys.jwks_body, keys.jwks_etag)
+
+
+def _document_response(body: bytes, etag: str) -> Response:
+    resp = Response(body, mimetype="application/json")
+    resp.set_etag(etag)
+    resp.headers["Cache-Control"] = CACHE_CONTROL
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp.make_conditional(request)
+
+
+def discovery_document(issuer: str, algs: list[str]) -> dict[str, Any]:
     base = f"{issuer}/protocol/openid-connect"
-    algs = realm_keys(get_session(), realm.id).algs
     auth_methods = ["client_secret_basic", "client_secret_post"]
     return {
         "issuer": issuer,

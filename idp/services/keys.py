@@ -4,16 +4,17 @@
 ``previous``) so tokens signed before the rotation still verify; ``retire_signing_keys``
 stops publishing the previous ones.
 
-Each process caches the JWKS and the decrypted active key for ``IDP_KEY_CACHE_SECONDS``; after
-that it re-reads the key list (one small query) and decrypts only when the active key
-changed, so a rotation made by another process (the CLI) is seen within seconds.
+Each process caches the JWKS (serialised, with its ETag) and the decrypted active key for
+``IDP_KEY_CACHE_SECONDS`` (``idp.cache``); after that it re-reads the key list (one small
+query) and decrypts only when the active key changed, so a rotation made by another process
+(the CLI) is seen within seconds, and keeps using the last known keys while the database is
+unavailable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,8 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..cache import process_cache
+from ..db import rollback_quietly, utcnow
 from ..models import Realm, SigningKey
 from .context import cipher, settings
 from .crypto import random_token
@@ -89,59 +91,65 @@ def list_signing_keys(db: Session, realm: Realm) -> list[SigningKey]:
 
 @dataclass
 class RealmKeys:
-    checked_at: float
+    """A realm's published keys and its active private key, as cached by one process, with
+    the JWKS document already serialised (bytes and ETag) for the ``certs`` endpoint."""
+
     signature: tuple[tuple[str, str], ...]
     jwks: dict[str, Any]
+    jwks_body: bytes
+    jwks_etag: str
     active_kid: str
     active_alg: str
     active_private: KeySet
     algs: list[str]
 
 
-_cache: dict[tuple[int, int], RealmKeys] = {}
-_lock = threading.Lock()
-
-
 def realm_keys(db: Session, realm_id: int) -> RealmKeys:
-    """The realm's published JWKS and its active private key, cached per process."""
-    cache_key = (id(settings()), realm_id)
-    now = time.monotonic()
-    cached = _cache.get(cache_key)
-    if cached and now - cached.checked_at < settings().key_cache_seconds:
-        return cached
-    rows = db.execute(
-        select(SigningKey.kid, SigningKey.status, SigningKey.alg, SigningKey.public_jwk)
-        .where(SigningKey.realm_id == realm_id, SigningKey.status.in_(PUBLISHED))
-        .order_by(SigningKey.id)
-    ).all()
-    signature = tuple((r.kid, r.status) for r in rows)
-    with _lock:
-        cached = _cache.get(cache_key)
-        if cached and cached.signature == signature:
-            cached.checked_at = now
-            return cached
+    """The realm's published JWKS and its active private key, cached per process
+    (``idp.cache``): after ``IDP_KEY_CACHE_SECONDS`` the key list is read again (one small
+    query) and the private key decrypted again only when the active key changed, so a
+    rotation made by another process (the CLI) is seen within seconds. While the database
+    is unavailable the last known keys are used."""
+
+    def fetch() -> tuple[Any, Any]:
+        rows = db.execute(
+            select(SigningKey.kid, SigningKey.status, SigningKey.alg, SigningKey.public_jwk)
+            .where(SigningKey.realm_id == realm_id, SigningKey.status.in_(PUBLISHED))
+            .order_by(SigningKey.id)
+        ).all()
+        return tuple((r.kid, r.status) for r in rows), rows
+
+    def build(rows: Any, previous: RealmKeys | None) -> RealmKeys:
         active = [r for r in rows if r.status == "active"]
         if not active:
             raise RuntimeError(f"realm {realm_id} has no active signing key")
         active_kid = active[-1].kid
-        if cached and cached.active_kid == active_kid:
-            private = cached.active_private
+        if previous is not None and previous.active_kid == active_kid:
+            private = previous.active_private
         else:
             encrypted = db.scalar(
                 select(SigningKey.private_key_encrypted).where(SigningKey.kid == active_kid)
             )
             private = KeySet.import_key_set({"keys": [_loads(cipher().decrypt(encrypted))]})
-        entry = RealmKeys(
-            checked_at=now,
-            signature=signature,
-            jwks={"keys": [dict(r.public_jwk) for r in rows]},
+        jwks = {"keys": [dict(r.public_jwk) for r in rows]}
+        body = json.dumps(jwks, separators=(",", ":")).encode()
+        return RealmKeys(
+            signature=tuple((r.kid, r.status) for r in rows),
+            jwks=jwks,
+            jwks_body=body,
+            jwks_etag=hashlib.sha256(body).hexdigest()[:32],
             active_kid=active_kid,
             active_alg=active[-1].alg,
             active_private=private,
             algs=sorted({r.alg for r in rows}),
         )
-        _cache[cache_key] = entry
-        return entry
+
+    keys = process_cache("signing_keys").get(
+        realm_id, fetch, build, on_unavailable=lambda: rollback_quietly(db)
+    )
+    if keys is None:  # no published key at all
+        raise RuntimeError(f"realm {realm_id} has no active signing key")
+    return keys
 
 
 def public_key_set(db: Session, realm_id: int) -> KeySet:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..cache import process_cache
+from ..db import rollback_quietly, utcnow
 from ..models import Realm
 from .audit import record_event
 from .brand_checks import check_accent_color, check_logo
@@ -43,6 +46,53 @@ def find_realm(db: Session, name: str) -> Realm | None:
     if not isinstance(name, str) or not REALM_NAME.match(name):
         return None
     return db.scalar(select(Realm).where(Realm.name == name))
+
+
+@dataclass(frozen=True)
+class RealmSnapshot:
+    """A realm's row as plain read-only values, without the logo's bytes: what the protocol
+    endpoints (discovery, JWKS, token, userinfo, introspection, revocation) and the
+    "temporarily unavailable" page read, from the process cache. Pages that change a realm
+    load the row itself (``find_realm``)."""
+
+    id: int
+    name: str
+    display_name: str
+    created_at: datetime
+    require_2fa: str
+    require_2fa_since: datetime | None
+    grace_days: int
+    trust_browser_days: int
+    default_locale: str
+    accent_color: str | None
+    logo_content_type: str | None
+
+
+_SNAPSHOT_COLUMNS = tuple(getattr(Realm, name) for name in RealmSnapshot.__dataclass_fields__)
+
+
+def cached_realm(db: Session, name: str) -> RealmSnapshot | None:
+    """The realm called ``name`` from the process cache (``idp.cache``): re-read at most every
+    ``IDP_KEY_CACHE_SECONDS``, and served as last known while the database is unavailable.
+    None when there is no such realm (unknown names are not cached)."""
+    if not isinstance(name, str) or not REALM_NAME.match(name):
+        return None
+
+    def fetch() -> tuple[Any, Any]:
+        row = db.execute(select(*_SNAPSHOT_COLUMNS).where(Realm.name == name)).one_or_none()
+        return (tuple(row) if row is not None else None), row
+
+    def build(row: Any, _previous: RealmSnapshot | None) -> RealmSnapshot:
+        return RealmSnapshot(**row._asdict())
+
+    cache = process_cache("realms")
+    return cache.get(name, fetch, build, on_unavailable=lambda: rollback_quietly(db))
+
+
+def peek_realm(name: str) -> RealmSnapshot | None:
+    """The realm called ``name`` as last cached by this process, without any query (for the
+    page that says the database is unavailable)."""
+    return process_cache("realms").peek(name) if isinstance(name, str) else None
 
 
 def get_realm(db: Session, name: str) -> Realm:

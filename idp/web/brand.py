@@ -19,9 +19,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, g, make_response, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..db import get_session
+from ..db import database_unavailable, get_session, rollback_quietly
 from ..models import Realm, User
-from ..services.realms import find_realm
+from ..services.realms import RealmSnapshot, find_realm, peek_realm
 from .common import current_user
 
 bp = Blueprint("brand", __name__, url_prefix="/realms/<realm>/branding")
@@ -78,14 +78,23 @@ def theme_css(accent: str | None) -> str:
     )
 
 
-def theme_version(realm: Realm) -> str:
+def theme_version(realm: Realm | RealmSnapshot) -> str:
     """The theme URL's version: it changes with the colour, so the stylesheet can be cached."""
     return (realm.accent_color or DEFAULT_ACCENT).lstrip("#").lower()
 
 
 @bp.get("/theme.css")
 def theme(realm: str) -> Response:
-    row = _realm_or_404(realm)
+    row: Realm | RealmSnapshot
+    try:
+        row = _realm_or_404(realm)
+    except SQLAlchemyError as exc:
+        # The "temporarily unavailable" page keeps the brand: the colour this process knows.
+        cached = peek_realm(realm) if database_unavailable(exc) else None
+        if cached is None:
+            raise
+        rollback_quietly(get_session())
+        row = cached
     current = request.args.get("v") == theme_version(row)
     return _conditional(
         theme_css(row.accent_color).encode(),

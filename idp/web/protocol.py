@@ -21,6 +21,7 @@ from authlib.oidc.core.errors import (
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     g,
     jsonify,
@@ -37,11 +38,11 @@ from ..interaction import context as policy_context
 from ..interaction import policy
 from ..interaction.flow import InteractionError, complete, load_interaction, start_interaction
 from ..oidc.claims import Principal, essential_acr
-from ..oidc.discovery import discovery_document
+from ..oidc.discovery import discovery_response, jwks_response
 from ..oidc.hints import hinted_subject
 from ..oidc.server import RESPONSE_MODES, AuthorizationServer
 from ..services import clients as client_service
-from ..services.keys import realm_keys
+from ..services.realms import cached_realm
 from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
     binding_for,
@@ -58,10 +59,25 @@ from .response_modes import deliver
 bp = Blueprint("protocol", __name__, url_prefix="/realms/<realm>")
 
 
+#: Endpoints for machines: they read the realm from the process cache (``idp.cache``, checked
+#: every IDP_KEY_CACHE_SECONDS, kept while the database is down); the pages read it fresh.
+CACHED_REALM_ENDPOINTS = {
+    "protocol.discovery",
+    "protocol.jwks",
+    "protocol.token",
+    "protocol.userinfo",
+    "protocol.revoke",
+    "protocol.introspect",
+}
+
+
 @bp.url_value_preprocessor
 def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
     if values and "realm" in values:
-        load_realm(values["realm"])
+        if endpoint in CACHED_REALM_ENDPOINTS:
+            g.idp_realm = cached_realm(get_session(), values["realm"]) or abort(404)
+        else:
+            load_realm(values["realm"])
 
 
 CORS_ENDPOINTS = {"protocol.token", "protocol.userinfo", "protocol.revoke"}
@@ -89,18 +105,12 @@ def server() -> AuthorizationServer:
 
 @bp.get("/.well-known/openid-configuration")
 def discovery(realm: str) -> Response:
-    resp = jsonify(discovery_document())
-    resp.headers["Cache-Control"] = "public, max-age=60"
-    resp.headers["Access-Control-Allow-Origin"] = "*"
-    return resp
+    return discovery_response()
 
 
 @bp.get("/protocol/openid-connect/certs")
 def jwks(realm: str) -> Response:
-    resp = jsonify(realm_keys(get_session(), g.idp_realm.id).jwks)
-    resp.headers["Cache-Control"] = "public, max-age=60"
-    resp.headers["Access-Control-Allow-Origin"] = "*"
-    return resp
+    return jwks_response()
 
 
 def error_page(error: OAuth2Error, status: int = 400) -> Response:
