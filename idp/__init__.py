@@ -132,7 +132,6 @@ def _register_pages(app: Flask) -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
         from .db import get_engine, ping
-        from .web.failures import note_failure
 
         try:
             ping(get_engine())

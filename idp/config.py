@@ -98,7 +98,8 @@ class Settings:
     #: IDP_DB_STATEMENT_TIMEOUT: seconds one SQL statement may run before the database cancels
     #: it (PostgreSQL ``statement_timeout``; 0: no limit) and the request answers 503. On
     #: SQLite, how long a statement waits for another writer's lock (``busy_timeout``; 0: 60 s).
-    #: Migrations are not limited. Default 10.
+    #: Migrations are not limited. Default 10. Behind a pooler that refuses startup options
+    #: (PgBouncer), set 0 and give the role its own: ``ALTER ROLE idp SET statement_timeout``.
     db_statement_timeout: int = 10
     #: IDP_RETRY_AFTER: the ``Retry-After`` (seconds) of a 503 answered while the database is
     #: unavailable (default 5).

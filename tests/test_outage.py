@@ -136,6 +136,15 @@ def test_503_for_protocol_endpoints_and_pages_while_the_database_is_unreadable(o
     auth = (own.client_id, own.client_secret)
     token_url = f"{base}/{PROTOCOL['token']}"
     _assert_json_503(web.post(token_url, data={"grant_type": "client_credentials"}, auth=auth))
+    # A browser app's request (CORS) too: the origin check does not ask the database again.
+    _assert_json_503(
+        web.post(
+            token_url,
+            data={"grant_type": "client_credentials"},
+            auth=auth,
+            headers={"Origin": "http://127.0.0.1:9"},
+        )
+    )
     bearer = {"Authorization": f"Bearer {access_token}"}
     _assert_json_503(web.get(f"{base}/{PROTOCOL['userinfo']}", headers=bearer))
     _assert_json_503(web.post(f"{base}/{PROTOCOL['introspect']}", data={"token": "t"}, auth=auth))

@@ -90,6 +90,8 @@ def _cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if not origin or request.endpoint not in CORS_ENDPOINTS or "idp_realm" not in g:
         return response
+    if response.status_code >= 500:  # the database may be what failed: don't ask it again
+        return response
     if origin in client_service.allowed_origins(get_session(), g.idp_realm):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
