@@ -1,77 +1,152 @@
 """An example relying party: a small Flask app that signs users in through the provider with
-Authlib's Flask client and shows what the ID token says (amr, acr).
+Authlib's Flask client, shows what the ID token says (amr, acr, auth_time, email_verified)
+and signs out through the provider (RP-initiated logout).
 
-Run the provider with `make run` (it creates the client `demo-app` and prints its secret),
-then in another shell:
+Settings (environment variables; ``make run`` prints the whole command for its demo client):
 
-    IDP_CLIENT_SECRET=<printed secret> .venv/bin/python clients/flask_rp.py
+    RP_ISSUER         the provider's issuer, e.g. http://127.0.0.1:5000/realms/main (required)
+    RP_CLIENT_ID      the client_id (default demo-app)
+    RP_CLIENT_SECRET  its secret (required), or RP_CLIENT_SECRET_FILE: a file that holds it
+    RP_HOST, RP_PORT  where this app listens (default 127.0.0.1 and 8000)
+    RP_BASE_URL       this app's public URL (default http://RP_HOST:RP_PORT): the redirect URI
+                      is RP_BASE_URL/callback and the post-logout URI RP_BASE_URL/, both
+                      registered with the client
+    RP_SCOPE          default "openid profile email"
 
-and open http://127.0.0.1:8000/.
+    RP_ISSUER=http://127.0.0.1:5000/realms/main RP_CLIENT_SECRET=<secret> \\
+        .venv/bin/python clients/flask_rp.py
+
+It needs Flask, Authlib and requests (clients/example-rp.txt).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
 
+import requests
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, redirect, session, url_for
+from flask import Flask, redirect, session
 from markupsafe import escape
 
-ISSUER = os.environ.get("IDP_ISSUER", "http://127.0.0.1:5000/realms/main")
 
-app = Flask(__name__)
-app.secret_key = secrets.token_hex(16)
-oauth = OAuth(app)
-oauth.register(
-    "idp",
-    client_id=os.environ.get("IDP_CLIENT_ID", "demo-app"),
-    client_secret=os.environ["IDP_CLIENT_SECRET"],
-    server_metadata_url=f"{ISSUER}/.well-known/openid-configuration",
-    client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"},
-)
+class SettingsError(RuntimeError):
+    """A setting is missing or the provider cannot be reached (said before serving)."""
 
 
-@app.get("/")
-def home() -> str:
-    user = session.get("user")
-    if not user:
-        return '<p><a href="/login">Sign in</a></p>'
-    return (
-        f"<p>Signed in as {escape(user['email'])}</p>"
-        f"<p>amr={escape(user['amr'])} acr={escape(user['acr'])}</p>"
-        '<p><a href="/logout">Sign out</a></p>'
+def _setting(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, "").strip() or default
+    if value is None:
+        raise SettingsError(f"{name} is not set (see the top of {Path(__file__).name})")
+    return value
+
+
+def _client_secret() -> str:
+    path = os.environ.get("RP_CLIENT_SECRET_FILE", "").strip()
+    if path:
+        return Path(path).read_text().strip()
+    return _setting("RP_CLIENT_SECRET")
+
+
+def create_app() -> Flask:
+    issuer = _setting("RP_ISSUER").rstrip("/")
+    host = _setting("RP_HOST", "127.0.0.1")
+    port = int(_setting("RP_PORT", "8000"))
+    base_url = _setting("RP_BASE_URL", f"http://{host}:{port}").rstrip("/")
+    # Fail now, not at the first sign-in, when the issuer is wrong: a provider on another
+    # port, or another issuer (relying parties compare the discovery document's issuer).
+    discovery = f"{issuer}/.well-known/openid-configuration"
+    try:
+        meta = requests.get(discovery, timeout=10)
+        meta.raise_for_status()
+        found = meta.json().get("issuer")
+    except (requests.RequestException, ValueError) as exc:
+        raise SettingsError(f"cannot read {discovery}: {exc}") from exc
+    if found != issuer:
+        raise SettingsError(f"{discovery} names the issuer {found!r}, not RP_ISSUER={issuer!r}")
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secrets.token_hex(32),
+        # Cookies are per host, not per port: keep clear of the provider's cookies when both
+        # run on 127.0.0.1.
+        SESSION_COOKIE_NAME="example_rp_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        RP_HOST=host,
+        RP_PORT=port,
+    )
+    oauth = OAuth(app)
+    idp = oauth.register(
+        "idp",
+        client_id=_setting("RP_CLIENT_ID", "demo-app"),
+        client_secret=_client_secret(),
+        server_metadata_url=discovery,
+        client_kwargs={
+            "scope": _setting("RP_SCOPE", "openid profile email"),
+            "code_challenge_method": "S256",
+        },
     )
 
+    @app.get("/")
+    def home() -> str:
+        user = session.get("user")
+        if not user:
+            return '<p><a href="/login">Sign in</a></p>'
+        rows = "".join(
+            f"<tr><th>{escape(name)}</th><td>{escape(value)}</td></tr>"
+            for name, value in user.items()
+        )
+        return (
+            f"<p>Signed in as {escape(user.get('email') or user['sub'])}</p>"
+            f"<table>{rows}</table>"
+            '<p><a href="/logout">Sign out</a></p>'
+        )
 
-@app.get("/login")
-def login():  # noqa: ANN201 - a Flask view
-    return oauth.idp.authorize_redirect(url_for("callback", _external=True))
+    @app.get("/healthz")
+    def healthz() -> str:
+        return "ok"
+
+    @app.get("/login")
+    def login():  # noqa: ANN202 - a Flask view
+        return idp.authorize_redirect(f"{base_url}/callback")
+
+    @app.get("/callback")
+    def callback():  # noqa: ANN202
+        token = idp.authorize_access_token()  # verifies the ID token against the JWKS
+        claims = token["userinfo"]  # the ID token's claims
+        session["user"] = {
+            name: claims.get(name)
+            for name in ("sub", "email", "email_verified", "amr", "acr", "auth_time")
+        }
+        session["id_token"] = token["id_token"]
+        return redirect(f"{base_url}/")
+
+    @app.get("/logout")
+    def logout():  # noqa: ANN202
+        # RP-initiated logout: end the provider's session too, then come back here.
+        id_token = session.pop("id_token", None)
+        session.clear()
+        params = {"client_id": idp.client_id, "post_logout_redirect_uri": f"{base_url}/"}
+        if id_token:
+            params["id_token_hint"] = id_token
+        end_session = idp.load_server_metadata()["end_session_endpoint"]
+        return redirect(f"{end_session}?{urlencode(params)}")
+
+    return app
 
 
-@app.get("/callback")
-def callback():  # noqa: ANN201
-    token = oauth.idp.authorize_access_token()  # verifies the ID token against the JWKS
-    claims = token["userinfo"]
-    session["user"] = {
-        "email": claims.get("email"),
-        "amr": claims.get("amr"),
-        "acr": claims.get("acr"),
-    }
-    session["id_token"] = token["id_token"]
-    return redirect("/")
-
-
-@app.get("/logout")
-def logout():  # noqa: ANN201
-    id_token = session.pop("id_token", "")
-    session.clear()
-    meta = oauth.idp.load_server_metadata()
-    return redirect(
-        f"{meta['end_session_endpoint']}?id_token_hint={id_token}"
-        f"&post_logout_redirect_uri={url_for('home', _external=True)}"
-    )
+def main() -> None:
+    try:
+        app = create_app()
+    except (SettingsError, OSError, ValueError) as exc:
+        sys.exit(f"flask_rp: {exc}")
+    print(f"example relying party on http://{app.config['RP_HOST']}:{app.config['RP_PORT']}/")
+    app.run(host=app.config["RP_HOST"], port=app.config["RP_PORT"])
 
 
 if __name__ == "__main__":
-    app.run(host="127.0.0.1", port=8000)
+    main()

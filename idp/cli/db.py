@@ -15,8 +15,11 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every migration (creates the database on first run)."""
-    upgrade_database(get_app())
+    """Apply every migration (creates the database on first run). On PostgreSQL, processes
+    started at once take turns (an advisory lock): one migrates, the others find it done."""
+    applied = upgrade_database(get_app())
+    if applied:
+        click.echo(_("migrations applied: %(names)s", names=", ".join(applied)))
     click.echo(_("database is up to date"))
 
 
