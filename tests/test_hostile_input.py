@@ -187,3 +187,34 @@ def test_admin_user_id_beyond_the_integer_range_is_404(realm, path):
         timeout=10,
     )
     assert post.status_code in (400, 404)  # the CSRF check may refuse it first
+
+
+# -- found by tests/test_fuzz.py ----------------------------------------------------------------
+def _csrf(page: Page) -> str:
+    return next(v for form in page.forms for n, v, _ in form["fields"] if n == "csrf_token")
+
+
+def test_trusted_browser_id_beyond_the_integer_range_is_404(realm):
+    """SQLite cannot bind an integer over 64 bits: revoking "trusted browser 10^20" was a 500."""
+    user = realm.user()
+    browser = realm.browser()
+    page = _sign_in(browser, browser.get(realm.url("account/two-factor")), user)
+    for trust_id in ("99999999999999999999", str(2**31)):
+        resp = browser.session.post(
+            realm.url(f"account/two-factor/trusted-browsers/{trust_id}/revoke"),
+            data={"csrf_token": _csrf(page)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert resp.status_code == 404, resp.status_code
+
+
+@pytest.mark.parametrize("page_number", ["9" * 5000, "0" * 5000, "100000", "-1"])
+def test_admin_page_number_that_is_no_page_shows_the_first(realm, page_number):
+    """int() of over 4,300 digits raises: ``?page=999...`` was a 500."""
+    admin = realm.user(admin=True)
+    browser = realm.browser()
+    _sign_in(browser, browser.get(realm.url("admin/users")), admin)
+    for path in ("admin/users", "admin/audit"):
+        page = browser.get(realm.url(f"{path}?page={page_number}"))
+        assert page.status == 200, (path, page.status)

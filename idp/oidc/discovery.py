@@ -10,7 +10,7 @@ from ..db import get_session
 from ..i18n import LANGUAGES
 from ..services.keys import realm_keys
 from .claims import ACR_VALUES, AMR_VALUES
-from .server import RESPONSE_MODES, issuer_for
+from .context import RESPONSE_MODES, issuer_for
 
 
 def discovery_document() -> dict[str, Any]:

@@ -60,7 +60,10 @@ def _admin_only() -> Response | None:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 100000 else 1
+    # Five digits at most: int() of thousands of digits raises rather than returning.
+    if len(raw) <= 5 and raw.isascii() and raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return 1
 
 
 def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
