@@ -159,7 +159,12 @@ def client_set(
     )
 
     if require_2fa is None and resource_server is None:
-        fail(_("nothing to change: give --require-2fa, --resource-server or their --no- forms"))
+        fail(
+            _(
+                "nothing to change: give --require-2fa or --no-require-2fa, "
+                "--resource-server or --no-resource-server"
+            )
+        )
     with app_session() as db:
         row = find_client(db, find_realm_or_fail(db, realm_name), client_id)
         if row is None:
