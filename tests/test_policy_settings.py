@@ -505,6 +505,7 @@ def test_cli_client_add_require_2fa_and_client_set(realm, server):
         "name": "Payroll",
         "public": False,
         "require_2fa": False,
+        "resource_server": False,
         "realm": realm.name,
     }
     assert client_requires_2fa(realm, client_id) is False

@@ -33,6 +33,12 @@ def client() -> None:
     is_flag=True,
     help="Every sign-in for this client needs a second factor.",
 )
+@click.option(
+    "--resource-server",
+    "resource_server",
+    is_flag=True,
+    help="A resource server (an API): it may introspect every token of the realm.",
+)
 @REALM_OPTION
 @JSON_OPTION
 def client_add(
@@ -44,6 +50,7 @@ def client_add(
     scopes: tuple[str, ...],
     client_id: str | None,
     require_2fa: bool,
+    resource_server: bool,
     realm_name: str,
     as_json: bool,
 ) -> None:
@@ -61,6 +68,7 @@ def client_add(
             scopes=list(scopes) or None,
             client_id=client_id,
             require_2fa=require_2fa,
+            resource_server=resource_server,
         )
         db.commit()
         data = {
@@ -69,6 +77,7 @@ def client_add(
             "name": name,
             "public": public,
             "require_2fa": new.client.require_2fa,
+            "resource_server": new.client.resource_server,
             "realm": realm_name,
         }
         text = f"client_id: {new.client.client_id}"
@@ -93,6 +102,7 @@ def client_list(realm_name: str, as_json: bool) -> None:
                 "redirect_uris": c.redirect_uris,
                 "grant_types": c.grant_types,
                 "require_2fa": c.require_2fa,
+                "resource_server": c.resource_server,
             }
             for c in rows
         ]
@@ -112,6 +122,7 @@ def _client_data(row: Any, realm_name: str) -> dict[str, Any]:
         "name": row.name,
         "public": row.public,
         "require_2fa": row.require_2fa,
+        "resource_server": row.resource_server,
         "realm": realm_name,
     }
 
@@ -124,26 +135,53 @@ def _client_data(row: Any, realm_name: str) -> dict[str, Any]:
     default=None,
     help="Whether every sign-in for this client needs a second factor.",
 )
+@click.option(
+    "--resource-server/--no-resource-server",
+    "resource_server",
+    default=None,
+    help="Whether the client may introspect every token of the realm (RFC 7662 4).",
+)
 @REALM_OPTION
 @JSON_OPTION
-def client_set(client_id: str, require_2fa: bool | None, realm_name: str, as_json: bool) -> None:
-    """Change a client's sign-in policy; audited as the operator."""
+def client_set(
+    client_id: str,
+    require_2fa: bool | None,
+    resource_server: bool | None,
+    realm_name: str,
+    as_json: bool,
+) -> None:
+    """Change a client's sign-in policy or access; audited as the operator."""
     from ..services.audit import OPERATOR
-    from ..services.clients import find_client, set_client_require_2fa
+    from ..services.clients import (
+        find_client,
+        set_client_require_2fa,
+        set_client_resource_server,
+    )
 
-    if require_2fa is None:
-        fail(_("nothing to change: give --require-2fa or --no-require-2fa"))
+    if require_2fa is None and resource_server is None:
+        fail(
+            _(
+                "nothing to change: give --require-2fa or --no-require-2fa, "
+                "--resource-server or --no-resource-server"
+            )
+        )
     with app_session() as db:
         row = find_client(db, find_realm_or_fail(db, realm_name), client_id)
         if row is None:
             fail(_("no client %(id)s in realm %(realm)s", id=client_id, realm=realm_name))
-        set_client_require_2fa(db, row, bool(require_2fa), actor=OPERATOR, client_address=None)
+        if require_2fa is not None:
+            set_client_require_2fa(db, row, require_2fa, actor=OPERATOR, client_address=None)
+        if resource_server is not None:
+            set_client_resource_server(
+                db, row, resource_server, actor=OPERATOR, client_address=None
+            )
         db.commit()
         data = _client_data(row, realm_name)
         out(
             as_json,
             data,
-            f"client {row.client_id}: require_2fa={'yes' if row.require_2fa else 'no'}",
+            f"client {row.client_id}: require_2fa={'yes' if row.require_2fa else 'no'}"
+            f" resource_server={'yes' if row.resource_server else 'no'}",
         )
 
 

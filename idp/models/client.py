@@ -31,6 +31,9 @@ class Client(Base, ClientMixin):
     #: Every sign-in for this client needs a second factor; users without one enrol first
     #: (SPEC P3).
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: A resource server (an API) may introspect every token of its realm; any other client
+    #: only its own (RFC 7662 section 4).
+    resource_server: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     # -- Authlib ClientMixin ----------------------------------------------------------------

@@ -20,7 +20,7 @@ from ..db import get_session
 from ..i18n import LANGUAGES
 from ..services.keys import realm_keys
 from .claims import ACR_VALUES, AMR_VALUES
-from .server import RESPONSE_MODES, issuer_for
+from .context import RESPONSE_MODES, issuer_for
 
 #: How long relying parties and proxies may reuse either document without asking again.
 CACHE_CONTROL = "public, max-age=60"

@@ -14,7 +14,7 @@ from joserfc.errors import JoseError
 from ..db import get_session
 from ..models import Realm
 from ..services.keys import public_key_set, realm_keys
-from .server import issuer_for
+from .context import issuer_for
 
 MAX_HINT_LENGTH = 8000
 

@@ -50,6 +50,7 @@ def create_client(
     grant_types: list[str] | None = None,
     client_id: str | None = None,
     require_2fa: bool = False,
+    resource_server: bool = False,
 ) -> NewClient:
     redirect_uris = [_check_uri(u) for u in redirect_uris]
     post_logout = [_check_uri(u) for u in (post_logout_redirect_uris or [])]
@@ -57,6 +58,8 @@ def create_client(
         grant_types = ["authorization_code", "refresh_token"]
         if not public:
             grant_types.append("client_credentials")
+    if public and resource_server:
+        raise InvalidInput("a public client cannot be a resource server")
     if public and "client_credentials" in grant_types:
         raise InvalidInput("a public client cannot use client_credentials")
     if "authorization_code" in grant_types and not redirect_uris:
@@ -76,6 +79,7 @@ def create_client(
         scopes=scopes or list(DEFAULT_SCOPES),
         grant_types=grant_types,
         require_2fa=require_2fa,
+        resource_server=resource_server,
     )
     db.add(client)
     db.flush()
@@ -115,21 +119,39 @@ def set_client_require_2fa(
     commits."""
     if not isinstance(value, bool):
         raise InvalidInput("require_2fa is true or false")
-    old = client.require_2fa
+    return _set_flag(db, client, "require_2fa", value, actor=actor, client_address=client_address)
+
+
+def set_client_resource_server(
+    db: Session, client: Client, value: bool, *, actor: str, client_address: str | None
+) -> bool:
+    """Whether the client is a resource server, which may introspect every token of the
+    realm rather than only its own (RFC 7662 section 4). Only a confidential client can be
+    one. Audited as ``admin.client.policy_changed`` when it changes; returns whether it
+    changed. The caller commits."""
+    if not isinstance(value, bool):
+        raise InvalidInput("resource_server is true or false")
+    if value and client.public:
+        raise InvalidInput("a public client cannot be a resource server")
+    return _set_flag(
+        db, client, "resource_server", value, actor=actor, client_address=client_address
+    )
+
+
+def _set_flag(
+    db: Session, client: Client, name: str, value: bool, *, actor: str, client_address: str | None
+) -> bool:
+    old = getattr(client, name)
     if old == value:
         return False
-    client.require_2fa = value
+    setattr(client, name, value)
     event = record_event(
         db,
         client.realm_id,
         "admin.client.policy_changed",
         actor=actor,
         client_address=client_address,
-        detail={
-            "client_id": client.client_id,
-            "old": {"require_2fa": old},
-            "new": {"require_2fa": value},
-        },
+        detail={"client_id": client.client_id, "old": {name: old}, "new": {name: value}},
     )
     # The audit log's subject column names what was acted on; here a client, not a user.
     event.subject = f"client:{client.client_id}"

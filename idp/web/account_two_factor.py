@@ -86,7 +86,9 @@ def two_factor(realm: str) -> Response:
     )
 
 
-@bp.post("/two-factor/trusted-browsers/<int:trust_id>/revoke")
+# A row id the column can hold (32-bit on PostgreSQL; SQLite overflows past 64 bits): a
+# larger number is no trusted browser, 404 without a query.
+@bp.post("/two-factor/trusted-browsers/<int(max=2147483647):trust_id>/revoke")
 def revoke_trusted_browser(realm: str, trust_id: int) -> Response:
     """SPEC P8: stop trusting one browser; the next sign-in there asks for the code."""
     db = get_session()

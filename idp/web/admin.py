@@ -41,6 +41,9 @@ from .common import (
 
 bp = Blueprint("admin", __name__, url_prefix="/realms/<realm>/admin")
 PER_PAGE = 25
+#: The converter of user ids in URLs: a number the ``user_account.id`` column can hold (a
+#: 32-bit integer on PostgreSQL); a larger one is no user, 404 without a query.
+USER_ID = f"int(max={2**31 - 1})"
 EVENTS_PER_PAGE = 50
 
 
@@ -57,7 +60,10 @@ def _admin_only() -> Response | None:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 100000 else 1
+    # Five digits at most: int() of thousands of digits raises rather than returning.
+    if len(raw) <= 5 and raw.isascii() and raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return 1
 
 
 def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
@@ -102,7 +108,7 @@ def users_list(realm: str) -> Response:
     )
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get(f"/users/<{USER_ID}:user_id>")
 def user_detail(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
     status = factors.two_factor_status(get_session(), subject)
@@ -123,7 +129,7 @@ def _recent_sign_in(user_id: int | None = None) -> Response | None:
     return require_recent_sign_in(g.idp_realm, g.user, return_to=return_to)
 
 
-@bp.route("/users/<int:user_id>/reset-2fa", methods=["GET", "POST"])
+@bp.route(f"/users/<{USER_ID}:user_id>/reset-2fa", methods=["GET", "POST"])
 def reset_two_factor(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
     denied = _recent_sign_in()
@@ -145,7 +151,7 @@ def _refuse_own_account(subject: User) -> Response | None:
     return _user_page(subject.id)
 
 
-@bp.get("/users/<int:user_id>/disable")
+@bp.get(f"/users/<{USER_ID}:user_id>/disable")
 def disable_confirm(realm: str, user_id: int) -> Response:
     """The confirmation of "Disable account": what it does, then the POST (``set_status``).
     Opening it changes nothing."""
@@ -161,7 +167,7 @@ def disable_confirm(realm: str, user_id: int) -> Response:
     return _render("admin/disable_confirm.html", subject=subject)
 
 
-@bp.post("/users/<int:user_id>/status")
+@bp.post(f"/users/<{USER_ID}:user_id>/status")
 def set_status(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
     action = single("action")
@@ -192,7 +198,7 @@ def set_status(realm: str, user_id: int) -> Response:
     return _user_page(user_id)
 
 
-@bp.post("/users/<int:user_id>/email-verified")
+@bp.post(f"/users/<{USER_ID}:user_id>/email-verified")
 def set_email_verified(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
     value = single("verified")
@@ -219,7 +225,7 @@ def _password_problem(exc: InvalidInput) -> str:
     return _(str(exc))
 
 
-@bp.post("/users/<int:user_id>/password")
+@bp.post(f"/users/<{USER_ID}:user_id>/password")
 def reset_password(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
     denied = _recent_sign_in(user_id)

@@ -127,6 +127,25 @@ def is_local_path(realm: Realm, path: str | None) -> bool:
     )
 
 
+#: Longest return path kept for after a sign-in (the size of ``Interaction.return_to``).
+MAX_RETURN_TO = 2000
+
+
+def _return_path(realm: Realm, return_to: str | None) -> str | None:
+    """Where the sign-in leads back to: ``return_to`` or the current page, when it is a
+    local path that fits; an over-long one loses its query, and is dropped altogether when
+    even its path is too long (the sign-in then lands on the account page)."""
+    if return_to is None:
+        return_to = request.full_path if request.query_string else request.path
+        if request.method != "GET":
+            return_to = request.path
+    if len(return_to) > MAX_RETURN_TO:
+        return_to = return_to.partition("?")[0]
+    if len(return_to) > MAX_RETURN_TO or not is_local_path(realm, return_to):
+        return None
+    return return_to
+
+
 def require_sign_in(
     realm: Realm,
     *,
@@ -137,10 +156,7 @@ def require_sign_in(
 ) -> Response:
     """Send the browser through the hosted sign-in, then back to ``return_to`` (by default
     the current page; after a refused POST, its URL, which then gets a GET)."""
-    if return_to is None:
-        return_to = request.full_path if request.query_string else request.path
-        if request.method != "GET":
-            return_to = request.path
+    return_to = _return_path(realm, return_to)
     db = get_session()
     ix, binding = start_interaction(
         db,

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from authlib.common.urls import add_params_to_uri
 from flask import Response, g, make_response, render_template
 
-from ..oidc.server import RESPONSE_MODES, issuer_for
+from ..oidc.context import RESPONSE_MODES, issuer_for
 
 DEFAULT_MODE = "query"
 
