@@ -37,12 +37,14 @@ def _serve(tmp_path: Path, *options: str, **env: str) -> Iterator[tuple[str, int
         "IDP_PORT": str(port),
         **env,
     }
+    log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         [IDP, "serve", *options],
         env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -56,17 +58,34 @@ def _serve(tmp_path: Path, *options: str, **env: str) -> Iterator[tuple[str, int
         yield url, proc.pid
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=10)
+            raise AssertionError(
+                "idp serve did not stop on SIGTERM:\n" + (tmp_path / "serve.log").read_text()
+            ) from None
+        finally:
+            log.close()
 
 
 def test_serve_runs_one_worker_per_setting_and_answers(tmp_path):
     """IDP_WORKERS sets the worker processes (the default is one per core), and a stop
     (SIGTERM) ends them all."""
     with _serve(tmp_path, IDP_WORKERS="2") as (url, pid):
-        assert len(process_tree(pid)) - 1 == 2
+        # Both workers have booted (granian ignores a stop that arrives while a worker is
+        # still importing the app, and kills it after the shutdown timeout).
+        deadline = time.monotonic() + 30
+        while (tmp_path / "serve.log").read_text().count("Started worker-") < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
         children = process_tree(pid)[1:]
+        assert len(children) == 2
         answer = requests.get(f"{url}/healthz", timeout=5)
         assert answer.status_code == 200 and answer.text == "ok\n"
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 10
     assert all(not Path(f"/proc/{child}").exists() for child in children)
 
 
