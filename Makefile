@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-tools lint fmt bench messages clean
+.PHONY: run test test-tools lint fmt bench bench-compare bench-tools messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,8 +44,26 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# In-process figures (Flask's test client, SQLite).
 bench: $(STAMP)
 	$(BIN)/python -m idp.bench
+
+# `idp serve` on PostgreSQL (database bench_idp, created and dropped) against oidc-provider 9
+# from bench/oidc-provider's lockfile, over HTTP with wrk, alternating rounds, with ratios.
+# About 4 minutes with the defaults; BENCH_ARGS="--rounds 5 --seconds 10" for steadier figures.
+bench-compare: $(STAMP) bench-tools bench/oidc-provider/node_modules/.package-lock.json
+	$(BIN)/python -m idp.bench_compare $(BENCH_ARGS)
+
+bench/oidc-provider/node_modules/.package-lock.json: bench/oidc-provider/package-lock.json
+	cd bench/oidc-provider && npm ci --no-audit --no-fund
+
+# wrk (the load generator) from Debian's packages, installed when missing (as root).
+bench-tools:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; \
+	  else echo "make bench-compare needs wrk (sudo apt-get install wrk)"; exit 1; fi; }
+	@command -v node >/dev/null || { echo "make bench-compare needs Node.js 20+ and npm"; exit 1; }
 
 # Translations (SPEC section 8): extract the strings, update idp/translations/*/messages.po,
 # compile the .mo files that are committed beside them. Translate, then run it again.
