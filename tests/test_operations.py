@@ -258,7 +258,7 @@ def _production_instance(tmp_path: Path, proxy_count: int) -> tuple[dict[str, st
 
 @contextlib.contextmanager
 def _serving(env: dict[str, str]) -> Iterator[str]:
-    """``idp serve`` (waitress) in a subprocess; yields the realm's base URL once it answers."""
+    """``idp serve`` (granian) in a subprocess; yields the realm's base URL once it answers."""
     import time
 
     import requests
@@ -313,7 +313,7 @@ def _throttled_addresses(env: dict[str, str]) -> set[str]:
 
 def test_production_instance_from_the_readme_steps(tmp_path):
     """README "Running in production": secrets from ``idp secrets``, migrate, add a realm
-    and a client, ``idp serve`` (waitress) behind a TLS proxy. The issuer is the https URL,
+    and a client, ``idp serve`` (granian) behind a TLS proxy. The issuer is the https URL,
     the secrets never touch the instance folder, the session cookie is Secure, answers carry
     HSTS, and a token from the served endpoint verifies against its JWKS."""
     import requests
@@ -343,7 +343,7 @@ def test_production_instance_from_the_readme_steps(tmp_path):
         assert "Secure" in cookie and "HttpOnly" in cookie
         assert start.headers["Strict-Transport-Security"] == "max-age=31536000"
         # A failed sign-in is counted against the client's address from X-Forwarded-For,
-        # not the proxy's (waitress must pass the header through to the app).
+        # not the proxy's (the server must pass the header through to the app).
         _failed_sign_in_through_proxy(start, base, proxied | {"X-Forwarded-For": "203.0.113.9"})
     assert _throttled_addresses(env) == {"203.0.113.9"}
 
