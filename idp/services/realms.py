@@ -195,10 +195,23 @@ def set_realm_policy(
         # Turning "trust this browser" off ends every trust; turning it on again later
         # revives none of them (SPEC P8).
         void_realm_trusts(db, realm)
+    _record_changes(db, realm, "admin.realm.policy_changed", changes, actor, client_address)
+    return changes
+
+
+def _record_changes(
+    db: Session,
+    realm: Realm,
+    event_type: str,
+    changes: dict[str, dict[str, Any]],
+    actor: str,
+    client_address: str | None,
+) -> None:
+    """One audit event with the old and the new value of each changed setting."""
     record_event(
         db,
         realm.id,
-        "admin.realm.policy_changed",
+        event_type,
         actor=actor,
         client_address=client_address,
         detail={
@@ -206,7 +219,6 @@ def set_realm_policy(
             "new": {name: change["new"] for name, change in changes.items()},
         },
     )
-    return changes
 
 
 def _coverage(require_2fa: str) -> int:
@@ -298,17 +310,7 @@ def set_realm_branding(
             setattr(realm, name, change["new"])
     if "logo" in changes:
         realm.logo, realm.logo_content_type = new_logo if new_logo else (None, None)
-    record_event(
-        db,
-        realm.id,
-        "admin.realm.branding_changed",
-        actor=actor,
-        client_address=client_address,
-        detail={
-            "old": {name: change["old"] for name, change in changes.items()},
-            "new": {name: change["new"] for name, change in changes.items()},
-        },
-    )
+    _record_changes(db, realm, "admin.realm.branding_changed", changes, actor, client_address)
     return changes
 
 
