@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -24,6 +25,15 @@ class ConfigError(RuntimeError):
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def _env_bool(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -107,6 +117,26 @@ class Settings:
     #: IDP_TIMEZONE: the one time zone the pages show times in (an IANA name such as
     #: ``Asia/Tokyo``); the audit log states it. Default ``UTC``.
     timezone: str = "UTC"
+    #: IDP_SMTP_HOST: the SMTP server mail is sent through. Empty (default): mail is not sent
+    #: but written, whole, to the log (logger ``idp.mail``), so a developer can follow links.
+    smtp_host: str = ""
+    #: IDP_SMTP_PORT: its port. Default 465 with IDP_SMTP_SSL, else 587 with
+    #: IDP_SMTP_STARTTLS, else 25.
+    smtp_port: int = 0
+    #: IDP_SMTP_USERNAME / IDP_SMTP_PASSWORD: log in with these (only when a username is set).
+    smtp_username: str = ""
+    smtp_password: str = ""
+    #: IDP_SMTP_STARTTLS: ``1`` to upgrade the connection with STARTTLS (refusing to log in
+    #: or send without it). IDP_SMTP_SSL: ``1`` for implicit TLS from the first byte.
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    #: IDP_SMTP_TIMEOUT: seconds to wait for the SMTP server before an attempt fails (default 10).
+    smtp_timeout: int = 10
+    #: IDP_MAIL_FROM: the From address. Default ``no-reply@<host of IDP_BASE_URL>``.
+    mail_from: str = ""
+    #: IDP_MAIL_SENDER: ``1`` (default) runs the mail sender as a thread in ``idp dev`` and in
+    #: each ``idp serve`` worker; ``0`` leaves sending to ``idp mail send-pending`` (cron).
+    mail_sender: bool = True
     #: Extra settings for tests (not read from the environment).
     extra: dict[str, Any] = field(default_factory=dict)
     #: Which secrets were generated (and so are unfit for production).
@@ -148,6 +178,15 @@ _ENV_NAMES = {
     "db_statement_timeout": "IDP_DB_STATEMENT_TIMEOUT",
     "retry_after": "IDP_RETRY_AFTER",
     "timezone": "IDP_TIMEZONE",
+    "smtp_host": "IDP_SMTP_HOST",
+    "smtp_port": "IDP_SMTP_PORT",
+    "smtp_username": "IDP_SMTP_USERNAME",
+    "smtp_password": "IDP_SMTP_PASSWORD",
+    "smtp_starttls": "IDP_SMTP_STARTTLS",
+    "smtp_ssl": "IDP_SMTP_SSL",
+    "smtp_timeout": "IDP_SMTP_TIMEOUT",
+    "mail_from": "IDP_MAIL_FROM",
+    "mail_sender": "IDP_MAIL_SENDER",
 }
 
 
@@ -161,6 +200,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
             continue
         if f.type == "int":
             values[f.name] = _env_int(name, 0)
+        elif f.type == "bool":
+            values[f.name] = _env_bool(name)
         elif f.name == "data_keys":
             values[f.name] = [k.strip() for k in os.environ[name].split(",") if k.strip()]
         else:
@@ -181,6 +222,13 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     if not settings.base_url:
         settings.base_url = f"http://{settings.host}:{settings.port}"
     settings.base_url = settings.base_url.rstrip("/")
+    if settings.smtp_ssl and settings.smtp_starttls:
+        raise ConfigError("IDP_SMTP_SSL and IDP_SMTP_STARTTLS exclude each other: choose one")
+    if not settings.smtp_port:
+        settings.smtp_port = 465 if settings.smtp_ssl else 587 if settings.smtp_starttls else 25
+    if not settings.mail_from:
+        host = urlsplit(settings.base_url).hostname or "localhost"
+        settings.mail_from = f"no-reply@{host}"
     _fill_secrets(settings, instance)
     if settings.production:
         if settings.generated:

@@ -328,3 +328,28 @@ def axe_source() -> str:
 
 
 __all__ = ["PASSWORD", "TestRealm", "TestUser", "RelyingParty", "totp"]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on loopback for the whole session."""
+    from tests.support.smtp import SmtpServer
+
+    smtp = SmtpServer()
+    yield smtp
+    smtp.stop()
+
+
+@pytest.fixture
+def mailbox(server: LiveServer, smtp_server: Any) -> Iterator[Any]:
+    """The live server sends mail to ``smtp_server`` during this test (``mailbox.deliver()``
+    runs the outbox sender once; ``mailbox.to(address)`` delivers and returns the mail)."""
+    from tests.support.smtp import Mailbox
+
+    settings = server.app.extensions["idp.settings"]
+    saved = (settings.smtp_host, settings.smtp_port)
+    settings.smtp_host, settings.smtp_port = "127.0.0.1", smtp_server.port
+    smtp_server.handler.refuse = False
+    yield Mailbox(server.app, smtp_server)
+    settings.smtp_host, settings.smtp_port = saved
+    smtp_server.handler.refuse = False

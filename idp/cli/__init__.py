@@ -10,7 +10,7 @@ import click
 from flask import Flask
 
 from ..migrate import alembic_config, upgrade_database
-from . import clients, db, keys, realms, servers, users
+from . import clients, db, keys, mail, realms, servers, users
 from .common import CommandGroup
 
 __all__ = ["alembic_config", "main", "register_cli", "upgrade_database"]
@@ -28,6 +28,7 @@ for _command in (
     clients.client,
     keys.keys,
     keys.secrets_command,
+    mail.mail,
     servers.serve,
     servers.dev,
 ):

@@ -38,8 +38,12 @@ def _allow_open_files(wanted: int) -> None:
 def worker_app():  # noqa: ANN201 - a WSGI app (Flask)
     """The app of one worker process (granian calls this after the fork)."""
     from .. import create_app
+    from ..mail.sender import start_sender_thread
 
-    return create_app()
+    app = create_app()
+    if app.extensions["idp.settings"].mail_sender:
+        start_sender_thread(app)
+    return app
 
 
 @click.command("serve")
@@ -168,4 +172,8 @@ def dev() -> None:
     info = ensure_dev_instance(app)
     settings = app.extensions["idp.settings"]
     click.echo(info)
+    if settings.mail_sender:
+        from ..mail.sender import start_sender_thread
+
+        start_sender_thread(app)
     app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)

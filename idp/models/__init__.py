@@ -4,18 +4,21 @@ from .audit import AuditEvent, Throttle
 from .authenticator import Authenticator, BackupCode
 from .client import Client
 from .keys import SigningKey
+from .mail import ActionToken, OutboxMessage
 from .realm import Realm
 from .sessions import Interaction, SsoSession, TrustedBrowser
 from .tokens import AuthorizationCode, Token
 from .user import User
 
 __all__ = [
+    "ActionToken",
     "AuditEvent",
     "Authenticator",
     "AuthorizationCode",
     "BackupCode",
     "Client",
     "Interaction",
+    "OutboxMessage",
     "Realm",
     "SigningKey",
     "SsoSession",

@@ -27,6 +27,9 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The language the user last used the pages in; mail to the user is written in it
+    #: (None: the realm's default language).
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
     def get_user_id(self) -> str:
         return self.sub
