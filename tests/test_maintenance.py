@@ -74,3 +74,46 @@ def test_purge_keeps_second_factor_counters_and_drops_stale_password_ones(app):
         db.commit()
         left = set(db.scalars(select(Throttle.key).where(Throttle.key.in_(keys.values()))))
     assert left == {keys["mfa"]}
+
+
+def test_purge_drops_old_sent_mail_and_spent_links_and_keeps_pending_mail_and_invitations(
+    app, realm
+):
+    """Issue 9: the outbox and the emailed links don't grow forever; what may still be sent
+    or followed, and invitations (shown as expired in the console), stay."""
+    from idp.models import ActionToken, OutboxMessage, Realm, User
+    from idp.services import action_tokens
+    from idp.services.mail import enqueue_mail
+
+    user = realm.user()
+    long_ago = utcnow() - timedelta(days=40)
+    with app.app_context():
+        db = get_session()
+        row_realm, row_user = db.get(Realm, realm.id), db.get(User, user.id)
+        sent, pending, failed_recent = (
+            enqueue_mail(db, row_realm, template="password_changed", user=row_user)
+            for _ in range(3)
+        )
+        tokens = {
+            purpose: action_tokens.issue_action_token(
+                db, row_user, purpose, ttl_seconds=60, created_by="test"
+            ).row
+            for purpose in action_tokens.PURPOSES
+        }
+        db.flush()
+        sent.status, sent.sent_at = "sent", long_ago
+        failed_recent.status = "failed"
+        for token in tokens.values():
+            token.expires_at = long_ago
+        db.commit()
+        counts = purge_expired(db)
+        db.commit()
+        assert counts["mail"] >= 1 and counts["emailed_links"] >= 2
+        left_mail = set(
+            db.scalars(select(OutboxMessage.id).where(OutboxMessage.realm_id == realm.id))
+        )
+        assert left_mail == {pending.id, failed_recent.id}
+        left_links = set(
+            db.scalars(select(ActionToken.purpose).where(ActionToken.user_id == user.id))
+        )
+        assert left_links == {action_tokens.INVITATION}

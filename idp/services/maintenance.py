@@ -8,13 +8,28 @@ from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import AuthorizationCode, Interaction, SsoSession, Throttle, Token, TrustedBrowser
+from ..models import (
+    ActionToken,
+    AuthorizationCode,
+    Interaction,
+    OutboxMessage,
+    SsoSession,
+    Throttle,
+    Token,
+    TrustedBrowser,
+)
+from .action_tokens import INVITATION
+
+#: Mail that was given up on stays this long, so its ``last_error`` can be read.
+FAILED_MAIL_DAYS = 30
 
 
 def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
     """Delete expired interactions, authorization codes, tokens, SSO sessions and browser
-    trusts that expired (or ended) more than ``grace_days`` ago, and stale throttle
-    counters. Audit events are kept."""
+    trusts that expired (or ended) more than ``grace_days`` ago, stale throttle counters,
+    emailed links (other than invitations, which the console shows as expired until resent
+    or revoked) and sent mail older than that, and mail given up on more than
+    ``FAILED_MAIL_DAYS`` ago. Audit events are kept."""
     cutoff = utcnow() - timedelta(days=grace_days)
     counts = {
         "interactions": db.execute(
@@ -48,6 +63,21 @@ def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
                 Throttle.updated_at < cutoff,
                 or_(Throttle.failures == 0, Throttle.key.startswith("pwd:")),
                 or_(Throttle.blocked_until.is_(None), Throttle.blocked_until < cutoff),
+            )
+        ).rowcount,
+        "emailed_links": db.execute(
+            delete(ActionToken).where(
+                ActionToken.purpose != INVITATION,
+                or_(ActionToken.expires_at < cutoff, ActionToken.used_at < cutoff),
+            )
+        ).rowcount,
+        "mail": db.execute(
+            delete(OutboxMessage).where(
+                or_(
+                    (OutboxMessage.status == "sent") & (OutboxMessage.sent_at < cutoff),
+                    (OutboxMessage.status == "failed")
+                    & (OutboxMessage.created_at < utcnow() - timedelta(days=FAILED_MAIL_DAYS)),
+                )
             )
         ).rowcount,
     }
