@@ -200,11 +200,7 @@ def notify_lockout(
     """The second-factor wait of ``user`` has just started (SPEC L6): tell them someone has
     their password and is guessing codes, and how to get back in (a reset by email, which
     also ends the wait). Audited. Called once per lock-out, not on every refused try."""
-    params: dict[str, Any] = {
-        "client_address": client_address,
-        "forgot_path": forgot_path(realm),
-        "retry_after": retry_after,
-    }
+    params: dict[str, Any] = {"client_address": client_address, "forgot_path": forgot_path(realm)}
     mail.enqueue_mail(db, realm, template="second_factor_lockout", user=user, params=params)
     record_event(
         db,

@@ -148,7 +148,8 @@ def _kept_token() -> str:
 
 
 def _invalid_link() -> Response:
-    session.pop(TOKEN, None)
+    if _kept_token():  # this realm's link is spent or dead; another realm's stays
+        session.pop(TOKEN, None)
     ix = _kept_sign_in()
     return _render(
         "login/reset_invalid.html",
