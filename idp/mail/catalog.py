@@ -11,4 +11,6 @@ from ..services.errors import N_
 
 SUBJECTS: dict[str, str] = {
     "password_changed": N_("Your password was changed"),
+    "password_reset": N_("Reset your password"),
+    "second_factor_lockout": N_("Someone is trying to sign in to your account"),
 }

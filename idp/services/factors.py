@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Authenticator, BackupCode, Realm, User
-from . import backup_codes, throttle, totp
+from . import backup_codes, password_reset, throttle, totp
 from .audit import record_event
 from .context import cipher
 from .errors import InvalidCode, NotFound, TooManyAttempts
@@ -298,6 +298,14 @@ def verify_second_factor(
             outcome="failure",
             detail={"method": kind, "reason": type(exc).__name__, "failures_in_row": failures},
         )
+        if failures == throttle.SECOND_FACTOR.free:  # the wait starts now: tell the user
+            password_reset.notify_lockout(
+                db,
+                realm,
+                user,
+                client_address=client_address,
+                retry_after=int(throttle.SECOND_FACTOR.base_seconds),
+            )
         raise
     throttle.reset(db, key)
     if kind == "backup_code":
