@@ -7,6 +7,7 @@ one test; ``mailbox.deliver()`` runs the outbox sender once, as the sender threa
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -47,8 +48,12 @@ class _Handler:
         self.lock = threading.Lock()
         #: While set, the server answers every message with a temporary failure.
         self.refuse = False
+        #: Seconds the server takes over each message (to make concurrent senders overlap).
+        self.delay = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return "451 4.3.0 try again later"
         message = message_from_bytes(envelope.content, policy=policy.default)
