@@ -165,9 +165,8 @@ def enable_totp(
         subject=user,
         client_address=client_address,
     )
-    notifications.two_factor_enabled(
-        db, user, replaced=replaced, client_address=client_address
-    )  # SPEC P7
+    # SPEC P7: one message; the backup codes that come with the key are part of it.
+    notifications.two_factor_enabled(db, user, replaced=replaced, client_address=client_address)
     return codes
 
 
