@@ -136,7 +136,8 @@ def test_without_smtp_host_the_message_goes_to_the_log(app, realm, caplog):
     assert settings.smtp_host == ""
     _queue(app, realm.id, user.email, reset_path="/follow-me")
     with caplog.at_level(logging.WARNING, logger="idp.mail"):
-        send_pending(app)
+        while send_pending(app).sent:  # earlier tests' mail is due too
+            pass
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "idp.mail")
     assert f"To: {user.email}" in logged
     assert "/follow-me" in logged

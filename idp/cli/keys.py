@@ -54,19 +54,18 @@ def keys_list(realm_name: str, as_json: bool) -> None:
 
 @keys.command("rotate-data-key")
 def keys_rotate_data_key() -> None:
-    """Re-encrypt every TOTP key and private signing key with a new data key.
+    """Re-encrypt every TOTP key, private signing key and queued mail's parameters with a
+    new data key.
 
     With generated keys (instance/secrets.json) the command makes the new key itself and drops
     the old one at the end; running servers pick the change up on their own. With
     IDP_DATA_KEYS from the environment, put the new key first there (``new,old``), restart,
     run this command, then remove the old key."""
     from cryptography.fernet import Fernet
-    from sqlalchemy import select
 
     from ..config import save_data_keys
-    from ..models import Authenticator
-    from ..services.context import cipher, reset_cipher
-    from ..services.keys import reencrypt_private_keys
+    from ..services.context import reset_cipher
+    from ..services.keys import reencrypt_data
 
     settings = get_app().extensions["idp.settings"]
     generated = "data_keys" in settings.generated
@@ -76,12 +75,7 @@ def keys_rotate_data_key() -> None:
             # with either and encrypt with the new key before anything is re-encrypted.
             save_data_keys(settings, [Fernet.generate_key().decode(), *settings.data_keys])
         reset_cipher()
-        count = reencrypt_private_keys(db)
-        for row in db.scalars(
-            select(Authenticator).where(Authenticator.secret_encrypted.isnot(None))
-        ):
-            row.secret_encrypted = cipher().rotate(row.secret_encrypted or "")
-            count += 1
+        count = reencrypt_data(db)
         db.commit()
         if generated:
             save_data_keys(settings, settings.data_keys[:1])

@@ -13,6 +13,7 @@ from ..models import Interaction, Realm, SsoSession, User
 from ..oidc.claims import acr_for, ordered_amr
 from ..services.audit import record_event
 from ..services.sessions import create_sso_session, end_sso_session
+from ..services.users import record_locale
 from . import flow
 
 
@@ -33,9 +34,11 @@ def finish_interaction(
     previous: SsoSession | None,
     client_address: str | None,
     user_agent: str = "",
+    locale: str | None = None,
 ) -> FinishedSignIn:
     """Create the SSO session (ending the browser's previous one) and audit the sign-in.
-    The caller commits and sets the cookie."""
+    ``locale`` (the language the sign-in pages were in) becomes the user's language for
+    mail. The caller commits and sets the cookie."""
     amr = ordered_amr(list(interaction.amr or []))
     auth_time = int(clock.timestamp())
     if previous is not None:
@@ -49,6 +52,7 @@ def finish_interaction(
         user_agent=user_agent,
         client_address=client_address,
     )
+    record_locale(user, locale)
     flow.mark_finished(interaction, sso.sid)
     if interaction.kind != "authorize":
         flow.complete(db, interaction)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from ..services.errors import N_
 
 SUBJECTS: dict[str, str] = {
+    # SPEC P7 (idp.services.notifications)
     "password_changed": N_("Your password was changed"),
+    "two_factor_enabled": N_("Two-factor authentication was turned on"),
+    "two_factor_disabled": N_("Two-factor authentication was turned off"),
+    "two_factor_reset": N_("Your two-factor authentication was reset"),
+    "backup_code_used": N_("A backup code was used to sign in"),
+    "backup_codes_issued": N_("New backup codes were issued"),
+    # issue 9: forgotten passwords and second-factor lockout (idp.services.password_reset)
     "password_reset": N_("Reset your password"),
     "second_factor_lockout": N_("Someone is trying to sign in to your account"),
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from ..models import User
+from . import notifications
 from .audit import record_event
 from .sessions import end_user_sessions, revoke_user_tokens
 from .trusted_browsers import void_trusts
@@ -53,7 +54,8 @@ def reset_password(
 ) -> None:
     """Set the user's password for them (admin or operator): the new one must pass the
     password rules (InvalidInput otherwise, and nothing changes); every session ends and
-    every token is revoked and every trusted browser forgotten, as when a password leaks."""
+    every token is revoked and every trusted browser forgotten, as when a password leaks.
+    The user is told by mail (issue 9)."""
     set_password(db, user, new_password)
     _sign_out_everywhere(db, user)
     void_trusts(db, user)  # SPEC P8: as after the user's own password change
@@ -65,6 +67,7 @@ def reset_password(
         subject=user,
         client_address=client_address,
     )
+    notifications.password_changed(db, user, client_address=client_address, actor=actor)
 
 
 def set_email_verified(

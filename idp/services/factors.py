@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Authenticator, BackupCode, Realm, User
-from . import backup_codes, password_reset, throttle, totp
+from . import backup_codes, notifications, password_reset, throttle, totp
 from .audit import record_event
 from .context import cipher
 from .errors import InvalidCode, NotFound, TooManyAttempts
@@ -165,6 +165,8 @@ def enable_totp(
         subject=user,
         client_address=client_address,
     )
+    # SPEC P7: one message; the backup codes that come with the key are part of it.
+    notifications.two_factor_enabled(db, user, replaced=replaced, client_address=client_address)
     return codes
 
 
@@ -183,6 +185,7 @@ def regenerate_backup_codes(
         subject=user,
         client_address=client_address,
     )
+    notifications.backup_codes_issued(db, user, client_address=client_address)  # SPEC P7
     return codes
 
 
@@ -218,8 +221,8 @@ def remove_second_factors(
 
 
 def disable_two_factor(db: Session, user: User, *, client_address: str | None) -> bool:
-    """The user's own Disable (SPEC D1, D2)."""
-    return remove_second_factors(
+    """The user's own Disable (SPEC D1, D2); the user is told by mail (P7)."""
+    had = remove_second_factors(
         db,
         user,
         event_type="mfa.disabled",
@@ -227,14 +230,17 @@ def disable_two_factor(db: Session, user: User, *, client_address: str | None) -
         client_address=client_address,
         end_sessions=False,
     )
+    if had:
+        notifications.two_factor_disabled(db, user, client_address=client_address)
+    return had
 
 
 def reset_second_factors(
     db: Session, user: User, *, actor: str, client_address: str | None
 ) -> bool:
     """An admin's or the operator's reset (SPEC A2, A3): also ends the user's SSO sessions
-    and revokes their tokens."""
-    return remove_second_factors(
+    and revokes their tokens. The user is told by mail (P7)."""
+    had = remove_second_factors(
         db,
         user,
         event_type="admin.mfa.reset",
@@ -242,6 +248,9 @@ def reset_second_factors(
         client_address=client_address,
         end_sessions=True,
     )
+    if had:
+        notifications.two_factor_reset(db, user, actor=actor, client_address=client_address)
+    return had
 
 
 def verify_second_factor(
@@ -252,9 +261,11 @@ def verify_second_factor(
     *,
     kind: str,
     client_address: str | None,
+    locale: str | None = None,
 ) -> None:
     """Check a sign-in code (``kind`` ``totp`` or ``backup_code``) under the shared
-    per-account throttle (SPEC L6), auditing failures and backup-code use (A4).
+    per-account throttle (SPEC L6), auditing failures and backup-code use (A4). A used
+    backup code is mailed to the user (P7) in ``locale``, the sign-in's language.
 
     Raises TooManyAttempts, InvalidCode (or CodeReplayed). The caller must commit in both
     the success and the failure case so the counter and the audit event persist.
@@ -305,10 +316,12 @@ def verify_second_factor(
                 user,
                 client_address=client_address,
                 retry_after=int(throttle.SECOND_FACTOR.base_seconds),
+                locale=locale,
             )
         raise
     throttle.reset(db, key)
     if kind == "backup_code":
+        left = backup_codes.count_unused(db, user.id)
         record_event(
             db,
             realm.id,
@@ -316,5 +329,8 @@ def verify_second_factor(
             actor=f"user:{user.email}",
             subject=user,
             client_address=client_address,
-            detail={"unused_left": backup_codes.count_unused(db, user.id)},
+            detail={"unused_left": left},
+        )
+        notifications.backup_code_used(
+            db, user, remaining=left, client_address=client_address, locale=locale
         )

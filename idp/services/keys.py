@@ -9,6 +9,9 @@ Each process caches the JWKS (serialised, with its ETag) and the decrypted activ
 query) and decrypts only when the active key changed, so a rotation made by another process
 (the CLI) is seen within seconds, and keeps using the last known keys while the database is
 unavailable.
+
+``reencrypt_data`` re-encrypts everything kept under the data keys (``idp keys
+rotate-data-key``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ..cache import process_cache
 from ..db import rollback_quietly, utcnow
-from ..models import Realm, SigningKey
+from ..models import Authenticator, OutboxMessage, Realm, SigningKey
 from .context import cipher, settings
 from .crypto import random_token
 from .errors import InvalidInput
@@ -161,6 +164,22 @@ def reencrypt_private_keys(db: Session) -> int:
     for row in rows:
         row.private_key_encrypted = cipher().rotate(row.private_key_encrypted)
     return len(rows)
+
+
+def reencrypt_data(db: Session) -> int:
+    """Re-encrypt every value stored under the data keys with the first key (``idp keys
+    rotate-data-key``): private signing keys, TOTP keys, and the parameters of mail not sent
+    yet (a queued link's token), so that dropping the old key loses nothing. Returns how
+    many values; the caller commits."""
+    count = reencrypt_private_keys(db)
+    for row in db.scalars(select(Authenticator).where(Authenticator.secret_encrypted.isnot(None))):
+        row.secret_encrypted = cipher().rotate(row.secret_encrypted or "")
+        count += 1
+    # Sent mail keeps no parameters; failed mail keeps them (an operator may retry it).
+    for message in db.scalars(select(OutboxMessage).where(OutboxMessage.params.isnot(None))):
+        message.params = cipher().rotate(message.params or "")
+        count += 1
+    return count
 
 
 def _loads(text: str) -> dict[str, Any]:

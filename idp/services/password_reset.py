@@ -196,13 +196,21 @@ def reset_password_by_link(
 
 
 def notify_lockout(
-    db: Session, realm: Realm, user: User, *, client_address: str | None, retry_after: int
+    db: Session,
+    realm: Realm,
+    user: User,
+    *,
+    client_address: str | None,
+    retry_after: int,
+    locale: str | None = None,
 ) -> None:
     """The second-factor wait of ``user`` has just started (SPEC L6): tell them someone has
     their password and is guessing codes, and how to get back in (a reset by email, which
     also ends the wait). Audited. Called once per lock-out, not on every refused try."""
     params: dict[str, Any] = {"client_address": client_address, "forgot_path": forgot_path(realm)}
-    mail.enqueue_mail(db, realm, template="second_factor_lockout", user=user, params=params)
+    mail.enqueue_mail(
+        db, realm, template="second_factor_lockout", user=user, params=params, locale=locale
+    )
     record_event(
         db,
         realm.id,

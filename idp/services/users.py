@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..models import Realm, User
-from . import passwords, throttle
+from . import notifications, passwords, throttle
 from .audit import record_event
 from .crypto import random_token
 from .errors import (
@@ -90,6 +90,15 @@ def set_password(db: Session, user: User, password: str) -> None:
         raise InvalidInput(problem)
     user.password_hash = passwords.hash_password(password)
     user.password_changed_at = utcnow()
+
+
+def record_locale(user: User, locale: str | None) -> bool:
+    """Remember the language the user uses the pages in (``User.locale``), so that mail to
+    the user is written in it (issue 9). Returns whether it changed; the caller commits."""
+    if not locale or user.locale == locale:
+        return False
+    user.locale = locale
+    return True
 
 
 def authenticate_password(
@@ -195,7 +204,8 @@ def change_password(
     """The user's own password change: the current password is checked the way sign-in
     checks it (same throttles, same errors), the new one must pass the password rules, and
     every other session of the user ends with its tokens, as when a password leaks. The
-    session ``keep_sid`` stays signed in. Audited; the caller commits."""
+    session ``keep_sid`` stays signed in. Audited, and the user is told by mail; the caller
+    commits."""
     realm = db.get(Realm, user.realm_id)
     assert realm is not None
     authenticate_password(db, realm, user.email, current, client_address=client_address)
@@ -211,3 +221,4 @@ def change_password(
         subject=user,
         client_address=client_address,
     )
+    notifications.password_changed(db, user, client_address=client_address)  # SPEC P7

@@ -32,6 +32,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from ..db import get_session
+from ..i18n import switched_locale
 from ..models import User
 from ..services import factors, sessions, users
 from ..services.errors import (
@@ -67,6 +68,9 @@ def _signed_in() -> Response | None:
     if user is None:
         return require_sign_in(g.idp_realm)
     g.user = user
+    # The language switch used on the account pages is the user's language for mail.
+    if users.record_locale(user, switched_locale()):
+        get_session().commit()
     return None
 
 

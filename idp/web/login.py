@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, request, url_for
 
 from ..db import get_session
-from ..i18n import use_interaction_locale
+from ..i18n import current_locale, use_interaction_locale
 from ..interaction import flow
 from ..interaction.finish import finish_interaction
 from ..interaction.stages import StageContext, next_stage
@@ -110,6 +110,7 @@ def _finish(ix: Interaction, user: User | None) -> Response:
         previous=previous,
         client_address=client_address(),
         user_agent=request.headers.get("User-Agent", ""),
+        locale=current_locale(),
     )
     db.commit()
     if ix.kind == "authorize":

@@ -10,10 +10,11 @@ from typing import Any
 from flask import Response, after_this_request, g, request
 
 from ..db import get_session, utcnow
+from ..i18n import current_locale
 from ..interaction import flow
 from ..interaction.stages import FEW_CODES_LEFT
 from ..models import Interaction, User
-from ..services import backup_codes, factors, trusted_browsers
+from ..services import backup_codes, factors, trusted_browsers, users
 from ..services.errors import InvalidCode, NotFound, TooManyAttempts
 from .code_file import backup_codes_download
 from .common import client_address, single, totp_enrolment
@@ -48,7 +49,13 @@ def _second_factor(uid: str, kind: str, template: str, amr: list[str], wrong: An
     db = get_session()
     try:
         factors.verify_second_factor(
-            db, g.idp_realm, user, single("code"), kind=kind, client_address=client_address()
+            db,
+            g.idp_realm,
+            user,
+            single("code"),
+            kind=kind,
+            client_address=client_address(),
+            locale=current_locale(),
         )
     except TooManyAttempts as exc:
         db.commit()
@@ -135,6 +142,8 @@ def enrol(realm: str, uid: str) -> Response:
         flow.set_progress(ix, postponed=True)
         advance(ix, user, [])
         return go_on(ix, user)
+    # Mail about the new key is in the sign-in's language (rolled back with a wrong code).
+    users.record_locale(user, current_locale())
     try:
         # Enabling ends the user's other sessions (they used the password alone); a step-up
         # keeps the session it started from until it finishes and replaces it.
@@ -208,6 +217,7 @@ def _codes_choice(uid: str, endpoint: str, template: str) -> Response:
         return render_page(template, ix, user=user, left=left, few=left <= FEW_CODES_LEFT)
     flow.set_progress(ix, notice_seen=True, offer_seen=True)
     if single("action") == "new_codes":
+        users.record_locale(user, current_locale())  # every factor is proven: mail in it
         codes = factors.regenerate_backup_codes(
             db, user, actor=f"user:{user.email}", client_address=client_address()
         )

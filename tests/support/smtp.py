@@ -7,6 +7,7 @@ one test; ``mailbox.deliver()`` runs the outbox sender once, as the sender threa
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -47,8 +48,12 @@ class _Handler:
         self.lock = threading.Lock()
         #: While set, the server answers every message with a temporary failure.
         self.refuse = False
+        #: Seconds the server takes over each message (to make concurrent senders overlap).
+        self.delay = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return "451 4.3.0 try again later"
         message = message_from_bytes(envelope.content, policy=policy.default)
@@ -103,9 +108,17 @@ class Mailbox:
         self.app, self.smtp = app, smtp
 
     def deliver(self) -> Any:
-        from idp.mail.sender import send_pending
+        """Run the sender until nothing more is due (other tests' mail included: every
+        sign-in change queues some), as ``idp mail send-pending`` does. Returns the totals."""
+        from idp.mail.sender import SendResult, send_pending
 
-        return send_pending(self.app)
+        total = SendResult()
+        while True:
+            result = send_pending(self.app)
+            for name in ("sent", "retrying", "failed"):
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+            if result.sent + result.retrying + result.failed == 0:
+                return total
 
     def to(self, address: str) -> list[Received]:
         self.deliver()
