@@ -11,4 +11,6 @@ from ..services.errors import N_
 
 SUBJECTS: dict[str, str] = {
     "password_changed": N_("Your password was changed"),
+    "verify_email": N_("Verify your email address"),
+    "invitation": N_("You are invited: set up your account"),
 }
