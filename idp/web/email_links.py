@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, flash, g, make_response, render_template
+from flask import Blueprint, Response, flash, g, make_response, render_template, url_for
 from flask_babel import gettext as _
 
 from ..db import get_session
@@ -129,4 +129,6 @@ def invitation_accept(realm: str, token: str) -> Response:
         return _invitation_not_valid()
     db.commit()
     flash(_("Your password is set and your email address is verified. Sign in to continue."))
-    return require_sign_in(g.idp_realm, user=user)
+    return require_sign_in(
+        g.idp_realm, user=user, return_to=url_for("account.home", realm=realm)
+    )
