@@ -63,9 +63,7 @@ def _password_sign_in(realm, email: str, password: str):
     return browser.submit(page, {"email": email, "password": password})
 
 
-def test_admin_invites_and_the_user_sets_a_password_which_verifies_the_address(
-    realm, rp, mailbox
-):
+def test_admin_invites_and_the_user_sets_a_password_which_verifies_the_address(realm, rp, mailbox):
     admin, browser, _ = admin_browser(realm)
     email = _new_address()
     page = _invite(realm, browser, email, name="Ada Invitee", admin="yes")
@@ -123,9 +121,7 @@ def test_an_invited_account_cannot_be_signed_into_before_it_is_accepted(realm, m
         assert error_text(page) == WRONG_PASSWORD_TEXT
     unknown = _password_sign_in(realm, _new_address(), "x")
     assert unknown.status == 401 and error_text(unknown) == WRONG_PASSWORD_TEXT
-    failed = [
-        r for r in events_of(browser, realm, email) if r["type"] == "login.password.failed"
-    ]
+    failed = [r for r in events_of(browser, realm, email) if r["type"] == "login.password.failed"]
     assert len(failed) == 3
     assert all("invitation not accepted yet" in r["detail"] for r in failed)
 

@@ -28,8 +28,8 @@ from .action_tokens import (
     revoke_action_tokens,
 )
 from .audit import record_event
-from .mail import enqueue_mail
 from .errors import N_, AlreadyExists, InvalidInput, ServiceError, TooManyAttempts
+from .mail import enqueue_mail
 from .users import EMAIL, find_user_by_email, normalize_email
 
 #: How long a verification link works: a day, long enough to find the message the next
@@ -155,8 +155,9 @@ def change_email(
 ) -> bool:
     """Give ``user`` a new address (admin or operator). ``email_verified`` becomes false
     unless ``verified`` (the admin vouches for the new address); the user's pending
-    verification links (and invitation links, for a new address) are revoked. Returns whether anything changed. Raises InvalidInput
-    or AlreadyExists (another account of the realm has it). Audited; the caller commits."""
+    verification links (and invitation links, for a new address) are revoked. Returns
+    whether anything changed. Raises InvalidInput or AlreadyExists (another account of the
+    realm has it). Audited; the caller commits."""
     new_email = new_email.strip()
     if not EMAIL.match(new_email) or len(new_email) > 320:
         raise InvalidInput(N_("Enter a valid email address."))
@@ -188,4 +189,3 @@ def change_email(
         detail={"previous_email": previous, "email_verified": user.email_verified},
     )
     return True
-

@@ -24,7 +24,7 @@ from .common import client_address, current_user, load_realm, require_sign_in, s
 
 bp = Blueprint("email_links", __name__, url_prefix="/realms/<realm>/email")
 #: The longest token accepted in a path (``action_tokens`` issues 43 characters).
-TOKEN = "string(maxlength=100)"
+TOKEN = "string(maxlength=100)"  # noqa: S105 - a URL converter, not a password
 
 
 @bp.url_value_preprocessor
@@ -35,9 +35,7 @@ def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
     return make_response(
-        render_template(
-            template, realm=g.idp_realm, user=current_user(g.idp_realm), **context
-        ),
+        render_template(template, realm=g.idp_realm, user=current_user(g.idp_realm), **context),
         http_status,
     )
 
@@ -68,9 +66,7 @@ def verify(realm: str, token: str) -> Response:
 def verify_confirm(realm: str, token: str) -> Response:
     db = get_session()
     try:
-        subject = verification.verify_email(
-            db, g.idp_realm, token, client_address=client_address()
-        )
+        subject = verification.verify_email(db, g.idp_realm, token, client_address=client_address())
     except verification.InvalidLink:
         db.commit()  # a link spent for a changed address stays spent, and is audited
         return _verify_link_not_valid()
@@ -129,6 +125,4 @@ def invitation_accept(realm: str, token: str) -> Response:
         return _invitation_not_valid()
     db.commit()
     flash(_("Your password is set and your email address is verified. Sign in to continue."))
-    return require_sign_in(
-        g.idp_realm, user=user, return_to=url_for("account.home", realm=realm)
-    )
+    return require_sign_in(g.idp_realm, user=user, return_to=url_for("account.home", realm=realm))
