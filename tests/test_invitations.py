@@ -234,3 +234,39 @@ def test_cli_invite(realm, server, rp, mailbox):
     rows = events_of(browser, realm, email)
     invited = [r for r in rows if r["type"] == "admin.user.invited"]
     assert invited[0]["actor"] == "operator"
+
+
+def test_setting_a_password_in_the_console_ends_the_invitation(realm, mailbox):
+    """The console's other way (Reset password) still works for an invited account; the
+    invitation link then no longer sets a password."""
+    _, browser, _ = admin_browser(realm)
+    email = _new_address()
+    page = _invite(realm, browser, email)
+    link = link_in(mailbox.one(email, SUBJECT), "/email/invitation/")
+    done = browser.submit(page, {"password": "admin chose 1"}, action="/password")
+    assert f"The password of {email} is reset." in notices(done)
+    assert 'id="invitation-state"' not in done.text
+    assert link_refused(_accept(link, realm)[1])
+    assert _password_sign_in(realm, email, "admin chose 1").status == 200
+
+
+def test_made_up_or_odd_links_are_refused_without_an_error(realm):
+    browser = Browser(realm.base)
+    for token in ("x", "A" * 43, "%E2%80%AE" * 5):
+        assert link_refused(browser.get(realm.url(f"email/invitation/{token}")))
+        assert link_refused(browser.get(realm.url(f"email/verify/{token}")))
+    assert browser.get(realm.url("email/invitation/" + "A" * 101)).status == 404
+    # A POST with a made-up token and a valid CSRF token: the same page, nothing else.
+    page = browser.get(realm.url("account/"))  # any page: the sign-in sets the CSRF cookie
+    csrf = next(v for n, v, _ in page.forms[-1]["fields"] if n == "csrf_token")
+    for path in ("email/invitation/made-up", "email/verify/made-up"):
+        resp = browser.session.post(
+            realm.url(path),
+            data={
+                "csrf_token": csrf,
+                "new_password": NEW_PASSWORD,
+                "confirm_password": NEW_PASSWORD,
+            },
+            timeout=10,
+        )
+        assert resp.status_code == 400 and "This link does not work" in resp.text
