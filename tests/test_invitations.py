@@ -175,7 +175,10 @@ def test_revoke_refuses_the_link_and_deletes_the_unused_account(realm, mailbox):
     email = _new_address()
     page = _invite(realm, browser, email)
     link = link_in(mailbox.one(email, SUBJECT), "/email/invitation/")
-    revoked = browser.submit(page, {"action": "revoke"}, action="/invitation")
+    confirm = browser.get(page.link("Revoke invitation"))
+    assert f"Revoke the invitation of {email}?" in confirm.text
+    assert _account(realm, email) is not None, "opening the confirmation changes nothing"
+    revoked = browser.submit(confirm, action="/invitation")
     assert f"The invitation of {email} is revoked and the account deleted." in notices(revoked)
     assert link_refused(_accept(link, realm)[1])
     assert _account(realm, email) is None

@@ -67,6 +67,19 @@ def invite_user(realm: str) -> Response:
     return _user_page(subject.id)
 
 
+@bp.get(f"/users/<{USER_ID}:user_id>/invitation/revoke")
+def revoke_invitation_confirm(realm: str, user_id: int) -> Response:
+    """The confirmation of "Revoke invitation" (it deletes the account); opening it changes
+    nothing. An account that is not waiting for its invitation goes back to its page."""
+    subject = _subject(user_id)
+    if not invitations.is_invited(subject):
+        return _user_page(user_id)
+    denied = _recent_sign_in()
+    if denied:
+        return denied
+    return _render("admin/revoke_invitation_confirm.html", subject=subject)
+
+
 @bp.post(f"/users/<{USER_ID}:user_id>/invitation")
 def invitation(realm: str, user_id: int) -> Response:
     """Resend (a new link; the old one stops working) or Revoke (the never-used account is
