@@ -91,9 +91,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (protocol.bp, login.bp, account.bp, admin.bp, admin_settings.bp):
         app.register_blueprint(blueprint)
-    from .web import password_reset
+    from .web import email_links, password_reset
 
     app.register_blueprint(password_reset.bp)
+    app.register_blueprint(email_links.bp)
     brand.init_app(app)
     # Relying parties and resource servers POST here without a browser form; logout checks
     # the CSRF token itself when it acts on the user's confirmation.

@@ -74,16 +74,22 @@ def _submit(page: Page, form: str) -> None:
     page.locator(f"{form} button[type=submit]").first.click()
 
 
+def _mailed_link(mailbox, address: str, path_part: str) -> str:  # noqa: ANN001
+    """The link of the newest message to ``address`` (issue 9's mail, via aiosmtpd)."""
+    return next(link for link in mailbox.to(address)[-1].links() if path_part in link)
+
+
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_every_page_in_both_languages_at_both_widths(
-    lang, realm, test_rp, new_context, axe_source
+    lang, realm, test_rp, new_context, axe_source, mailbox
 ) -> None:
     locale = {"en": "en-US", "ja": "ja-JP"}[lang]
     _brand(realm, "Example Corp")
     user = realm.user(with_totp=True)
     admin = realm.user(admin=True)
     newcomer = realm.user()
-    names = [user.email, admin.email, newcomer.email, "Test RP", "Example Corp"]
+    invitee = f"invitee-{lang}@example.com"
+    names = [user.email, admin.email, newcomer.email, invitee, "Test RP", "Example Corp"]
     tour = Tour(lang, axe_source, [*names, realm.name, "Google Authenticator", "Microsoft"])
     # The pages' CSP forbids injected scripts, which is the point; axe runs with it bypassed.
     page = new_context(locale=locale, bypass_csp=True, viewport=DESKTOP)
@@ -125,6 +131,17 @@ def test_every_page_in_both_languages_at_both_widths(
     ):
         page.goto(realm.url(path))
         tour.visit(page, name)
+    # Issue 9: the address verification link, from the mail to the confirmation.
+    page.goto(realm.url("account/"))
+    _submit(page, "form#verify-email-form")
+    verify_link = _mailed_link(mailbox, user.email, "/email/verify/")
+    page.goto(verify_link)
+    tour.visit(page, "verify-email")
+    _submit(page, "form#verify-form")
+    expect(page.locator("#verified")).to_be_visible()
+    tour.visit(page, "email-verified")
+    page.goto(verify_link)
+    tour.visit(page, "link-not-valid")
     page.goto(realm.url("account/two-factor/backup-codes"))
     _submit(page, "main form[action$='/backup-codes']")
     expect(page.locator("ol.codes li")).to_have_count(10)
@@ -175,6 +192,19 @@ def test_every_page_in_both_languages_at_both_widths(
     ):
         console.goto(realm.url(path))
         tour.visit(console, name)
+    # Issue 9: inviting a user, the invited user's page, the invitee's password page.
+    console.goto(realm.url("admin/users/invite"))
+    tour.visit(console, "admin-invite")
+    console.locator("input[name=email]").fill(invitee)
+    _submit(console, "form#invite-form")
+    expect(console.locator("#invitation-state")).to_be_visible()
+    tour.visit(console, "admin-user-invited")
+    console.locator("#revoke-invitation").click()
+    expect(console.locator("main form[action$='/invitation']")).to_be_visible()
+    tour.visit(console, "admin-revoke-invitation")
+    invited = new_context(locale=locale, bypass_csp=True, viewport=DESKTOP)
+    invited.goto(_mailed_link(mailbox, invitee, "/email/invitation/"))
+    tour.visit(invited, "invitation")
 
-    assert len(tour.seen) >= 28, tour.seen
+    assert len(tour.seen) >= 35, tour.seen
     assert tour.found == [], "\n".join(tour.found)

@@ -185,3 +185,87 @@ def user_reset_2fa(email: str, realm_name: str, as_json: bool) -> None:
             if had
             else _("two-factor authentication was not enabled for %(email)s", email=row.email),
         )
+
+
+@user.command("invite")
+@click.argument("email")
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--admin", is_flag=True, help="Make the user an admin of the realm.")
+@REALM_OPTION
+@JSON_OPTION
+def user_invite(email: str, display_name: str, admin: bool, realm_name: str, as_json: bool) -> None:
+    """Invite a user by email: the account is created with no password, and the user gets a
+    link (valid 7 days) to choose one, which also verifies the address. The mail goes out
+    with the sender (``idp serve``/``idp dev``, or ``idp mail send-pending``); audited as the
+    operator."""
+    from ..services.audit import OPERATOR
+    from ..services.errors import AlreadyExists, InvalidInput
+    from ..services.invitations import invite_user
+
+    with app_session() as db:
+        try:
+            row, expires = invite_user(
+                db,
+                find_realm_or_fail(db, realm_name),
+                email,
+                display_name=display_name,
+                is_admin=admin,
+                actor=OPERATOR,
+                client_address=None,
+            )
+        except (AlreadyExists, InvalidInput) as exc:
+            db.rollback()
+            fail(_(str(exc)))
+        db.commit()
+        out(
+            as_json,
+            {
+                "email": row.email,
+                "sub": row.sub,
+                "admin": row.is_admin,
+                "realm": realm_name,
+                "invitation_expires_at": expires.isoformat(),
+            },
+            _(
+                "%(email)s invited to realm %(realm)s; the invitation expires at %(expires)s",
+                email=row.email,
+                realm=realm_name,
+                expires=expires.strftime("%Y-%m-%d %H:%M UTC"),
+            ),
+        )
+
+
+@user.command("set-email")
+@click.argument("email")
+@click.argument("new_email")
+@click.option(
+    "--email-verified",
+    is_flag=True,
+    help="Vouch for the new address; without it the address is not verified.",
+)
+@REALM_OPTION
+@JSON_OPTION
+def user_set_email(
+    email: str, new_email: str, email_verified: bool, realm_name: str, as_json: bool
+) -> None:
+    """Change a user's email address. ID tokens say ``email_verified: false`` until the user
+    follows a verification link, unless ``--email-verified``; audited as the operator."""
+    from ..services.audit import OPERATOR
+    from ..services.errors import AlreadyExists, InvalidInput
+    from ..services.verification import change_email
+
+    with app_session() as db:
+        row = _user(db, realm_name, email)
+        try:
+            change_email(
+                db, row, new_email, verified=email_verified, actor=OPERATOR, client_address=None
+            )
+        except (AlreadyExists, InvalidInput) as exc:
+            db.rollback()
+            fail(_(str(exc)))
+        db.commit()
+        out(
+            as_json,
+            {"email": row.email, "email_verified": row.email_verified, "realm": realm_name},
+            _("email address of %(old)s is now %(new)s", old=email, new=row.email),
+        )

@@ -20,4 +20,6 @@ SUBJECTS: dict[str, str] = {
     # issue 9: forgotten passwords and second-factor lockout (idp.services.password_reset)
     "password_reset": N_("Reset your password"),
     "second_factor_lockout": N_("Someone is trying to sign in to your account"),
+    "verify_email": N_("Verify your email address"),
+    "invitation": N_("You are invited: set up your account"),
 }

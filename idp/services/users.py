@@ -129,7 +129,9 @@ def authenticate_password(
         )
         raise
     user = find_user_by_email(db, realm, normalized)
-    if user is None:
+    if user is None or not user.password_hash:
+        # An invited account has no password yet (``invitations.NO_PASSWORD``): nothing
+        # matches it, at the cost and with the answer of a wrong password.
         passwords.burn_dummy_verification(password)
         ok = False
     else:
@@ -138,6 +140,8 @@ def authenticate_password(
         throttle.record_failure(db, account_key, throttle.PASSWORD_ACCOUNT)
         throttle.record_failure(db, address_key, throttle.PASSWORD_ADDRESS)
         reason = "unknown_user" if user is None else "wrong_password"
+        if user is not None and not user.password_hash:
+            reason = "invitation_pending"
         _record_failed_password(db, realm, email, user, reason, client_address)
         raise InvalidCredentials()
     if user.disabled:
@@ -158,8 +162,8 @@ def _record_failed_password(
     client_address: str | None,
 ) -> None:
     """``login.password.failed`` with the reason (``unknown_user``, ``wrong_password``,
-    ``account_disabled``) for the realm's log; the subject is the address as typed, and the
-    password is never written."""
+    ``invitation_pending``, ``account_disabled``) for the realm's log; the subject is the
+    address as typed, and the password is never written."""
     event = record_event(
         db,
         realm.id,

@@ -34,7 +34,7 @@ from flask_babel import gettext as _
 from ..db import get_session
 from ..i18n import switched_locale
 from ..models import User
-from ..services import factors, sessions, users
+from ..services import audit, factors, sessions, users, verification
 from ..services.errors import (
     AccountDisabled,
     InvalidCredentials,
@@ -197,6 +197,43 @@ def password(realm: str) -> Response:
         return _render("account/password.html", 400, error=_(str(exc)))
     db.commit()
     flash(_("Your password is changed. Other devices are signed out."))
+    return redirect(url_for("account.home", realm=realm))
+
+
+@bp.post("/verify-email")
+def send_verification(realm: str) -> Response:
+    """Email the user a link that verifies their address (issue 9, "Verify email"); at most
+    one a minute, so the button can't flood a mailbox."""
+    db = get_session()
+    try:
+        verification.send_verification(
+            db,
+            g.idp_realm,
+            g.user,
+            actor=audit.actor_for(g.user),
+            client_address=client_address(),
+        )
+    except verification.AlreadyVerified:
+        flash(_("Your email address is verified already."))
+        return redirect(url_for("account.home", realm=realm))
+    except TooManyAttempts as exc:
+        db.rollback()
+        flash(
+            _(
+                "A link was sent less than a minute ago. Wait %(seconds)d seconds before "
+                "asking for another.",
+                seconds=exc.retry_after,
+            )
+        )
+        return redirect(url_for("account.home", realm=realm))
+    db.commit()
+    flash(
+        _(
+            "We sent a link to %(email)s. Open it within %(hours)d hours to verify the address.",
+            email=g.user.email,
+            hours=verification.VERIFY_TTL_SECONDS // 3600,
+        )
+    )
     return redirect(url_for("account.home", realm=realm))
 
 

@@ -29,7 +29,7 @@ from flask_babel import gettext as _
 from .. import clock
 from ..db import get_session
 from ..models import AuditEvent, User
-from ..services import accounts, audit, factors, users
+from ..services import accounts, audit, factors, invitations, users
 from ..services.errors import InvalidInput
 from .common import (
     client_address,
@@ -96,11 +96,13 @@ def users_list(realm: str) -> Response:
     page = _page_number()
     rows, total = users.search_users(db, g.idp_realm, query, page, PER_PAGE)
     statuses = factors.two_factor_statuses(db, rows)
+    invited = invitations.invitation_states(db, rows)
     pages = max(1, -(-total // PER_PAGE))
     return _render(
         "admin/users.html",
         rows=rows,
         statuses=statuses,
+        invitations=invited,
         q=query,
         page=page,
         pages=pages,
@@ -111,8 +113,10 @@ def users_list(realm: str) -> Response:
 @bp.get(f"/users/<{USER_ID}:user_id>")
 def user_detail(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)
-    status = factors.two_factor_status(get_session(), subject)
-    return _render("admin/user.html", subject=subject, status=status)
+    db = get_session()
+    status = factors.two_factor_status(db, subject)
+    invited = invitations.invitation_states(db, [subject])
+    return _render("admin/user.html", subject=subject, status=status, invitations=invited)
 
 
 def _user_page(user_id: int) -> Response:
@@ -338,3 +342,7 @@ def audit_log(realm: str) -> Response:
         pages=max(1, -(-total // EVENTS_PER_PAGE)),
         total=total,
     )
+
+
+# Invitations and the email-address controls are in their own module, on this blueprint.
+from . import admin_users  # noqa: E402, F401

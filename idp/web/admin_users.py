@@ -1,0 +1,182 @@
+"""The console's invitations and email-address controls (issue 9), on the ``admin``
+blueprint: Users > Invite user, an invitation's Resend and Revoke, "Send verification link",
+and a change of address (which makes ``email_verified`` false unless the admin vouches for
+the new address).
+
+Inviting is the console's way to add a user: the admin never knows the user's password. The
+actions are the services' (``services.invitations``, ``services.verification``), which the
+CLI calls too; each needs a recent sign-in with every factor the admin has, as the other
+account actions do."""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, g, redirect, request, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+
+from ..db import get_session
+from ..services import invitations, verification
+from ..services.errors import AlreadyExists, InvalidInput, TooManyAttempts
+from .admin import USER_ID, _actor, _recent_sign_in, _render, _subject, _user_page, bp
+from .common import client_address, require_recent_sign_in, single
+
+
+def _inviter() -> str:
+    return g.user.display_name or g.user.email
+
+
+@bp.route("/users/invite", methods=["GET", "POST"])
+def invite_user(realm: str) -> Response:
+    """Users > Invite user: the address, a name, whether the user is an admin. The account
+    is created with no password and the user gets a link to choose one (valid 7 days)."""
+    if request.method == "GET":
+        return _render("admin/invite.html", form={})
+    form = {
+        "email": (single("email") or "").strip(),
+        "name": (single("name") or "").strip(),
+        "admin": single("admin") == "yes",
+    }
+    denied = require_recent_sign_in(
+        g.idp_realm, g.user, return_to=url_for("admin.invite_user", realm=realm)
+    )
+    if denied:
+        return denied
+    db = get_session()
+    try:
+        subject, expires = invitations.invite_user(
+            db,
+            g.idp_realm,
+            form["email"],
+            display_name=form["name"],
+            is_admin=form["admin"],
+            actor=_actor(),
+            inviter=_inviter(),
+            client_address=client_address(),
+        )
+    except (InvalidInput, AlreadyExists) as exc:
+        db.rollback()
+        return _render("admin/invite.html", 400, form=form, error=_(str(exc)))
+    db.commit()
+    flash(
+        _(
+            "%(email)s is invited. The invitation expires on %(date)s.",
+            email=subject.email,
+            date=format_datetime(expires, "medium"),
+        )
+    )
+    return _user_page(subject.id)
+
+
+@bp.get(f"/users/<{USER_ID}:user_id>/invitation/revoke")
+def revoke_invitation_confirm(realm: str, user_id: int) -> Response:
+    """The confirmation of "Revoke invitation" (it deletes the account); opening it changes
+    nothing. An account that is not waiting for its invitation goes back to its page."""
+    subject = _subject(user_id)
+    if not invitations.is_invited(subject):
+        return _user_page(user_id)
+    denied = _recent_sign_in()
+    if denied:
+        return denied
+    return _render("admin/revoke_invitation_confirm.html", subject=subject)
+
+
+@bp.post(f"/users/<{USER_ID}:user_id>/invitation")
+def invitation(realm: str, user_id: int) -> Response:
+    """Resend (a new link; the old one stops working) or Revoke (the never-used account is
+    deleted) an invitation."""
+    subject = _subject(user_id)
+    action = single("action")
+    if action not in ("resend", "revoke"):
+        abort(400)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
+    db = get_session()
+    email = subject.email
+    try:
+        if action == "resend":
+            expires = invitations.resend_invitation(
+                db,
+                g.idp_realm,
+                subject,
+                actor=_actor(),
+                inviter=_inviter(),
+                client_address=client_address(),
+            )
+        else:
+            invitations.revoke_invitation(
+                db, subject, actor=_actor(), client_address=client_address()
+            )
+    except invitations.NotInvited:
+        db.rollback()
+        flash(_("%(email)s has accepted the invitation already.", email=email))
+        return _user_page(user_id)
+    db.commit()
+    if action == "revoke":
+        flash(_("The invitation of %(email)s is revoked and the account deleted.", email=email))
+        return redirect(url_for("admin.users_list", realm=realm))
+    flash(
+        _(
+            "A new invitation is sent to %(email)s. It expires on %(date)s.",
+            email=email,
+            date=format_datetime(expires, "medium"),
+        )
+    )
+    return _user_page(user_id)
+
+
+@bp.post(f"/users/<{USER_ID}:user_id>/send-verification")
+def send_verification(realm: str, user_id: int) -> Response:
+    """Email the user a link that verifies their address (at most one a minute)."""
+    subject = _subject(user_id)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
+    db = get_session()
+    try:
+        verification.send_verification(
+            db, g.idp_realm, subject, actor=_actor(), client_address=client_address()
+        )
+    except verification.AlreadyVerified:
+        flash(_("The email address of %(email)s is verified already.", email=subject.email))
+        return _user_page(user_id)
+    except TooManyAttempts as exc:
+        db.rollback()
+        flash(
+            _(
+                "A link was sent less than a minute ago. Wait %(seconds)d seconds before "
+                "asking for another.",
+                seconds=exc.retry_after,
+            )
+        )
+        return _user_page(user_id)
+    db.commit()
+    flash(_("A verification link is sent to %(email)s.", email=subject.email))
+    return _user_page(user_id)
+
+
+@bp.post(f"/users/<{USER_ID}:user_id>/email")
+def change_email(realm: str, user_id: int) -> Response:
+    """Give the user a new address; it is not verified unless the admin vouches for it."""
+    subject = _subject(user_id)
+    denied = _recent_sign_in(user_id)
+    if denied:
+        return denied
+    db = get_session()
+    try:
+        changed = verification.change_email(
+            db,
+            subject,
+            single("email") or "",
+            verified=single("verified") == "yes",
+            actor=_actor(),
+            client_address=client_address(),
+        )
+    except (InvalidInput, AlreadyExists) as exc:
+        db.rollback()
+        flash(_(str(exc)))
+        return _user_page(user_id)
+    db.commit()
+    if changed:
+        flash(_("The email address is now %(email)s.", email=subject.email))
+    return _user_page(user_id)
