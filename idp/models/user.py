@@ -18,8 +18,9 @@ class User(Base):
     sub: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str] = mapped_column(String(320))
     email_normalized: Mapped[str] = mapped_column(String(320))
-    #: Set by an admin or the operator who vouches for the address (Keycloak's "Email
-    #: verified"); the provider sends no mail. Released as the ``email_verified`` claim.
+    #: True once the user followed a verification or invitation link sent to this address,
+    #: or an admin or the operator vouched for it (Keycloak's "Email verified"); a change of
+    #: address makes it false again. Released as the ``email_verified`` claim.
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     display_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
