@@ -435,3 +435,32 @@ def test_the_forms_need_the_csrf_token(realm, mailbox):
 def test_an_unknown_realm_has_no_forgot_password_page(realm):
     browser = browser_from(realm)
     assert browser.get(f"{realm.base}/realms/no-such-realm/forgot-password").status == 404
+
+
+def test_a_reset_by_link_proves_the_address_and_answers_an_invitation(realm, rp, mailbox):
+    """Issue 9: following the emailed link proves the mailbox, as a verification link does
+    (Keycloak marks the address verified after "forgot password" too); an invitation still
+    pending for that account stops working, since the user has chosen a password."""
+    from tests.support.mail_links import email_claims, link_in, link_refused
+
+    user = realm.user()
+    assert email_claims(realm, rp, user.email, user.password) == (False, False)
+    browser = browser_from(realm)
+    ask_for_link(browser, realm, user.email)
+    choose_password(browser, reset_link(mailbox, user.email))
+    assert email_claims(realm, rp, user.email, NEW_PASSWORD) == (True, True)
+
+    invited = f"invited-{secrets.token_hex(3)}@example.com"
+
+    def invite(db: Any) -> None:
+        from idp.models import Realm
+        from idp.services.invitations import invite_user
+
+        invite_user(db, db.get(Realm, realm.id), invited, actor="operator", client_address=None)
+        db.commit()
+
+    in_app(realm, invite)
+    invitation = link_in(mailbox.one(invited, "invited"), "/email/invitation/")
+    ask_for_link(browser_from(realm), realm, invited)
+    choose_password(browser_from(realm), reset_link(mailbox, invited))
+    assert link_refused(browser_from(realm).get(invitation))

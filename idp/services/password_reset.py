@@ -172,6 +172,10 @@ def reset_password_by_link(
     if spent is None or spent.user_id != user.id:
         raise InvalidResetLink()  # another request spent it first; the caller rolls back
     action_tokens.revoke_action_tokens(db, user, action_tokens.PASSWORD_RESET)
+    # The link reached this address (user_for_link refuses it after a change of address): the
+    # mailbox is proven, as by a verification link, and an invitation is answered.
+    user.email_verified = True
+    action_tokens.revoke_action_tokens(db, user, action_tokens.INVITATION)
     end_user_sessions(db, user)
     revoke_user_tokens(db, user)
     void_trusts(db, user)  # SPEC P8: as after any password change
