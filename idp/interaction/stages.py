@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..models import Interaction, Realm, User
-from ..services import backup_codes
+from ..services import backup_codes, security_keys
 from ..services.factors import has_second_factor
 from . import policy
 from .context import policy_context
@@ -57,6 +57,14 @@ class StageContext:
         user = self.user
         return self._once(
             "has_second_factor", lambda: user is not None and has_second_factor(self.db, user)
+        )
+
+    @property
+    def has_security_key(self) -> bool:
+        user = self.user
+        return self._once(
+            "has_security_key",
+            lambda: user is not None and bool(security_keys.count_keys(self.db, [user.id])),
         )
 
     @property
@@ -105,6 +113,14 @@ class TrustedBrowserStage(Stage):
             and ctx.has_second_factor
             and policy.trusted_browser_may_skip(ctx.policy)
         )
+
+
+class SecurityKeyStage(Stage):
+    """A user with a security key is offered it first (issue 10); its page links to the
+    authenticator app and the backup code, whose pages accept this stage too."""
+
+    def applies(self, ctx: StageContext) -> bool:
+        return ctx.user is not None and "mfa" not in ctx.amr and ctx.has_security_key
 
 
 class SecondFactorStage(Stage):
@@ -161,6 +177,7 @@ class FewCodesLeftStage(Stage):
 STAGES: list[Stage] = [
     PasswordStage("password", "login.password"),
     TrustedBrowserStage("trusted_browser", "login.trusted"),
+    SecurityKeyStage("security_key", "login.webauthn"),
     SecondFactorStage("second_factor", "login.totp"),
     EnrolStage("enrol", "login.enrol"),
     BackupCodesShownStage("backup_codes", "login.codes"),

@@ -197,4 +197,4 @@ def password(realm: str) -> Response:
 
 
 # The two-factor pages are in their own module, on this blueprint.
-from . import account_two_factor  # noqa: E402, F401
+from . import account_keys, account_two_factor  # noqa: E402, F401
