@@ -2,8 +2,9 @@
 Playwright's CDP session (ctap2, internal transport, resident keys, user verification), no
 hardware. One story, kept short: add a key on the 2FA page, sign in with password + key
 through the Authlib relying party (tests/rp_app.py) and read the ID token's amr/acr there,
-remove the key. The page origin is ``http://localhost:<port>``: Chromium refuses WebAuthn
-on an IP-address origin. The refusals are in tests/test_security_keys.py."""
+sign in with the passkey alone, remove the key. The page origin is
+``http://localhost:<port>``: Chromium refuses WebAuthn on an IP-address origin. The refusals
+are in tests/test_security_keys.py and tests/test_passkeys.py."""
 
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ def key_count(realm: Any, user: Any) -> int:
     )
 
 
-def test_add_a_key_sign_in_with_it_at_the_rp_then_remove_it(realm, test_rp, new_context):
+def test_add_a_key_sign_in_with_it_and_with_the_passkey_alone_then_remove_it(
+    realm, test_rp, new_context
+):
     assert realm.base.startswith("http://localhost:")
     user = realm.user()
     page = new_context()
@@ -79,6 +82,14 @@ def test_add_a_key_sign_in_with_it_at_the_rp_then_remove_it(realm, test_rp, new_
     page.get_by_role("button", name="Use your security key").click()
     line = expect_at_rp(page, test_rp, user.email)
     assert amr_of(line) == ["pwd", "hwk", "user", "mfa"] and "acr=2" in line
+
+    # A passkey alone: the discoverable credential with user verification, no password.
+    page.context.clear_cookies()
+    page.goto(test_rp.login_url)
+    page.get_by_role("link", name="Sign in with a passkey").click()
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    line = expect_at_rp(page, test_rp, user.email)
+    assert amr_of(line) == ["hwk", "user", "mfa"] and "acr=2" in line
 
     # Remove it (the sign-in just made is recent and used every factor): 2FA is off.
     page.goto(realm.url("account/two-factor"))

@@ -96,10 +96,11 @@ class Stage(ABC):
 
 
 class PasswordStage(Stage):
-    """Email and password (SPEC L1). Skipped by a step-up: the session proved ``pwd``."""
+    """Email and password (SPEC L1). Skipped by a step-up: the session proved ``pwd``; and
+    after a passkey sign-in (issue 10), which proved ``hwk`` with user verification."""
 
     def applies(self, ctx: StageContext) -> bool:
-        return "pwd" not in ctx.amr
+        return "pwd" not in ctx.amr and "hwk" not in ctx.amr
 
 
 class TrustedBrowserStage(Stage):
@@ -120,7 +121,12 @@ class SecurityKeyStage(Stage):
     authenticator app and the backup code, whose pages accept this stage too."""
 
     def applies(self, ctx: StageContext) -> bool:
-        return ctx.user is not None and "mfa" not in ctx.amr and ctx.has_security_key
+        return (
+            ctx.user is not None
+            and "mfa" not in ctx.amr
+            and ctx.has_second_factor  # cached, shared with the other stages
+            and ctx.has_security_key
+        )
 
 
 class SecondFactorStage(Stage):

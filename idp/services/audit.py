@@ -117,6 +117,7 @@ VALUE_LABELS: dict[str, str] = {
     "password": N_("password"),
     "second_factor": N_("second factor"),
     "webauthn": N_("security key"),
+    "passkey": N_("passkey"),
     "SecurityKeyRefused": N_("security key response not valid"),
     "ChallengeNotValid": N_("challenge used, expired or not issued here"),
     "UnknownCredential": N_("not one of the account's keys"),

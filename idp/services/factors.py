@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Authenticator, BackupCode, Realm, User
-from . import backup_codes, security_keys, throttle, totp
+from . import backup_codes, key_assertions, security_keys, throttle, totp
 from .audit import record_event
 from .context import cipher
 from .errors import InvalidCode, NotFound, TooManyAttempts
@@ -303,7 +303,7 @@ def verify_second_factor(
             totp.verify_totp(db, auth, raw_code)
             amr = ["otp", "mfa"]
         elif kind == "webauthn":
-            verified_user = security_keys.verify_assertion(
+            verified_user = key_assertions.verify_assertion(
                 db, realm, user, raw_code, binding=binding or "", client_address=client_address
             )
             amr = ["hwk", "mfa", *(["user"] if verified_user else [])]

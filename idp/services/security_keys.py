@@ -9,7 +9,8 @@ Challenges (SS 13.4.3) are random, single use (spent by one conditional DELETE, 
 submissions of one response at once succeed once), bound to what asked for them (the
 sign-in's interaction or the account page's session) and to a purpose, and expire after
 ``CHALLENGE_TTL`` seconds. The signature counter is checked (SS 6.1.1, 7.2 step 21): a counter
-that does not grow is refused and audited as a possible cloned key.
+that does not grow is refused and audited as a possible cloned key (``key_assertions``,
+which verifies the sign-in responses).
 """
 
 from __future__ import annotations
@@ -17,22 +18,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from webauthn import (
-    generate_authentication_options,
     generate_registration_options,
     options_to_json,
-    verify_authentication_response,
     verify_registration_response,
 )
 from webauthn.helpers import (
     base64url_to_bytes,
     bytes_to_base64url,
-    parse_authentication_credential_json,
     parse_client_data_json,
     parse_registration_credential_json,
 )
@@ -48,7 +45,6 @@ from webauthn.helpers.structs import (
 
 from ..db import utcnow
 from ..models import Authenticator, Realm, User, WebAuthnChallenge
-from .audit import record_event
 from .context import settings
 from .crypto import digest, random_token
 from .errors import N_, InvalidCode, InvalidInput
@@ -64,6 +60,8 @@ RESPONSE_MAX = 64 * 1024
 
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
+#: A passkey sign-in: nobody is known yet, so the challenge has no user.
+PASSKEY = "passkey"
 
 
 class SecurityKeyRefused(InvalidCode):
@@ -177,7 +175,9 @@ def session_binding(sid: str) -> str:
     return _binding("sso", sid)
 
 
-def _new_challenge(db: Session, realm_id: int, user_id: int, purpose: str, binding: str) -> bytes:
+def new_challenge(
+    db: Session, realm_id: int, user_id: int | None, purpose: str, binding: str
+) -> bytes:
     """A fresh challenge; it replaces any earlier one of the same binding and purpose (only
     the page shown last can use one)."""
     db.execute(
@@ -202,8 +202,13 @@ def _new_challenge(db: Session, realm_id: int, user_id: int, purpose: str, bindi
     return raw.encode("ascii")
 
 
-def _spend_challenge(
-    db: Session, realm_id: int, user_id: int, purpose: str, binding: str, client_data: bytes
+def spend_challenge(
+    db: Session,
+    realm_id: int,
+    user_id: int | None,
+    purpose: str,
+    binding: str,
+    client_data: bytes,
 ) -> bytes:
     """Spend the challenge the signed client data carries, once; return it for the
     verification. Raises ChallengeNotValid."""
@@ -220,7 +225,9 @@ def _spend_challenge(
         .where(
             WebAuthnChallenge.challenge_digest == digest(text),
             WebAuthnChallenge.realm_id == realm_id,
-            WebAuthnChallenge.user_id == user_id,
+            WebAuthnChallenge.user_id.is_(None)
+            if user_id is None
+            else WebAuthnChallenge.user_id == user_id,
             WebAuthnChallenge.purpose == purpose,
             WebAuthnChallenge.binding_digest == binding,
             WebAuthnChallenge.expires_at > utcnow(),
@@ -232,7 +239,7 @@ def _spend_challenge(
     return challenge
 
 
-def _descriptors(keys: list[Authenticator]) -> list[PublicKeyCredentialDescriptor]:
+def descriptors(keys: list[Authenticator]) -> list[PublicKeyCredentialDescriptor]:
     out = []
     for key in keys:
         transports = []
@@ -249,7 +256,7 @@ def _descriptors(keys: list[Authenticator]) -> list[PublicKeyCredentialDescripto
     return out
 
 
-def _parse_json(raw: object) -> str:
+def checked_json(raw: object) -> str:
     if not isinstance(raw, str) or not raw or len(raw) > RESPONSE_MAX:
         raise SecurityKeyRefused("no response")
     return raw
@@ -258,7 +265,7 @@ def _parse_json(raw: object) -> str:
 # -- registration (SS 7.1) -------------------------------------------------------------------
 def registration_options(db: Session, realm: Realm, user: User, *, binding: str) -> str:
     """The options for ``navigator.credentials.create`` as JSON, with a new challenge."""
-    challenge = _new_challenge(db, realm.id, user.id, REGISTER, binding)
+    challenge = new_challenge(db, realm.id, user.id, REGISTER, binding)
     options = generate_registration_options(
         rp_id=rp_id(),
         rp_name=realm.display_name or realm.name,
@@ -272,7 +279,7 @@ def registration_options(db: Session, realm: Realm, user: User, *, binding: str)
             resident_key=ResidentKeyRequirement.PREFERRED,
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
-        exclude_credentials=_descriptors(list_keys(db, user)),
+        exclude_credentials=descriptors(list_keys(db, user)),
     )
     return options_to_json(options)
 
@@ -290,12 +297,12 @@ def verify_registration(
 ) -> NewKey:
     """Verify the response of ``navigator.credentials.create`` against a challenge issued
     for ``binding``. Raises SecurityKeyRefused (or a subclass)."""
-    text = _parse_json(raw_response)
+    text = checked_json(raw_response)
     try:
         credential = parse_registration_credential_json(text)
     except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
         raise SecurityKeyRefused("malformed response") from exc
-    challenge = _spend_challenge(
+    challenge = spend_challenge(
         db, realm.id, user.id, REGISTER, binding, credential.response.client_data_json
     )
     try:
@@ -340,85 +347,3 @@ def save_key(db: Session, user: User, new: NewKey, name: str) -> Authenticator:
     db.add(row)
     db.flush()
     return row
-
-
-# -- authentication (SS 7.2) -----------------------------------------------------------------
-def authentication_options(db: Session, realm: Realm, user: User, *, binding: str) -> str:
-    """The options for ``navigator.credentials.get`` for ``user``'s keys, as JSON."""
-    challenge = _new_challenge(db, realm.id, user.id, AUTHENTICATE, binding)
-    options = generate_authentication_options(
-        rp_id=rp_id(),
-        challenge=challenge,
-        timeout=TIMEOUT_MS,
-        allow_credentials=_descriptors(list_keys(db, user)),
-        user_verification=UserVerificationRequirement.PREFERRED,
-    )
-    return options_to_json(options)
-
-
-def verify_assertion(
-    db: Session,
-    realm: Realm,
-    user: User,
-    raw_response: object,
-    *,
-    binding: str,
-    client_address: str | None,
-) -> bool:
-    """Verify the response of ``navigator.credentials.get`` as ``user``'s second factor;
-    return whether the authenticator verified the user (PIN or biometric, flag UV). Records
-    the new counter and the key's last use. Raises SecurityKeyRefused (or a subclass); a
-    counter that does not grow is audited as ``mfa.webauthn.counter_regressed``."""
-    text = _parse_json(raw_response)
-    try:
-        credential = parse_authentication_credential_json(text)
-    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-        raise SecurityKeyRefused("malformed response") from exc
-    challenge = _spend_challenge(
-        db, realm.id, user.id, AUTHENTICATE, binding, credential.response.client_data_json
-    )
-    key = db.scalar(
-        select(Authenticator).where(
-            Authenticator.realm_id == realm.id,
-            Authenticator.user_id == user.id,
-            Authenticator.type == TYPE,
-            Authenticator.status == "active",
-            Authenticator.credential_id == bytes_to_base64url(credential.raw_id),
-        )
-    )
-    if key is None or not key.public_key:
-        raise UnknownCredential()
-    try:
-        verified = verify_authentication_response(
-            credential=credential,
-            expected_challenge=challenge,
-            expected_rp_id=rp_id(),
-            expected_origin=expected_origin(),
-            credential_public_key=base64url_to_bytes(key.public_key),
-            # The counter rule is applied below, so that a regression can be told apart.
-            credential_current_sign_count=0,
-            require_user_verification=False,
-        )
-    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-        raise SecurityKeyRefused(str(exc)) from exc
-    stored = key.sign_count or 0
-    new = verified.new_sign_count
-    if (new > 0 or stored > 0) and new <= stored:
-        record_event(
-            db,
-            realm.id,
-            "mfa.webauthn.counter_regressed",
-            actor=f"user:{user.email}",
-            subject=user,
-            client_address=client_address,
-            outcome="failure",
-            detail=_detail(key, stored_count=stored, received_count=new),
-        )
-        raise SignCountRegressed()
-    key.sign_count = new
-    key.last_used_at = utcnow()
-    return bool(verified.user_verified)
-
-
-def _detail(key: Authenticator, **extra: Any) -> dict[str, Any]:
-    return {"key_name": key.name, **extra}

@@ -18,7 +18,7 @@ from ..interaction import flow
 from ..interaction.finish import finish_interaction
 from ..interaction.stages import StageContext, next_stage
 from ..models import Interaction, User
-from ..services import trusted_browsers
+from ..services import security_keys, trusted_browsers
 from ..services.errors import AccountDisabled, InvalidCredentials, TooManyAttempts
 from ..services.users import authenticate_password
 from .common import (
@@ -164,6 +164,7 @@ def password(realm: str, uid: str) -> Response:
     context: dict[str, Any] = {
         "preset": preset,
         "email": preset.email if preset else (ix.login_hint or ""),
+        "passkeys": security_keys.available(),  # issue 10: "Sign in with a passkey"
     }
     if request.method == "GET":
         return render_page("login/password.html", ix, **context)

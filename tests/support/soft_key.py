@@ -45,6 +45,9 @@ class SoftKey:
         self.credential_id = os.urandom(32)
         self.sign_count = 0
         self.user_verified = user_verified
+        #: The user handle of the options it was created with (a discoverable credential
+        #: returns it on every sign-in, W3C WebAuthn SS 6.2.2).
+        self.user_handle: str | None = None
 
     def _cose_key(self) -> bytes:
         numbers = self.private.public_key().public_numbers()
@@ -73,6 +76,7 @@ class SoftKey:
 
     def create(self, options: dict[str, Any], *, origin: str | None = None) -> str:
         """The response of ``navigator.credentials.create`` to ``options``."""
+        self.user_handle = options.get("user", {}).get("id")
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
         auth_data = (
             hashlib.sha256(self.rp_id.encode()).digest()
@@ -104,6 +108,7 @@ class SoftKey:
         *,
         origin: str | None = None,
         sign_count: int | None = None,
+        user_handle: str | None = None,
     ) -> str:
         """The response of ``navigator.credentials.get`` to ``options`` (the counter goes up
         by one unless ``sign_count`` is given)."""
@@ -126,7 +131,7 @@ class SoftKey:
                     "clientDataJSON": b64(client_data),
                     "authenticatorData": b64(auth_data),
                     "signature": b64(signature),
-                    "userHandle": None,
+                    "userHandle": user_handle or self.user_handle,
                 },
                 "clientExtensionResults": {},
             }
