@@ -4,7 +4,7 @@ and signs out through the provider (RP-initiated logout).
 
 Settings (environment variables; ``make run`` prints the whole command for its demo client):
 
-    RP_ISSUER         the provider's issuer, e.g. http://127.0.0.1:5000/realms/main (required)
+    RP_ISSUER         the provider's issuer, e.g. http://localhost:5000/realms/main (required)
     RP_CLIENT_ID      the client_id (default demo-app)
     RP_CLIENT_SECRET  its secret (required), or RP_CLIENT_SECRET_FILE: a file that holds it
     RP_HOST, RP_PORT  where this app listens (default 127.0.0.1 and 8000)
@@ -13,7 +13,7 @@ Settings (environment variables; ``make run`` prints the whole command for its d
                       registered with the client
     RP_SCOPE          default "openid profile email"
 
-    RP_ISSUER=http://127.0.0.1:5000/realms/main RP_CLIENT_SECRET=<secret> \\
+    RP_ISSUER=http://localhost:5000/realms/main RP_CLIENT_SECRET=<secret> \\
         .venv/bin/python clients/flask_rp.py
 
 It needs Flask, Authlib and requests (clients/example-rp.txt).

@@ -60,7 +60,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     #: IDP_BASE_URL: public URL of the server; each realm's issuer is
-    #: ``{IDP_BASE_URL}/realms/{realm}``. Default ``http://{IDP_HOST}:{IDP_PORT}``.
+    #: ``{IDP_BASE_URL}/realms/{realm}``. Its host is also the WebAuthn relying party id and
+    #: its origin the one security keys are bound to. Default ``http://localhost:{IDP_PORT}``:
+    #: browsers refuse WebAuthn on an IP-address origin such as ``http://127.0.0.1:5000``.
     base_url: str = ""
     #: IDP_PROXY_COUNT: how many reverse proxies sit in front; their X-Forwarded-For is then
     #: trusted for the client address used by throttling and the audit log. Default 0.
@@ -220,7 +222,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     if not settings.database_url:
         settings.database_url = f"sqlite:///{instance / 'idp.sqlite3'}"
     if not settings.base_url:
-        settings.base_url = f"http://{settings.host}:{settings.port}"
+        settings.base_url = f"http://localhost:{settings.port}"
     settings.base_url = settings.base_url.rstrip("/")
     if settings.smtp_ssl and settings.smtp_starttls:
         raise ConfigError("IDP_SMTP_SSL and IDP_SMTP_STARTTLS exclude each other: choose one")

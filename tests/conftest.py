@@ -81,10 +81,14 @@ class LiveServer:
         self.app.extensions["idp.engine"].dispose()
 
 
-def start_server(database_url: str, instance: str, **overrides: Any) -> LiveServer:
+def start_server(
+    database_url: str, instance: str, *, localhost: bool = False, **overrides: Any
+) -> LiveServer:
+    """``localhost=True`` names the server ``http://localhost:<port>`` in its base URL (the
+    WebAuthn tests: browsers refuse WebAuthn on an IP-address origin, issue 10)."""
     dispatch = _Dispatch()
     server = make_server("127.0.0.1", 0, dispatch, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
+    url = f"http://{'localhost' if localhost else '127.0.0.1'}:{server.server_port}"
     app = create_app(
         {"instance_path": instance, "database_url": database_url, "base_url": url, **overrides}
     )

@@ -465,6 +465,7 @@ def test_two_factor_badge_and_the_same_layout_in_list_and_user_page(realm, lang)
             "Status",
             "Two-factor",
             "Backup codes left",
+            "Security keys",  # issue 10
             "Admin",
             "Created",
         ]
@@ -475,6 +476,7 @@ def test_two_factor_badge_and_the_same_layout_in_list_and_user_page(realm, lang)
             "状態",
             "2要素認証",
             "残りのバックアップコード",
+            "セキュリティキー",
             "管理者",
             "作成日",
         ]

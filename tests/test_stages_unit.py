@@ -129,6 +129,7 @@ def test_stage_order() -> None:
     assert [stage.name for stage in STAGES] == [
         "password",
         "trusted_browser",
+        "security_key",  # issue 10: a user with a key is offered it first
         "second_factor",
         "enrol",
         "backup_codes",

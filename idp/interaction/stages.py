@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..models import Interaction, Realm, User
-from ..services import backup_codes
+from ..services import backup_codes, security_keys
 from ..services.factors import has_second_factor
 from . import policy
 from .context import policy_context
@@ -60,6 +60,14 @@ class StageContext:
         )
 
     @property
+    def has_security_key(self) -> bool:
+        user = self.user
+        return self._once(
+            "has_security_key",
+            lambda: user is not None and bool(security_keys.count_keys(self.db, [user.id])),
+        )
+
+    @property
     def policy(self) -> policy.Context:
         return self._once(
             "policy", lambda: policy_context(self.db, self.realm, self.interaction, self.user)
@@ -88,10 +96,11 @@ class Stage(ABC):
 
 
 class PasswordStage(Stage):
-    """Email and password (SPEC L1). Skipped by a step-up: the session proved ``pwd``."""
+    """Email and password (SPEC L1). Skipped by a step-up: the session proved ``pwd``; and
+    after a passkey sign-in (issue 10), which proved ``hwk`` with user verification."""
 
     def applies(self, ctx: StageContext) -> bool:
-        return "pwd" not in ctx.amr
+        return "pwd" not in ctx.amr and "hwk" not in ctx.amr
 
 
 class TrustedBrowserStage(Stage):
@@ -104,6 +113,19 @@ class TrustedBrowserStage(Stage):
             and "mfa" not in ctx.amr
             and ctx.has_second_factor
             and policy.trusted_browser_may_skip(ctx.policy)
+        )
+
+
+class SecurityKeyStage(Stage):
+    """A user with a security key is offered it first (issue 10); its page links to the
+    authenticator app and the backup code, whose pages accept this stage too."""
+
+    def applies(self, ctx: StageContext) -> bool:
+        return (
+            ctx.user is not None
+            and "mfa" not in ctx.amr
+            and ctx.has_second_factor  # cached, shared with the other stages
+            and ctx.has_security_key
         )
 
 
@@ -161,6 +183,7 @@ class FewCodesLeftStage(Stage):
 STAGES: list[Stage] = [
     PasswordStage("password", "login.password"),
     TrustedBrowserStage("trusted_browser", "login.trusted"),
+    SecurityKeyStage("security_key", "login.webauthn"),
     SecondFactorStage("second_factor", "login.totp"),
     EnrolStage("enrol", "login.enrol"),
     BackupCodesShownStage("backup_codes", "login.codes"),

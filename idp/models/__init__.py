@@ -1,7 +1,7 @@
 """Typed SQLAlchemy 2 models. Every row belongs to a realm (directly or through its user)."""
 
 from .audit import AuditEvent, Throttle
-from .authenticator import Authenticator, BackupCode
+from .authenticator import Authenticator, BackupCode, WebAuthnChallenge
 from .client import Client
 from .keys import SigningKey
 from .mail import ActionToken, OutboxMessage
@@ -26,4 +26,5 @@ __all__ = [
     "Token",
     "TrustedBrowser",
     "User",
+    "WebAuthnChallenge",
 ]

@@ -17,14 +17,18 @@ AMR_BACKUP_CODE = "backup_code"
 AMR_PASSWORD = ["pwd"]
 AMR_TOTP = ["pwd", "otp", "mfa"]
 AMR_BACKUP = ["pwd", "mfa", AMR_BACKUP_CODE]
-AMR_VALUES = ["pwd", "otp", "mfa", AMR_BACKUP_CODE, "trusted_browser"]
+#: A security key as second factor (issue 10): ``hwk`` (proof of possession of a hardware
+#: key, RFC 8176 section 2) and ``mfa``, plus ``user`` only when the authenticator reported
+#: user verification (its PIN or biometric; WebAuthn does not say which).
+AMR_SECURITY_KEY = ["pwd", "hwk", "mfa"]
+AMR_VALUES = ["pwd", "otp", "hwk", "user", "mfa", AMR_BACKUP_CODE, "trusted_browser"]
 
 #: A trusted browser stood in for the code (SPEC P8): no code was typed, so no ``otp``.
 AMR_TRUSTED_BROWSER = "trusted_browser"
 AMR_TRUSTED = ["pwd", "mfa", AMR_TRUSTED_BROWSER]
 
 #: The order of the values in tokens (SPEC T1's table).
-AMR_ORDER = ("pwd", "otp", "hwk", "mfa", AMR_BACKUP_CODE, AMR_TRUSTED_BROWSER)
+AMR_ORDER = ("pwd", "otp", "hwk", "user", "mfa", AMR_BACKUP_CODE, AMR_TRUSTED_BROWSER)
 
 
 def ordered_amr(amr: list[str]) -> list[str]:

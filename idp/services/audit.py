@@ -56,6 +56,10 @@ EVENT_TYPES: tuple[EventType, ...] = tuple(
         ("mfa.backup_code.used", N_("Backup code used")),
         ("mfa.browser.trusted", N_("Browser trusted")),
         ("mfa.browser.revoked", N_("Trusted browser removed")),
+        ("mfa.webauthn.added", N_("Security key added")),
+        ("mfa.webauthn.renamed", N_("Security key renamed")),
+        ("mfa.webauthn.removed", N_("Security key removed")),
+        ("mfa.webauthn.counter_regressed", N_("Security key refused: possibly cloned")),
         ("account.password.changed", N_("Password changed")),
         ("account.password.reset_requested", N_("Password reset link requested")),
         ("account.password.reset_by_link", N_("Password reset by email link")),
@@ -107,6 +111,12 @@ DETAIL_LABELS: dict[str, str] = {
     "admin": N_("Admin"),
     "previous_email": N_("Previous email address"),
     "email_verified": N_("Email address verified"),
+    "key_name": N_("Security key"),
+    "old_name": N_("Previous name"),
+    "first_factor": N_("Turned two-factor authentication on"),
+    "last_factor": N_("Turned two-factor authentication off"),
+    "stored_count": N_("Signature counter known"),
+    "received_count": N_("Signature counter received"),
 }
 #: Labels of the detail values that are codes rather than words.
 VALUE_LABELS: dict[str, str] = {
@@ -121,6 +131,12 @@ VALUE_LABELS: dict[str, str] = {
     "backup_code": N_("backup code"),
     "password": N_("password"),
     "second_factor": N_("second factor"),
+    "webauthn": N_("security key"),
+    "passkey": N_("passkey"),
+    "SecurityKeyRefused": N_("security key response not valid"),
+    "ChallengeNotValid": N_("challenge used, expired or not issued here"),
+    "UnknownCredential": N_("not one of the account's keys"),
+    "SignCountRegressed": N_("signature counter went backwards (possibly cloned key)"),
 }
 #: Keys whose values are never shown, wherever they appear in a detail.
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|otp|(^|_)(code|key|hash)s?$", re.I)

@@ -10,12 +10,23 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Authenticator, BackupCode, Realm, User
-from . import backup_codes, notifications, password_reset, throttle, totp
+from . import (
+    backup_codes,
+    key_assertions,
+    notifications,
+    password_reset,
+    security_keys,
+    throttle,
+    totp,
+)
 from .audit import record_event
 from .context import cipher
 from .errors import InvalidCode, NotFound, TooManyAttempts
 from .sessions import end_user_sessions, revoke_user_tokens
 from .trusted_browsers import void_trusts
+
+#: The kinds of authenticator that are a second factor (backup codes are a fallback).
+FACTOR_TYPES = ("totp", security_keys.TYPE)
 
 
 @dataclass
@@ -23,6 +34,8 @@ class TwoFactorStatus:
     enabled: bool
     enrolled_at: datetime | None
     unused_backup_codes: int
+    #: Active security keys and passkeys (issue 10).
+    security_keys: int = 0
 
 
 def active_totp(db: Session, user: User) -> Authenticator | None:
@@ -36,32 +49,42 @@ def active_totp(db: Session, user: User) -> Authenticator | None:
 
 
 def has_second_factor(db: Session, user: User) -> bool:
-    return active_totp(db, user) is not None
-
-
-def two_factor_status(db: Session, user: User) -> TwoFactorStatus:
-    auth = active_totp(db, user)
-    return TwoFactorStatus(
-        enabled=auth is not None,
-        enrolled_at=auth.created_at if auth else None,
-        unused_backup_codes=backup_codes.count_unused(db, user.id) if auth else 0,
+    """An authenticator app or a security key (issue 10: having a key turns 2FA on)."""
+    return (
+        db.scalar(
+            select(Authenticator.id)
+            .where(
+                Authenticator.user_id == user.id,
+                Authenticator.type.in_(FACTOR_TYPES),
+                Authenticator.status == "active",
+            )
+            .limit(1)
+        )
+        is not None
     )
 
 
+def two_factor_status(db: Session, user: User) -> TwoFactorStatus:
+    return two_factor_statuses(db, [user])[user.id]
+
+
 def two_factor_statuses(db: Session, users: list[User]) -> dict[int, TwoFactorStatus]:
-    """``two_factor_status`` for a page of users in two queries (the admin list)."""
+    """``two_factor_status`` for a page of users in three queries (the admin list)."""
     ids = [u.id for u in users]
     if not ids:
         return {}
     enrolled = dict(
         db.execute(
-            select(Authenticator.user_id, Authenticator.created_at).where(
+            select(Authenticator.user_id, func.min(Authenticator.created_at))
+            .where(
                 Authenticator.user_id.in_(ids),
-                Authenticator.type == "totp",
+                Authenticator.type.in_(FACTOR_TYPES),
                 Authenticator.status == "active",
             )
+            .group_by(Authenticator.user_id)
         ).all()
     )
+    keys = security_keys.count_keys(db, ids)
     unused = dict(
         db.execute(
             select(BackupCode.user_id, func.count(BackupCode.id))
@@ -74,6 +97,7 @@ def two_factor_statuses(db: Session, users: list[User]) -> dict[int, TwoFactorSt
             enabled=uid in enrolled,
             enrolled_at=enrolled.get(uid),
             unused_backup_codes=unused.get(uid, 0) if uid in enrolled else 0,
+            security_keys=keys.get(uid, 0),
         )
         for uid in ids
     }
@@ -261,14 +285,18 @@ def verify_second_factor(
     *,
     kind: str,
     client_address: str | None,
+    binding: str | None = None,
     locale: str | None = None,
-) -> None:
-    """Check a sign-in code (``kind`` ``totp`` or ``backup_code``) under the shared
-    per-account throttle (SPEC L6), auditing failures and backup-code use (A4). A used
-    backup code is mailed to the user (P7) in ``locale``, the sign-in's language.
+) -> list[str]:
+    """Check a sign-in code (``kind`` ``totp`` or ``backup_code``) or a security key's
+    response (``webauthn``, its challenge issued for ``binding``) under the shared
+    per-account throttle (SPEC L6, issue 10), auditing failures and backup-code use (A4).
+    Returns the ``amr`` values the check proved (RFC 8176). A used backup code is mailed to
+    the user (P7) in ``locale``, the sign-in's language.
 
-    Raises TooManyAttempts, InvalidCode (or CodeReplayed). The caller must commit in both
-    the success and the failure case so the counter and the audit event persist.
+    Raises TooManyAttempts, InvalidCode (or CodeReplayed, or a SecurityKeyRefused). The
+    caller must commit in both the success and the failure case so the counter and the
+    audit event persist.
     """
     key = throttle.second_factor_key(user.id)
     throttle.serialize(db, key)
@@ -285,16 +313,24 @@ def verify_second_factor(
             client_address=client_address,
         )
         raise
+    amr: list[str]
     try:
         if kind == "totp":
             auth = active_totp(db, user)
             if auth is None:
                 raise InvalidCode("no authenticator")
             totp.verify_totp(db, auth, raw_code)
+            amr = ["otp", "mfa"]
+        elif kind == "webauthn":
+            verified_user = key_assertions.verify_assertion(
+                db, realm, user, raw_code, binding=binding or "", client_address=client_address
+            )
+            amr = ["hwk", "mfa", *(["user"] if verified_user else [])]
         elif kind == "backup_code":
             if not has_second_factor(db, user):
                 raise InvalidCode("no authenticator")
             backup_codes.consume_backup_code(db, user, raw_code)
+            amr = ["mfa", "backup_code"]
         else:
             raise ValueError(kind)
     except InvalidCode as exc:
@@ -334,3 +370,4 @@ def verify_second_factor(
         notifications.backup_code_used(
             db, user, remaining=left, client_address=client_address, locale=locale
         )
+    return amr

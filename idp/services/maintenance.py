@@ -17,6 +17,7 @@ from ..models import (
     Throttle,
     Token,
     TrustedBrowser,
+    WebAuthnChallenge,
 )
 from .action_tokens import INVITATION
 
@@ -28,8 +29,8 @@ def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
     """Delete expired interactions, authorization codes, tokens, SSO sessions and browser
     trusts that expired (or ended) more than ``grace_days`` ago, stale throttle counters,
     emailed links (other than invitations, which the console shows as expired until resent
-    or revoked) and sent mail older than that, and mail given up on more than
-    ``FAILED_MAIL_DAYS`` ago. Audit events are kept."""
+    or revoked) and sent mail older than that, unspent WebAuthn challenges, and mail given
+    up on more than ``FAILED_MAIL_DAYS`` ago. Audit events are kept."""
     cutoff = utcnow() - timedelta(days=grace_days)
     counts = {
         "interactions": db.execute(
@@ -79,6 +80,10 @@ def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
                     & (OutboxMessage.created_at < utcnow() - timedelta(days=FAILED_MAIL_DAYS)),
                 )
             )
+        ).rowcount,
+        # Single-use WebAuthn challenges (issue 10) that were never spent.
+        "webauthn_challenges": db.execute(
+            delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at < cutoff)
         ).rowcount,
     }
     return {k: v or 0 for k, v in counts.items()}

@@ -238,4 +238,4 @@ def send_verification(realm: str) -> Response:
 
 
 # The two-factor pages are in their own module, on this blueprint.
-from . import account_two_factor  # noqa: E402, F401
+from . import account_keys, account_two_factor  # noqa: E402, F401

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from ..db import get_session
 from ..interaction.context import second_factor_required_by
 from ..models import TrustedBrowser, User
-from ..services import backup_codes, factors, trusted_browsers
+from ..services import backup_codes, factors, security_keys, trusted_browsers
 from ..services.context import cipher
 from ..services.crypto import digest
 from ..services.errors import (
@@ -83,6 +83,8 @@ def two_factor(realm: str) -> Response:
         trusts=trusts,
         trust_labels={t.id: _trust_label(t.label) for t in trusts},
         this_browser=_this_browser_digest(),
+        keys=security_keys.list_keys(db, g.user),
+        keys_available=security_keys.available(),
     )
 
 
@@ -107,7 +109,7 @@ def revoke_trusted_browser(realm: str, trust_id: int) -> Response:
 def _enrolment_context(user: User) -> dict[str, Any]:
     return {
         **totp_enrolment(g.idp_realm, user),
-        "replacing": factors.has_second_factor(get_session(), user),
+        "replacing": factors.active_totp(get_session(), user) is not None,
     }
 
 

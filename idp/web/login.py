@@ -18,7 +18,7 @@ from ..interaction import flow
 from ..interaction.finish import finish_interaction
 from ..interaction.stages import StageContext, next_stage
 from ..models import Interaction, User
-from ..services import trusted_browsers
+from ..services import security_keys, trusted_browsers
 from ..services.errors import AccountDisabled, InvalidCredentials, TooManyAttempts
 from ..services.users import authenticate_password
 from .common import (
@@ -124,15 +124,18 @@ def _finish(ix: Interaction, user: User | None) -> Response:
     return resp
 
 
-def stage_page(uid: str, endpoint: str) -> tuple[Interaction, User] | Response:
+def stage_page(
+    uid: str, endpoint: str, *alternative_to: str
+) -> tuple[Interaction, User] | Response:
     """The interaction and user for a stage's page, or where to go instead when this stage
-    does not apply (a stale link, a stage already done)."""
+    does not apply (a stale link, a stage already done). A page that is an alternative to
+    other stages' pages (the authenticator app for a security key) names them."""
     ix = load(uid)
     if isinstance(ix, Response):
         return ix
     user = user_of(ix)
     stage = next_stage(stage_context(ix, user))
-    if user is None or stage is None or stage.endpoint != endpoint:
+    if user is None or stage is None or stage.endpoint not in (endpoint, *alternative_to):
         return go_on(ix, user)
     return ix, user
 
@@ -162,6 +165,7 @@ def password(realm: str, uid: str) -> Response:
     context: dict[str, Any] = {
         "preset": preset,
         "email": preset.email if preset else (ix.login_hint or ""),
+        "passkeys": security_keys.available(),  # issue 10: "Sign in with a passkey"
     }
     if request.method == "GET":
         return render_page("login/password.html", ix, **context)
@@ -204,4 +208,4 @@ def restart(realm: str, uid: str) -> Response:
 
 
 # The code pages register their routes on ``bp``.
-from . import login_codes  # noqa: E402, F401
+from . import login_codes, login_keys  # noqa: E402, F401

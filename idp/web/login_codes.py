@@ -39,11 +39,16 @@ def trusted(realm: str, uid: str) -> Response:
 
 
 def _second_factor(uid: str, kind: str, template: str, amr: list[str], wrong: Any) -> Response:
-    found = stage_page(uid, "login.totp")
+    # Also the alternatives to a security key (issue 10).
+    found = stage_page(uid, "login.totp", "login.webauthn")
     if isinstance(found, Response):
         return found
     ix, user = found
-    context = {"can_trust": g.idp_realm.trust_browser_days > 0}
+    context = {
+        "can_trust": g.idp_realm.trust_browser_days > 0,
+        "has_key": stage_context(ix, user).has_security_key,
+        "has_totp": factors.active_totp(get_session(), user) is not None,
+    }
     if request.method == "GET":
         return render_page(template, ix, user=user, **context)
     db = get_session()
