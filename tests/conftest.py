@@ -42,6 +42,24 @@ def _fresh_postgres(url: str) -> None:
     engine.dispose()
 
 
+#: Test modules whose outcome doesn't depend on the database (pages in a browser, relying-party
+#: interop, fuzzing, packaging, the catalog): they run in the default (SQLite) run and are
+#: skipped when the suite runs against PostgreSQL, which keeps CI short.
+#: ``IDP_TEST_EVERYTHING=1`` runs them there too.
+DATABASE_INDEPENDENT = ("test_browser", "test_interop_", "test_fuzz", "test_packaging", "test_i18n")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("IDP_TEST_DATABASE_URL") or os.environ.get("IDP_TEST_EVERYTHING"):
+        return
+    skip = pytest.mark.skip(
+        reason="database-independent: runs in the SQLite run (IDP_TEST_EVERYTHING=1: here too)"
+    )
+    for item in items:
+        if item.path.name.startswith(DATABASE_INDEPENDENT):
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _system_clock() -> Iterator[None]:
     """Whatever a test does to ``idp.clock`` (``travel``, ``freeze``), the next test starts
