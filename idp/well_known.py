@@ -93,9 +93,7 @@ class WellKnownFastPath:
         self, environ: dict[str, Any], start_response: StartResponse, body: bytes, etag: str
     ) -> Iterable[bytes]:
         quoted = f'"{etag}"'
-        modified = "HTTP_IF_NONE_MATCH" not in environ or is_resource_modified(
-            environ, etag=quoted
-        )
+        modified = "HTTP_IF_NONE_MATCH" not in environ or is_resource_modified(environ, etag=quoted)
         headers = [("ETag", quoted), ("Cache-Control", CACHE_CONTROL)]
         headers.append(("Access-Control-Allow-Origin", "*"))
         headers.append(("Date", self._http_date()))

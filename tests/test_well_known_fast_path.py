@@ -161,4 +161,3 @@ def test_a_key_rotation_by_another_process_is_seen_within_the_period(realm, serv
     assert _get(jwks_url).content == fresh.content
     assert "ES256" in _get(discovery_url).text
     assert flask_calls == []
-
