@@ -142,25 +142,31 @@ def record_token(
     family starts otherwise."""
     now = utcnow()
     db.execute(
-        insert(Token).values(
-            realm_id=realm_id,
-            client_id=client_id,
-            user_id=user_id,
-            access_digest=digest(access_token),
-            refresh_digest=digest(refresh_token) if refresh_token else None,
-            jti=jti,
-            scope=scope,
-            family_id=family_id or random_token(16),
-            code_id=code_id,
-            sid=sid,
-            auth_time=auth_time,
-            amr=amr,
-            acr=acr,
-            issued_at=now,
-            access_expires_at=now + timedelta(seconds=expires_in),
-            refresh_expires_at=(now + timedelta(seconds=refresh_ttl)) if refresh_token else None,
-        )
+        _INSERT_TOKEN,
+        {
+            "realm_id": realm_id,
+            "client_id": client_id,
+            "user_id": user_id,
+            "access_digest": digest(access_token),
+            "refresh_digest": digest(refresh_token) if refresh_token else None,
+            "jti": jti,
+            "scope": scope,
+            "family_id": family_id or random_token(16),
+            "code_id": code_id,
+            "sid": sid,
+            "auth_time": auth_time,
+            "amr": amr,
+            "acr": acr,
+            "issued_at": now,
+            "access_expires_at": now + timedelta(seconds=expires_in),
+            "refresh_expires_at": (now + timedelta(seconds=refresh_ttl)) if refresh_token else None,
+        },
     )
+
+
+#: One statement built once (on the table, not the ORM entity): each token request only
+#: binds its values, with no per-call statement construction or cache-key work.
+_INSERT_TOKEN = insert(Token.__table__)
 
 
 def find_refresh_token(db: Session, realm_id: int, refresh_token: object) -> Token | None:
