@@ -42,6 +42,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         OAUTH2_ERROR_URIS=None,
     )
     app.extensions["idp.settings"] = settings
+    from .web.browser_session import BrowserSessionInterface
+
+    app.session_interface = BrowserSessionInterface()
     if not settings.base_url.startswith("https://"):
         # Authlib refuses http URLs unless told; only development issuers are http.
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
