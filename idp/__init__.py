@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings, load_settings
+from .headers import HSTS, SECURITY_HEADERS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,9 +42,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         OAUTH2_ERROR_URIS=None,
     )
     app.extensions["idp.settings"] = settings
+    from .web.browser_session import BrowserSessionInterface
+
+    app.session_interface = BrowserSessionInterface()
     if not settings.base_url.startswith("https://"):
         # Authlib refuses http URLs unless told; only development issuers are http.
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+    from .well_known import WellKnownFastPath
+
+    # Discovery and JWKS from the process cache, before Flask (and after ProxyFix, which
+    # wraps it below, so the scheme it sees is the client's).
+    app.wsgi_app = WellKnownFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     if settings.proxy_count:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
@@ -167,18 +176,10 @@ def _register_pages(app: Flask) -> None:
             # After a form POST, 303 See Other tells every client to follow with a GET.
             response.status_code = 303
         headers = response.headers
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "frame-ancestors 'none'; base-uri 'none'",
-        )
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        for name, value in SECURITY_HEADERS:
+            headers.setdefault(name, value)
         if request.is_secure:
-            # Browsers that once reached the provider over https never fall back to http.
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+            headers.setdefault(*HSTS)
         if response.mimetype in ("text/html", "text/plain") and not request.path.startswith(
             "/static/"
         ):

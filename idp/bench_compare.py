@@ -180,8 +180,16 @@ class Bench:
 
     # -- rounds ---------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def selected(self) -> dict[str, dict[str, Callable[[], load.Figures]]]:
+        """The rows chosen with ``--only`` (every row by default)."""
         table = self.endpoints()
+        wanted = [w.strip().lower() for w in self.args.only.split(",") if w.strip()]
+        if not wanted:
+            return table
+        return {k: v for k, v in table.items() if any(k.lower().startswith(w) for w in wanted)}
+
+    def run(self) -> None:
+        table = self.selected()
         for name, sides in table.items():  # warm every worker up once
             for side in sides.values():
                 if name != "password sign-ins":
@@ -192,7 +200,8 @@ class Bench:
                 order = list(sides.items())
                 for side, measure in order if r % 2 == 0 else order[::-1]:
                     self.results.setdefault((name, side), []).append(measure())
-            self.ceilings.append(load.argon2_ceiling(self.args.workers, self.args.seconds))
+            if "password sign-ins" in table:
+                self.ceilings.append(load.argon2_ceiling(self.args.workers, self.args.seconds))
 
     def median(self, name: str, side: str) -> load.Figures | None:
         runs = self.results.get((name, side))
@@ -266,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--sign-in-concurrency", type=int, default=16)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated endpoint names to measure (e.g. discovery,JWKS,hello,token); "
+        "a name matches any row that starts with it. Default: every row.",
+    )
     args = parser.parse_args(argv)
     if not load.have_wrk():
         raise SystemExit("wrk is needed (apt-get install wrk)")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from flask import current_app
+from flask import Flask, current_app
 
 from . import clock
 from .db import database_unavailable
@@ -54,12 +54,15 @@ class VersionedCache(Generic[T]):
         build: Callable[[Any, T | None], T],
         *,
         on_unavailable: Callable[[], None] | None = None,
+        stale_if_error: bool = True,
     ) -> T | None:
         """The value of ``key``. ``fetch()`` returns ``(version, data)``; a version of None
         means the thing does not exist (nothing is cached, None is returned).
         ``build(data, previous_value)`` makes the value for a new version. When ``fetch``
         fails with a database outage and a value is cached, that value is returned and
-        ``on_unavailable`` (a rollback of the failed session) is called."""
+        ``on_unavailable`` (a rollback of the failed session) is called; with
+        ``stale_if_error=False`` the error is raised instead (what must stop being trusted
+        after the period, such as a client that may have been removed)."""
         now = clock.timestamp()
         entry = self._entries.get(key)
         if entry is not None and 0 <= now - entry.checked_at < self._ttl():
@@ -67,7 +70,7 @@ class VersionedCache(Generic[T]):
         try:
             version, data = fetch()
         except Exception as exc:
-            if entry is None or not database_unavailable(exc):
+            if entry is None or not stale_if_error or not database_unavailable(exc):
                 raise
             if on_unavailable is not None:
                 on_unavailable()
@@ -86,6 +89,15 @@ class VersionedCache(Generic[T]):
             self._entries[key] = _Entry(value, version, now)
         return value
 
+    def fresh(self, key: Hashable) -> T | None:
+        """The cached value of ``key`` while it is within its period, else None; never asks
+        the database (the fast path of ``idp.oidc.well_known`` falls through to Flask then,
+        whose ``get`` checks the version)."""
+        entry = self._entries.get(key)
+        if entry is not None and 0 <= clock.timestamp() - entry.checked_at < self._ttl():
+            return entry.value
+        return None
+
     def peek(self, key: Hashable) -> T | None:
         """The cached value of ``key`` however old, without asking the database."""
         entry = self._entries.get(key)
@@ -100,11 +112,12 @@ class VersionedCache(Generic[T]):
             self._entries.clear()
 
 
-def process_cache(name: str) -> VersionedCache[Any]:
-    """The running app's cache called ``name``, made on first use."""
-    caches: dict[str, VersionedCache[Any]] = current_app.extensions.setdefault("idp.caches", {})
+def process_cache(name: str, app: Flask | None = None) -> VersionedCache[Any]:
+    """The cache called ``name`` of ``app`` (default: the running app), made on first use."""
+    app = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    caches: dict[str, VersionedCache[Any]] = app.extensions.setdefault("idp.caches", {})
     cache = caches.get(name)
     if cache is None:
-        settings = current_app.extensions["idp.settings"]
+        settings = app.extensions["idp.settings"]
         cache = caches.setdefault(name, VersionedCache(lambda: settings.key_cache_seconds))
     return cache

@@ -8,39 +8,20 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import event
 
 from idp import clock
 from idp.cache import VersionedCache
 from idp.db import get_session
 from idp.services.realms import cached_realm
 from tests.helpers import run_idp
+from tests.support.queries import counted_queries
 
 PERIOD = 3600
 pytestmark = pytest.mark.settings(key_cache_seconds=PERIOD)
-
-
-@contextmanager
-def counted_queries(app: Any) -> Iterator[list[str]]:
-    """The queries the app's engine runs inside the block (SQLite's BEGIN left out)."""
-    seen: list[str] = []
-    engine = app.extensions["idp.engine"]
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.startswith("BEGIN"):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _discovery(realm: Any, **headers: str) -> requests.Response:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from idp import clock
 from idp.db import get_session
 from idp.models import Realm
 from idp.services.clients import create_client, find_client, set_client_resource_server
@@ -128,6 +129,9 @@ def test_cli_registers_and_unregisters_a_resource_server(realm, rp, server):
     )  # fmt: skip
     assert unset.returncode == 0, unset.stderr
     assert json.loads(unset.stdout)["resource_server"] is False
+    # The provider's process caches clients for IDP_KEY_CACHE_SECONDS (5 s): past that
+    # period the change holds.
+    clock.travel(seconds=6)
     assert _introspect(realm, api, tokens["access_token"]) == INACTIVE
 
     again = run_idp(

@@ -329,7 +329,9 @@ def test_timeout_settings_and_their_postgres_parameters(monkeypatch):
     assert args["options"] == "-c statement_timeout=10000"
     assert "options" not in postgres_connect_args(5, 0)  # 0: no limit
     engine = make_engine("postgresql+psycopg://u@127.0.0.1:1/x", connect_timeout=5)
-    assert engine.pool._pre_ping  # a restarted server's dead connections are replaced
+    # A restarted server's dead connections are replaced at checkout, without a round trip
+    # (db.server_hung_up; tests/test_pool_checks.py).
+    assert not engine.pool._pre_ping
     assert engine.pool._timeout == 5
     engine.dispose()
 
@@ -666,7 +668,7 @@ def _outage_scenario(pg: OwnPostgres, server: Any) -> None:
             time.sleep(0.5)
 
         pg.start()
-        # Recovery by itself (pre-ping replaces the dead pooled connections): no restart.
+        # Recovery by itself (the pool replaces its dead connections): no restart.
         deadline = time.monotonic() + 20
         while requests.get(f"{server.url}/readyz", timeout=30).status_code != 200:
             assert time.monotonic() < deadline, "the provider did not recover"

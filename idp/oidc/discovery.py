@@ -32,8 +32,13 @@ _documents_lock = threading.Lock()
 def discovery_response() -> Response:
     """The realm's discovery document (``g.idp_realm``), from memory after the first time."""
     realm = g.idp_realm
-    issuer = issuer_for(realm)
     algs = tuple(realm_keys(get_session(), realm.id).algs)
+    return _document_response(*discovery_bytes(issuer_for(realm), algs))
+
+
+def discovery_bytes(issuer: str, algs: tuple[str, ...]) -> tuple[bytes, str]:
+    """The serialised discovery document of ``issuer`` and its ETag, built once per key
+    set's algorithms."""
     found = _documents.get((issuer, algs))
     if found is None:
         body = json.dumps(discovery_document(issuer, list(algs)), separators=(",", ":")).encode()
@@ -42,7 +47,12 @@ def discovery_response() -> Response:
             if len(_documents) > 10_000:
                 _documents.clear()
             _documents[(issuer, algs)] = found
-    return _document_response(*found)
+    return found
+
+
+def built_discovery_bytes(issuer: str, algs: tuple[str, ...]) -> tuple[bytes, str] | None:
+    """``discovery_bytes`` when already built, else None (never builds)."""
+    return _documents.get((issuer, algs))
 
 
 def jwks_response() -> Response:

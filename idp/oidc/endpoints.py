@@ -13,7 +13,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 
-from ..db import get_session
+from ..db import begin_autocommit, get_session
 from ..models import Client, Token, User
 from ..services import tokens
 from ..services.keys import public_key_set, realm_keys
@@ -30,6 +30,8 @@ class _TokenView:
         self.found = found
         self.row = found.row
         self.scope = found.row.scope
+        #: The token's own client, once it authenticated (introspection).
+        self.client: Client | None = None
 
     @property
     def is_refresh(self) -> bool:
@@ -111,15 +113,20 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        # A read only: one SELECT without BEGIN and ROLLBACK around it.
+        begin_autocommit(get_session())
         return _query_token(token_string, token_type_hint)
 
     def check_permission(self, token: _TokenView, client: Client, request: OAuth2Request) -> bool:
-        return may_introspect(client, token.row.client_id)
+        allowed = may_introspect(client, token.row.client_id)
+        if allowed and client.id == token.row.client_id:
+            token.client = client  # the answer names it: no need to load it again
+        return allowed
 
     def introspect_token(self, token: _TokenView) -> dict[str, Any]:
         row: Token = token.row
         db = get_session()
-        client = db.get(Client, row.client_id)
+        client = token.client or db.get(Client, row.client_id)
         user = db.get(User, row.user_id) if row.user_id else None
         expires = row.refresh_expires_at if token.is_refresh else row.access_expires_at
         data: dict[str, Any] = {

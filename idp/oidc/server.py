@@ -21,7 +21,7 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import Flask
 from flask import request as flask_request
 
-from ..db import get_session
+from ..db import begin_autocommit, get_session
 from ..models import AuthorizationCode, Client, Token
 from ..services import clients as client_service
 from ..services import tokens
@@ -62,7 +62,9 @@ class AuthorizationServer(_FlaskServer):
         return FlaskOAuth2Request(flask_request)
 
     def query_client(self, client_id: str) -> Client | None:
-        return client_service.find_client(get_session(), current_realm(), client_id)
+        """The client from the process cache (``services.clients.cached_client``): a change
+        is seen within ``IDP_KEY_CACHE_SECONDS``."""
+        return client_service.cached_client(get_session(), current_realm().id, client_id)
 
     def get_authorization_grant(self, request: OAuth2Request) -> Any:
         """As Authlib's, but an unsupported ``response_type`` is not echoed into the error:
@@ -96,6 +98,9 @@ class AuthorizationServer(_FlaskServer):
             else None
         )
         db = get_session()
+        # Nothing read or written yet in this request (client credentials, with the client
+        # cached): the INSERT is then the transaction, one round trip.
+        begin_autocommit(db)
         tokens.record_token(
             db,
             realm_id=current_realm().id,

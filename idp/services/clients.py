@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..cache import process_cache
 from ..models import Client, Realm
 from .audit import record_event
 from .crypto import digest, random_token
@@ -93,6 +95,35 @@ def find_client(db: Session, realm: Realm | int, client_id: str) -> Client | Non
     return db.scalar(
         select(Client).where(Client.realm_id == realm_id, Client.client_id == client_id)
     )
+
+
+_CLIENT_COLUMNS = tuple(Client.__table__.columns)
+
+
+def cached_client(db: Session, realm_id: int, client_id: str) -> Client | None:
+    """The client ``client_id`` of the realm from the process cache (``idp.cache``), for the
+    protocol endpoints that authenticate clients: its row is read again at most every
+    ``IDP_KEY_CACHE_SECONDS``, so a client removed, changed or given a new secret by the
+    CLI or the console is seen within that period. Unlike realms, a client is not served
+    stale while the database is unavailable (the error is raised), so a removed client
+    never authenticates after the period. The value is a detached copy of the row
+    (never added to a session; read it, don't change it). None when there is no such
+    client (unknown ids are not cached)."""
+    if not isinstance(client_id, str) or len(client_id) > 128 or "\x00" in client_id:
+        return None
+
+    def fetch() -> tuple[Any, Any]:
+        row = db.execute(
+            select(*_CLIENT_COLUMNS).where(
+                Client.realm_id == realm_id, Client.client_id == client_id
+            )
+        ).one_or_none()
+        return (tuple(row) if row is not None else None), row
+
+    def build(row: Any, _previous: Client | None) -> Client:
+        return Client(**row._asdict())
+
+    return process_cache("clients").get((realm_id, client_id), fetch, build, stale_if_error=False)
 
 
 def list_clients(db: Session, realm: Realm) -> list[Client]:

@@ -47,9 +47,14 @@ PASSWORD_ADDRESS = Policy(free=30, base_seconds=1, max_seconds=15 * 60, window_s
 
 
 def check_allowed(db: Session, key: str, now: datetime | None = None) -> None:
-    """Raise TooManyAttempts if ``key`` is waiting out a delay."""
+    """Raise TooManyAttempts if ``key`` is waiting out a delay. A key this transaction has
+    locked (``serialize``) is answered from what the lock read: nobody else can change it."""
     now = now or utcnow()
-    blocked_until = db.scalar(select(Throttle.blocked_until).where(Throttle.key == key))
+    locked = _locked(db)
+    if key in locked:
+        blocked_until = locked[key][1]
+    else:
+        blocked_until = db.scalar(select(Throttle.blocked_until).where(Throttle.key == key))
     if blocked_until is not None and blocked_until > now:
         raise TooManyAttempts(math.ceil((blocked_until - now).total_seconds()))
 
@@ -87,8 +92,23 @@ def serialize(db: Session, key: str) -> None:
     """Lock ``key``'s row until the caller's transaction ends, so concurrent attempts on the
     same key are checked one after the other: without it, N parallel guesses would all pass
     ``check_allowed`` before any failure is counted (SPEC L6)."""
-    _ensure_row(db, key, utcnow())
-    db.execute(select(Throttle.id).where(Throttle.key == key).with_for_update())
+    lock = select(Throttle.failures, Throttle.blocked_until).where(Throttle.key == key)
+    row = db.execute(lock.with_for_update()).one_or_none()
+    if row is None:
+        _ensure_row(db, key, utcnow())
+        row = db.execute(lock.with_for_update()).one()
+    _locked(db)[key] = (row.failures, row.blocked_until)
+
+
+def _locked(db: Session) -> dict[str, tuple[int, datetime | None]]:
+    """The keys this transaction of ``db`` locked, with the failures and delay the lock
+    read (so ``check_allowed`` and ``reset`` need no statement of their own for them)."""
+    transaction = db.get_transaction()
+    held = db.info.get("idp.throttle_locks")
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        db.info["idp.throttle_locks"] = held
+    return held[1]
 
 
 def record_failure(db: Session, key: str, policy: Policy, now: datetime | None = None) -> int:
@@ -109,15 +129,23 @@ def record_failure(db: Session, key: str, policy: Policy, now: datetime | None =
         delay = min(policy.base_seconds * (2**exponent), policy.max_seconds)
         row.blocked_until = now + timedelta(seconds=delay)
     db.flush()
+    _locked(db)[key] = (row.failures, row.blocked_until)
     return row.failures
 
 
 def reset(db: Session, key: str) -> None:
+    """Clear ``key`` after a success; nothing to write when this transaction holds its lock
+    and it has no failures and no delay (the usual sign-in)."""
+    locked = _locked(db)
+    if locked.get(key) == (0, None):
+        return
     db.execute(
         update(Throttle)
         .where(Throttle.key == key)
         .values(failures=0, blocked_until=None, updated_at=utcnow())
     )
+    if key in locked:
+        locked[key] = (0, None)
 
 
 def _ensure_row(db: Session, key: str, now: datetime) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -136,30 +136,37 @@ def record_token(
     acr: str | None,
     expires_in: int,
     refresh_ttl: int,
-) -> Token:
-    """Store an issued access token (and its refresh token). ``family_id`` is the family
-    of the refresh token it was rotated from; a new family starts otherwise."""
+) -> None:
+    """Store an issued access token (and its refresh token): one INSERT, nothing read
+    back. ``family_id`` is the family of the refresh token it was rotated from; a new
+    family starts otherwise."""
     now = utcnow()
-    row = Token(
-        realm_id=realm_id,
-        client_id=client_id,
-        user_id=user_id,
-        access_digest=digest(access_token),
-        refresh_digest=digest(refresh_token) if refresh_token else None,
-        jti=jti,
-        scope=scope,
-        family_id=family_id or random_token(16),
-        code_id=code_id,
-        sid=sid,
-        auth_time=auth_time,
-        amr=amr,
-        acr=acr,
-        issued_at=now,
-        access_expires_at=now + timedelta(seconds=expires_in),
-        refresh_expires_at=(now + timedelta(seconds=refresh_ttl)) if refresh_token else None,
+    db.execute(
+        _INSERT_TOKEN,
+        {
+            "realm_id": realm_id,
+            "client_id": client_id,
+            "user_id": user_id,
+            "access_digest": digest(access_token),
+            "refresh_digest": digest(refresh_token) if refresh_token else None,
+            "jti": jti,
+            "scope": scope,
+            "family_id": family_id or random_token(16),
+            "code_id": code_id,
+            "sid": sid,
+            "auth_time": auth_time,
+            "amr": amr,
+            "acr": acr,
+            "issued_at": now,
+            "access_expires_at": now + timedelta(seconds=expires_in),
+            "refresh_expires_at": (now + timedelta(seconds=refresh_ttl)) if refresh_token else None,
+        },
     )
-    db.add(row)
-    return row
+
+
+#: One statement built once (on the table, not the ORM entity): each token request only
+#: binds its values, with no per-call statement construction or cache-key work.
+_INSERT_TOKEN = insert(Token.__table__)
 
 
 def find_refresh_token(db: Session, realm_id: int, refresh_token: object) -> Token | None:

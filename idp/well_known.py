@@ -1,0 +1,122 @@
+"""A WSGI layer in front of Flask that answers the two well-known documents of a realm,
+OpenID Connect Discovery 1.0 section 4 (``/.well-known/openid-configuration``) and the JWKS
+of RFC 7517 section 5 (``/protocol/openid-connect/certs``), straight from the process cache.
+
+Relying parties fetch these often and they change only with a realm's key set, so a request
+for them skips Flask's per-request work (routing, contexts, hooks) when, and only when,
+everything it needs is fresh in this process:
+
+- the method is GET or HEAD, there is no query string (``?lang=`` sets a cookie in Flask)
+  and no conditional header other than ``If-None-Match`` (``If-Match``, ``Range`` and the
+  date conditions go to Flask);
+- the realm and its key set are in the process caches (``idp.cache``) and were checked
+  against the database less than ``IDP_KEY_CACHE_SECONDS`` ago, and the document's bytes
+  are built.
+
+Anything else (a stale entry, an unknown realm, another method, an odd path) falls through
+to Flask, whose route checks the versions, refreshes the caches and answers; the next request
+then takes the fast path again. So a change made by another process is seen within the same
+period as before, and during a database outage Flask's stale-if-error keeps the entries
+usable. The answer is the Flask route's: body, status, ``ETag``, ``Cache-Control``, CORS,
+``Date``, the security headers (``idp.headers``), ``X-Request-Id``, and 304 on a matching
+``If-None-Match`` (RFC 9110 section 13.1.2); ``tests/test_well_known_fast_path.py`` compares
+the two.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask
+from werkzeug.http import http_date, is_resource_modified
+
+from .cache import process_cache
+from .headers import HSTS, SECURITY_HEADERS
+from .oidc.discovery import CACHE_CONTROL, built_discovery_bytes
+from .web.failures import REQUEST_ID
+
+DOCUMENT_PATH = re.compile(
+    r"^/realms/([^/]+)/(\.well-known/openid-configuration|protocol/openid-connect/certs)$"
+)
+#: Request headers whose handling is left to Flask (Werkzeug's ``make_conditional``).
+FLASK_CONDITIONS = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_RANGE",
+    "HTTP_RANGE",
+)
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class WellKnownFastPath:
+    """``app.wsgi_app = WellKnownFastPath(app, app.wsgi_app)``: inside ``ProxyFix``, so the
+    scheme it sees (for ``Strict-Transport-Security``) is the one Flask sees."""
+
+    def __init__(self, app: Flask, wsgi_app: WSGIApp) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.base_url: str = app.extensions["idp.settings"].base_url
+        self._date = (0, "")
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if (
+            environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+            and not environ.get("QUERY_STRING")
+            and not any(name in environ for name in FLASK_CONDITIONS)
+            and (match := DOCUMENT_PATH.match(environ.get("PATH_INFO", "")))
+            and (document := self._document(match[1], match[2]))
+        ):
+            return self._answer(environ, start_response, *document)
+        return self.wsgi_app(environ, start_response)
+
+    def _document(self, realm_name: str, which: str) -> tuple[bytes, str] | None:
+        """The document's bytes and ETag when the realm and its keys are fresh in the
+        process caches; None sends the request to Flask."""
+        realm = process_cache("realms", self.app).fresh(realm_name)
+        if realm is None:
+            return None
+        keys = process_cache("signing_keys", self.app).fresh(realm.id)
+        if keys is None:
+            return None
+        if which.endswith("certs"):
+            return keys.jwks_body, keys.jwks_etag
+        return built_discovery_bytes(f"{self.base_url}/realms/{realm.name}", tuple(keys.algs))
+
+    def _answer(
+        self, environ: dict[str, Any], start_response: StartResponse, body: bytes, etag: str
+    ) -> Iterable[bytes]:
+        quoted = f'"{etag}"'
+        modified = "HTTP_IF_NONE_MATCH" not in environ or is_resource_modified(environ, etag=quoted)
+        headers = [("ETag", quoted), ("Cache-Control", CACHE_CONTROL)]
+        headers.append(("Access-Control-Allow-Origin", "*"))
+        headers.append(("Date", self._http_date()))
+        headers.extend(SECURITY_HEADERS)
+        if environ.get("wsgi.url_scheme") == "https":
+            headers.append(HSTS)
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        headers.append(
+            ("X-Request-Id", incoming if REQUEST_ID.match(incoming) else secrets.token_hex(8))
+        )
+        if not modified:  # 304 carries no entity headers (Werkzeug's remove_entity_headers)
+            start_response("304 NOT MODIFIED", headers)
+            return []
+        headers.insert(0, ("Content-Length", str(len(body))))
+        headers.insert(0, ("Content-Type", "application/json"))
+        start_response("200 OK", headers)
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _http_date(self) -> str:
+        """The ``Date`` header, formatted once per second."""
+        now = int(time.time())
+        second, text = self._date
+        if second != now:
+            text = http_date(now)
+            self._date = (now, text)
+        return text
