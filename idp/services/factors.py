@@ -21,7 +21,7 @@ from . import (
 )
 from .audit import record_event
 from .context import cipher
-from .errors import InvalidCode, NotFound, TooManyAttempts
+from .errors import InvalidCode, NotFound
 from .sessions import end_user_sessions, revoke_user_tokens
 from .trusted_browsers import void_trusts
 
@@ -298,21 +298,9 @@ def verify_second_factor(
     caller must commit in both the success and the failure case so the counter and the
     audit event persist.
     """
-    key = throttle.second_factor_key(user.id)
-    throttle.serialize(db, key)
-    try:
-        throttle.check_allowed(db, key)
-    except TooManyAttempts as exc:
-        throttle.record_refusal(
-            db,
-            realm.id,
-            exc.retry_after,
-            stage="second_factor",
-            actor=f"user:{user.email}",
-            subject=user,
-            client_address=client_address,
-        )
-        raise
+    key = throttle.guard_second_factor(
+        db, realm.id, user, stage="second_factor", client_address=client_address
+    )
     amr: list[str]
     try:
         if kind == "totp":

@@ -32,7 +32,6 @@ from ..db import utcnow
 from ..models import Authenticator, Realm, User
 from . import throttle
 from .audit import record_event
-from .errors import TooManyAttempts
 from .security_keys import (
     AUTHENTICATE,
     PASSKEY,
@@ -204,21 +203,9 @@ def verify_passkey(
     handle = credential.response.user_handle
     if handle is None or bytes(handle) != user.sub.encode():
         raise UnknownCredential()  # SS 7.2 step 6: the user handle names the key's owner
-    lock = throttle.second_factor_key(user.id)
-    throttle.serialize(db, lock)
-    try:
-        throttle.check_allowed(db, lock)
-    except TooManyAttempts as exc:
-        throttle.record_refusal(
-            db,
-            realm.id,
-            exc.retry_after,
-            stage="passkey",
-            actor=f"user:{user.email}",
-            subject=user,
-            client_address=client_address,
-        )
-        raise
+    lock = throttle.guard_second_factor(
+        db, realm.id, user, stage="passkey", client_address=client_address
+    )
     try:
         _check(
             db,

@@ -88,6 +88,30 @@ def record_refusal(
         event.subject = typed.strip()[:320]
 
 
+def guard_second_factor(
+    db: Session, realm_id: int, user: User, *, stage: str, client_address: str | None
+) -> str:
+    """Lock the user's second-factor counter for this transaction and refuse (audited, then
+    TooManyAttempts) while its wait lasts; the counter's key for the caller's
+    ``record_failure``/``reset``. Codes and security keys share it (SPEC L6, issue 10)."""
+    key = second_factor_key(user.id)
+    serialize(db, key)
+    try:
+        check_allowed(db, key)
+    except TooManyAttempts as exc:
+        record_refusal(
+            db,
+            realm_id,
+            exc.retry_after,
+            stage=stage,
+            actor=f"user:{user.email}",
+            subject=user,
+            client_address=client_address,
+        )
+        raise
+    return key
+
+
 def serialize(db: Session, key: str) -> None:
     """Lock ``key``'s row until the caller's transaction ends, so concurrent attempts on the
     same key are checked one after the other: without it, N parallel guesses would all pass
