@@ -364,7 +364,8 @@ def test_compose_runs_the_provider_postgres_and_the_example_app_consistently() -
     published = {(p["host_ip"], p["published"], p["target"]) for p in idp["ports"]}
     assert published == {("127.0.0.1", "8080", 8080), ("127.0.0.1", "8000", 8000)}
     base_url = idp["environment"]["IDP_BASE_URL"]
-    assert base_url == "http://127.0.0.1:8080"
+    # localhost, not 127.0.0.1: browsers refuse WebAuthn on an IP address (issue 10).
+    assert base_url == "http://localhost:8080"
     # demo-setup: the same image and settings, once the provider is healthy.
     assert setup["image"] == idp["image"] and setup["environment"] == idp["environment"]
     assert setup["depends_on"]["idp"]["condition"] == "service_healthy"

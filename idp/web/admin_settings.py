@@ -145,7 +145,7 @@ def _policy_refusal(exc: InvalidInput) -> str:
             max=realms.POLICY_DAYS_MAX,
         )
     if isinstance(exc, realms.InvalidSwitch):
-        return _('"Sign in with a passkey" must be allowed or not allowed.')
+        return _('"Sign in with a passkey" must be allowed or turned off.')
     return _("A value is not valid.")
 
 
