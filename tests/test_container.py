@@ -216,7 +216,9 @@ def _check_serves_the_installed_package(box: Container) -> None:
     added = box.run("idp", "realm", "add", "main", "--json")
     assert added.returncode == 0, added.stderr
     meta = requests.get(f"{box.url}/realms/main/.well-known/openid-configuration", timeout=10)
-    assert meta.json()["issuer"] == f"{box.url}/realms/main"
+    # IDP_BASE_URL unset: the default names the host localhost (not the address it listens
+    # on), where browsers allow security keys and passkeys (issue 10).
+    assert meta.json()["issuer"] == f"http://localhost:{box.port}/realms/main"
     css = requests.get(f"{box.url}/static/style.css", timeout=10)
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
     page = requests.get(f"{box.url}/realms/main/account/", timeout=10)  # a template
