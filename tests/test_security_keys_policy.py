@@ -23,6 +23,7 @@ import pytest
 from idp.oidc.claims import PAPE_MFA
 from tests.helpers import Browser, Page, run_idp
 from tests.oidc_rp import sign_in_password
+from tests.support.console import audit_rows
 from tests.support.soft_key import SoftKey, page_options
 from tests.test_policy_p5 import set_client_flag
 from tests.test_policy_realm import set_policy, two_factor_enabled
@@ -64,6 +65,9 @@ def test_passkey_sign_in_is_on_by_default_and_the_console_turns_it_off_audited(r
     [event] = events(realm, "admin.realm.policy_changed")
     assert event.actor == f"admin:{admin.email}"
     assert event.detail == {"old": {"passkey_sign_in": True}, "new": {"passkey_sign_in": False}}
+    rows = [r for r in audit_rows(browser.get(page.link("Audit log"))) if "realm" in r["type"]]
+    assert [r["type"] for r in rows] == ["admin.realm.policy_changed"]
+    assert "Sign in with a passkey" in rows[0]["detail"], rows[0]
     # A value other than yes/no changes nothing.
     refused = browser.submit(page, {"passkey_sign_in": "maybe"})
     assert refused.status == 400 and "Nothing was saved." in text_of(refused)
