@@ -2,7 +2,8 @@
 Playwright's CDP session (ctap2, internal transport, resident keys, user verification), no
 hardware. One story, kept short: add a key on the 2FA page, sign in with password + key
 through the Authlib relying party (tests/rp_app.py) and read the ID token's amr/acr there,
-sign in with the passkey alone, remove the key. The page origin is
+sign in with the passkey alone, remove the key; and a key enrolled inside the sign-in where
+the realm requires 2FA (SPEC P1). The page origin is
 ``http://localhost:<port>``: Chromium refuses WebAuthn on an IP-address origin. The refusals
 are in tests/test_security_keys.py and tests/test_passkeys.py."""
 
@@ -99,3 +100,28 @@ def test_add_a_key_sign_in_with_it_and_with_the_passkey_alone_then_remove_it(
     expect(page.locator("#status")).to_have_text("Two-factor authentication is not enabled.")
     assert key_count(realm, user) == 0
     assert not [p for p in problems if "Content Security Policy" in p], problems
+
+
+def test_p1_enrolment_inside_the_sign_in_with_a_key(realm, test_rp, new_context):
+    """A user the realm's policy covers, without a second factor, chooses a security key on
+    the enrolment page; Chromium's dialog creates it, the backup codes follow, and the
+    relying party gets a two-factor sign-in with ``hwk``."""
+    from tests.test_policy_realm import set_policy
+
+    set_policy(realm, require_2fa="all")
+    user = realm.user()
+    page = new_context()
+    cdp, authenticator = virtual_authenticator(page)
+    page.goto(test_rp.login_url)
+    sign_in_with_password(page, user.email, user.password)
+    expect(page.get_by_role("heading", name="Use a security key or passkey")).to_be_visible()
+    page.locator("#key-name").fill("Phone")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(
+        page.get_by_role("heading", name="Two-factor authentication is enabled.")
+    ).to_be_visible()
+    page.get_by_role("button", name="Continue").click()
+    line = expect_at_rp(page, test_rp, user.email)
+    assert amr_of(line) == ["pwd", "hwk", "user", "mfa"] and "acr=2" in line
+    stored = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+    assert len(stored["credentials"]) == 1 and key_count(realm, user) == 1

@@ -216,7 +216,9 @@ def _check_serves_the_installed_package(box: Container) -> None:
     added = box.run("idp", "realm", "add", "main", "--json")
     assert added.returncode == 0, added.stderr
     meta = requests.get(f"{box.url}/realms/main/.well-known/openid-configuration", timeout=10)
-    assert meta.json()["issuer"] == f"{box.url}/realms/main"
+    # IDP_BASE_URL unset: the default names the host localhost (not the address it listens
+    # on), where browsers allow security keys and passkeys (issue 10).
+    assert meta.json()["issuer"] == f"http://localhost:{box.port}/realms/main"
     css = requests.get(f"{box.url}/static/style.css", timeout=10)
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
     page = requests.get(f"{box.url}/realms/main/account/", timeout=10)  # a template
@@ -364,7 +366,8 @@ def test_compose_runs_the_provider_postgres_and_the_example_app_consistently() -
     published = {(p["host_ip"], p["published"], p["target"]) for p in idp["ports"]}
     assert published == {("127.0.0.1", "8080", 8080), ("127.0.0.1", "8000", 8000)}
     base_url = idp["environment"]["IDP_BASE_URL"]
-    assert base_url == "http://127.0.0.1:8080"
+    # localhost, not 127.0.0.1: browsers refuse WebAuthn on an IP address (issue 10).
+    assert base_url == "http://localhost:8080"
     # demo-setup: the same image and settings, once the provider is healthy.
     assert setup["image"] == idp["image"] and setup["environment"] == idp["environment"]
     assert setup["depends_on"]["idp"]["condition"] == "service_healthy"

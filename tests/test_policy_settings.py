@@ -428,6 +428,7 @@ def test_cli_realm_set_and_show(realm, server):
         "require_2fa_since": stored["require_2fa_since"].isoformat(),
         "grace_days": 7,
         "trust_browser_days": 30,
+        "passkey_sign_in": True,  # issue 10: on by default
         # Branding (issue 7), which ``idp realm set`` also changes.
         "default_locale": "en",
         "accent_color": None,

@@ -70,6 +70,7 @@ def _policy_text(data: dict[str, Any]) -> str:
             f"require 2fa: {data['require_2fa']}{since}",
             f"grace days: {data['grace_days']}",
             f"trust browser days: {data['trust_browser_days']}",
+            f"passkey sign-in: {'on' if data['passkey_sign_in'] else 'off'}",
         )
     )
 
@@ -130,6 +131,13 @@ def realm_show(name: str, as_json: bool) -> None:
     help='Days "trust this browser" skips the code (0-365; 0: the option is off).',
 )
 @click.option(
+    "--passkey-sign-in/--no-passkey-sign-in",
+    "passkey_sign_in",
+    default=None,
+    help='Offer "Sign in with a passkey" on the sign-in page (on by default); off: users '
+    "sign in with the password first, and security keys remain a second factor.",
+)
+@click.option(
     "--default-locale",
     type=click.Choice(["en", "ja"]),
     default=None,
@@ -159,6 +167,7 @@ def realm_set(
     require_2fa: str | None,
     grace_days: int | None,
     trust_browser_days: int | None,
+    passkey_sign_in: bool | None,
     default_locale: str | None,
     accent_color: str | None,
     logo_path: str | None,
@@ -204,6 +213,7 @@ def realm_set(
             require_2fa=require_2fa,
             grace_days=grace_days,
             trust_browser_days=trust_browser_days,
+            passkey_sign_in=passkey_sign_in,
             actor=OPERATOR,
             client_address=None,
         )

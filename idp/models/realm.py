@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, String, text
+from sqlalchemy import LargeBinary, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
@@ -28,6 +28,10 @@ class Realm(Base):
     grace_days: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     #: "Trust this browser for N days" on the code page (SPEC P8); 0 turns it off.
     trust_browser_days: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    #: "Sign in with a passkey" on the sign-in page (issue 10): a discoverable credential
+    #: with user verification signs in without the password. Off: the page does not offer
+    #: it and a posted passkey assertion is refused; keys after the password still work.
+    passkey_sign_in: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     # -- pages (SPEC section 8, branding) -----------------------------------------------------
     #: Language of the pages when neither the request, the switch nor the browser picks one.

@@ -104,6 +104,7 @@ DETAIL_LABELS: dict[str, str] = {
     "display_name": N_("Display name"),
     "require_2fa": N_("Require two-factor authentication"),
     "trust_browser_days": N_("Trust a browser for (days)"),
+    "passkey_sign_in": N_("Sign in with a passkey"),
     "accent_color": N_("Accent colour"),
     "logo": N_("Logo"),
     "default_locale": N_("Default language"),

@@ -115,6 +115,7 @@ def realm_policy(realm: Realm) -> dict[str, Any]:
         "require_2fa_since": realm.require_2fa_since,
         "grace_days": realm.grace_days,
         "trust_browser_days": realm.trust_browser_days,
+        "passkey_sign_in": realm.passkey_sign_in,
     }
 
 
@@ -152,6 +153,23 @@ def _days(value: int | str, setting: str) -> int:
     return value
 
 
+class InvalidSwitch(InvalidInput):
+    """An on/off setting (``setting``: ``passkey_sign_in``) that is neither."""
+
+    def __init__(self, setting: str) -> None:
+        super().__init__(f"{setting} must be on or off.")
+        self.setting = setting
+
+
+def _switch(value: bool | str, setting: str) -> bool:
+    """On or off: a bool, or a form field's ``yes``/``no``; anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    if value in ("yes", "no"):
+        return value == "yes"
+    raise InvalidSwitch(setting)
+
+
 def set_realm_policy(
     db: Session,
     realm: Realm,
@@ -159,16 +177,18 @@ def set_realm_policy(
     require_2fa: str | None = None,
     grace_days: int | str | None = None,
     trust_browser_days: int | str | None = None,
+    passkey_sign_in: bool | str | None = None,
     actor: str,
     client_address: str | None,
 ) -> dict[str, dict[str, Any]]:
-    """Change the realm's sign-in policy: who must have 2FA (P1), the grace period (P2) and
-    "trust this browser" (P8). ``None`` leaves a setting as it is. Every value is checked
-    before anything changes (``InvalidInput``). When the requirement grows to cover more
-    users (none -> admins -> all), ``require_2fa_since`` restarts the grace period; a
-    narrowing leaves it. One ``admin.realm.policy_changed`` event records the old and new
-    values; nothing changed, nothing audited. Returns ``{setting: {"old": .., "new": ..}}``
-    for what changed. The caller commits."""
+    """Change the realm's sign-in policy: who must have 2FA (P1), the grace period (P2),
+    "trust this browser" (P8) and "Sign in with a passkey" (issue 10). ``None`` leaves a
+    setting as it is. Every value is checked before anything changes (``InvalidInput``).
+    When the requirement grows to cover more users (none -> admins -> all),
+    ``require_2fa_since`` restarts the grace period; a narrowing leaves it. One
+    ``admin.realm.policy_changed`` event records the old and new values; nothing changed,
+    nothing audited. Returns ``{setting: {"old": .., "new": ..}}`` for what changed. The
+    caller commits."""
     wanted: dict[str, Any] = {}
     if require_2fa is not None:
         if require_2fa not in REQUIRE_2FA_VALUES:
@@ -178,6 +198,8 @@ def set_realm_policy(
         wanted["grace_days"] = _days(grace_days, "grace_days")
     if trust_browser_days is not None:
         wanted["trust_browser_days"] = _days(trust_browser_days, "trust_browser_days")
+    if passkey_sign_in is not None:
+        wanted["passkey_sign_in"] = _switch(passkey_sign_in, "passkey_sign_in")
     changes = {
         name: {"old": getattr(realm, name), "new": value}
         for name, value in wanted.items()

@@ -24,6 +24,9 @@ class AddedKey:
     key: Authenticator
     #: The plain backup codes when this key turned 2FA on, else None.
     codes: list[str] | None
+    #: What creating the key proved (RFC 8176), for a key added inside the sign-in:
+    #: ``hwk`` and ``mfa``, and ``user`` when the key verified the user.
+    amr: list[str]
 
 
 def add_security_key(
@@ -69,7 +72,7 @@ def add_security_key(
         notifications.two_factor_enabled(
             db, user, replaced=False, client_address=client_address
         )  # SPEC P7: the key turned 2FA on
-    return AddedKey(key, codes)
+    return AddedKey(key, codes, ["hwk", "mfa", *(["user"] if new.user_verified else [])])
 
 
 def is_last_factor(db: Session, user: User, key: Authenticator) -> bool:

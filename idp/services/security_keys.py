@@ -290,6 +290,8 @@ class NewKey:
     public_key: str
     sign_count: int
     transports: list[str]
+    #: The key verified the user (PIN or biometric) when it was created (the UV flag).
+    user_verified: bool = False
 
 
 def verify_registration(
@@ -329,6 +331,7 @@ def verify_registration(
         public_key=bytes_to_base64url(verified.credential_public_key),
         sign_count=verified.sign_count,
         transports=transports,
+        user_verified=bool(verified.user_verified),
     )
 
 

@@ -1,6 +1,7 @@
-"""The console's policy pages (SPEC P1, P2, P3, P8, issue 7): the realm's settings (branding:
-display name, default language, accent colour and logo; the sign-in policy: who must have
-two-factor authentication, the grace period, "trust this browser") and the realm's clients
+"""The console's policy pages (SPEC P1, P2, P3, P8, issues 7 and 10): the realm's settings
+(branding: display name, default language, accent colour and logo; the sign-in policy: who
+must have two-factor authentication, the grace period, "trust this browser", "Sign in with a
+passkey") and the realm's clients
 with their "requires two-factor authentication" switch.
 
 Admins only, like the rest of the console; a change needs a recent sign-in with every factor
@@ -31,7 +32,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..branding_messages import branding_refusal, logo_too_large
 from ..db import get_session
 from ..i18n import LANGUAGE_NAMES
-from ..services import audit, brand_checks, clients, realms
+from ..services import audit, brand_checks, clients, realms, security_keys
 from ..services.errors import InvalidInput
 from .brand import DEFAULT_ACCENT, error_page
 from .common import (
@@ -117,6 +118,7 @@ def _settings_page(
         brand={**realms.realm_branding(g.idp_realm), **(brand or {})},
         choices=REQUIRE_2FA_LABELS,
         max_days=realms.POLICY_DAYS_MAX,
+        keys_available=security_keys.available(),
         languages=LANGUAGE_NAMES,
         default_accent=DEFAULT_ACCENT,
         logo_max_kib=brand_checks.LOGO_MAX_BYTES // 1024,
@@ -142,6 +144,8 @@ def _policy_refusal(exc: InvalidInput) -> str:
             '"Trust this browser" must be a whole number of days from 0 to %(max)d.',
             max=realms.POLICY_DAYS_MAX,
         )
+    if isinstance(exc, realms.InvalidSwitch):
+        return _('"Sign in with a passkey" must be allowed or turned off.')
     return _("A value is not valid.")
 
 
@@ -156,6 +160,7 @@ def save_settings(realm: str) -> Response:
     require_2fa = single("require_2fa")
     grace_days = single("grace_days")
     trust_browser_days = single("trust_browser_days")
+    passkey_sign_in = single("passkey_sign_in")
     denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
@@ -167,12 +172,17 @@ def save_settings(realm: str) -> Response:
             require_2fa=require_2fa,
             grace_days=grace_days,
             trust_browser_days=trust_browser_days,
+            passkey_sign_in=passkey_sign_in,
             actor=_actor(),
             client_address=client_address(),
         )
     except InvalidInput as exc:
         db.rollback()
-        field = exc.setting if isinstance(exc, realms.InvalidDays) else "require_2fa"
+        field = (
+            exc.setting
+            if isinstance(exc, (realms.InvalidDays, realms.InvalidSwitch))
+            else "require_2fa"
+        )
         return _settings_page(
             400, _("Nothing was saved.") + " " + _policy_refusal(exc), error_field=field
         )

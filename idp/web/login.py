@@ -165,7 +165,8 @@ def password(realm: str, uid: str) -> Response:
     context: dict[str, Any] = {
         "preset": preset,
         "email": preset.email if preset else (ix.login_hint or ""),
-        "passkeys": security_keys.available(),  # issue 10: "Sign in with a passkey"
+        # issue 10: "Sign in with a passkey", where the realm allows it
+        "passkeys": security_keys.available() and g.idp_realm.passkey_sign_in,
     }
     if request.method == "GET":
         return render_page("login/password.html", ix, **context)

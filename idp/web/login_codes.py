@@ -14,7 +14,7 @@ from ..i18n import current_locale
 from ..interaction import flow
 from ..interaction.stages import FEW_CODES_LEFT
 from ..models import Interaction, User
-from ..services import backup_codes, factors, trusted_browsers, users
+from ..services import backup_codes, factors, security_keys, trusted_browsers, users
 from ..services.errors import InvalidCode, NotFound, TooManyAttempts
 from .code_file import backup_codes_download
 from .common import client_address, single, totp_enrolment
@@ -117,8 +117,17 @@ def backup_code(realm: str, uid: str) -> Response:
 
 
 # -- enrolment inside the sign-in (SPEC P1, P2, P3, P5) ------------------------------------------
-def _enrol_page(ix: Interaction, user: User, *, status: int = 200, **extra: Any) -> Response:
+def enrol_page(ix: Interaction, user: User, *, status: int = 200, **extra: Any) -> Response:
+    """The enrolment page: the authenticator app, and a security key where browsers allow
+    WebAuthn on this address (issue 10; the key's form posts to ``login.enrol_key``)."""
     requirement = stage_context(ix, user).requirement
+    key_options = None
+    if security_keys.available():
+        db = get_session()
+        key_options = security_keys.registration_options(
+            db, g.idp_realm, user, binding=security_keys.interaction_binding(ix.id)
+        )
+        db.commit()
     return render_page(
         "login/enrol.html",
         ix,
@@ -128,6 +137,7 @@ def _enrol_page(ix: Interaction, user: User, *, status: int = 200, **extra: Any)
         optional=requirement.enrol == "optional",
         days_left=requirement.grace_days_left,
         because=requirement.because,
+        key_options=key_options,
         **extra,
     )
 
@@ -140,10 +150,10 @@ def enrol(realm: str, uid: str) -> Response:
     ix, user = found
     db = get_session()
     if request.method == "GET":
-        return _enrol_page(ix, user)
+        return enrol_page(ix, user)
     if single("action") == "later":
         if stage_context(ix, user).requirement.enrol != "optional":
-            return _enrol_page(ix, user, status=400)
+            return enrol_page(ix, user, status=400)
         flow.set_progress(ix, postponed=True)
         advance(ix, user, [])
         return go_on(ix, user)
@@ -162,14 +172,14 @@ def enrol(realm: str, uid: str) -> Response:
         )
     except (InvalidCode, NotFound):
         db.rollback()
-        return _enrol_page(ix, user, status=400, error=WRONG_CODE)
+        return enrol_page(ix, user, status=400, error=WRONG_CODE)
     flow.set_progress(ix, codes_pending=True, codes_issued=True)
     advance(ix, user, ["otp", "mfa"])
-    return _codes_page(ix, user, codes, enabled_now=True)
+    return codes_page(ix, user, codes, enabled_now=True)
 
 
 # -- backup codes inside the sign-in (SPEC B6, P6) -------------------------------------------------
-def _codes_page(ix: Interaction, user: User, codes: list[str], *, enabled_now: bool) -> Response:
+def codes_page(ix: Interaction, user: User, codes: list[str], *, enabled_now: bool) -> Response:
     return render_page(
         "login/codes.html",
         ix,
@@ -188,7 +198,7 @@ def codes(realm: str, uid: str) -> Response:
         return found
     ix, user = found
     if request.method == "GET":
-        return _codes_page(ix, user, [], enabled_now=False)
+        return codes_page(ix, user, [], enabled_now=False)
     flow.set_progress(ix, codes_pending=False)
     advance(ix, user, [])
     return go_on(ix, user)
@@ -228,7 +238,7 @@ def _codes_choice(uid: str, endpoint: str, template: str) -> Response:
         )
         flow.set_progress(ix, codes_pending=True, codes_issued=True)
         advance(ix, user, [])
-        return _codes_page(ix, user, codes, enabled_now=False)
+        return codes_page(ix, user, codes, enabled_now=False)
     advance(ix, user, [])
     return go_on(ix, user)
 
