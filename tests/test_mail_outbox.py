@@ -152,3 +152,35 @@ def test_message_needs_a_recipient(app, realm, bad):
         assert (
             db.scalars(select(OutboxMessage).where(OutboxMessage.realm_id == realm.id)).all() == []
         )
+
+
+def test_sender_thread_outlives_a_failing_database_and_logs_once_a_minute(
+    tmp_path, monkeypatch, caplog
+):
+    """The sender thread keeps going while every run fails (the database unreadable), without
+    a log line every two seconds; it delivers again once the database is back."""
+    import threading
+
+    from idp.mail import sender
+
+    calls: list[int] = []
+    failing = threading.Event()
+    failing.set()
+    done = threading.Event()
+
+    def fake_send_pending(app):  # noqa: ANN001, ANN202 - stands in for a database outage
+        calls.append(1)
+        if failing.is_set():
+            raise RuntimeError("database unavailable")
+        done.set()
+
+    monkeypatch.setattr(sender, "send_pending", fake_send_pending)
+    with caplog.at_level(logging.WARNING, logger="idp.mail"):
+        stop = sender.start_sender_thread(None, interval=0.01)
+        while len(calls) < 20:
+            threading.Event().wait(0.01)
+        failing.clear()
+        assert done.wait(5)
+        stop.set()
+    lines = [r for r in caplog.records if "mail sender" in r.getMessage()]
+    assert len(calls) >= 20 and len(lines) == 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +38,8 @@ LEASE_SECONDS = 120
 MAX_ATTEMPTS = 8
 #: How often the sender thread looks for due messages.
 POLL_SECONDS = 2.0
+#: While the sender keeps failing (the database down), it logs once per this many seconds.
+QUIET_SECONDS = 60.0
 
 
 def backoff(attempts: int) -> int:
@@ -148,15 +151,20 @@ def send_pending(app: Flask, *, limit: int = 100) -> SendResult:
 
 def start_sender_thread(app: Flask, *, interval: float = POLL_SECONDS) -> threading.Event:
     """Run ``send_pending`` every ``interval`` seconds in a daemon thread; set the returned
-    event to stop it. Failures (the database down) are logged and the loop goes on."""
+    event to stop it. Failures (the database down) are logged, at most once a minute while
+    they last, and the loop goes on."""
     stop = threading.Event()
 
     def loop() -> None:
+        last_logged = float("-inf")
         while not stop.is_set():
             try:
                 send_pending(app)
+                last_logged = float("-inf")
             except Exception as exc:  # noqa: BLE001 - the sender must outlive an outage
-                log.warning("mail sender: %s", exc)
+                if time.monotonic() - last_logged >= QUIET_SECONDS:
+                    log.warning("mail sender: %s", exc)
+                    last_logged = time.monotonic()
             stop.wait(interval)
 
     threading.Thread(target=loop, name="idp-mail-sender", daemon=True).start()
