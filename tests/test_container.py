@@ -163,6 +163,9 @@ class Container:
             IDP_INSTANCE_PATH=str(data),
             IDP_HOST="127.0.0.1",
             IDP_PORT=str(self.port),
+            # As the image sets it: under docker stop's 10-second grace, a worker that has
+            # not stopped by then is killed by the server itself.
+            IDP_SHUTDOWN_TIMEOUT="8",
         )
         self.installed = installed
         self.url = f"http://127.0.0.1:{self.port}"
