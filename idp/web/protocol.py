@@ -342,10 +342,27 @@ def introspect(realm: str) -> Response:
     return server().create_endpoint_response("introspection")
 
 
+def _hint_is_this_session(claims: dict[str, Any] | None, sso: Any) -> bool:
+    """SPEC V3: whether a verified ``id_token_hint`` names the browser's own session: the
+    session's user (``sub``) and, when the hint carries one, the session itself (``sid``).
+    Without a session there is nothing to end, and nothing to protect."""
+    if claims is None:
+        return False
+    if sso is None:
+        return True
+    principal = principal_from(sso)
+    if principal is None or claims.get("sub") != principal.user.sub:
+        return False
+    sid = claims.get("sid")
+    return sid is None or sid == sso.sid
+
+
 @bp.route("/protocol/openid-connect/logout", methods=["GET", "POST"])
 def logout(realm: str) -> Response:
-    """RP-Initiated Logout 1.0: with a valid id_token_hint the session ends at once; without
-    one the user confirms first. Redirects only to an exactly registered URI."""
+    """RP-Initiated Logout 1.0: with an id_token_hint of the browser's own session the
+    session ends at once; without one, or with a hint of another user or session (an ID token
+    anyone may hold: SPEC V3), the user confirms first (a POST with a CSRF token). Redirects
+    only to an exactly registered URI."""
     from ..app_extensions import csrf
 
     realm_row = g.idp_realm
@@ -353,23 +370,28 @@ def logout(realm: str) -> Response:
         end_request = server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
         return error_page(error)
-    if end_request.needs_confirmation:
+    sso = current_sso(realm_row)
+    if not _hint_is_this_session(end_request.id_token_claims, sso):
         if request.method == "GET":
+            fields = {
+                k: request.values.get(k)
+                for k in ("client_id", "post_logout_redirect_uri", "state", "ui_locales")
+                if request.values.get(k)
+            }
+            if end_request.client is not None and "client_id" not in fields:
+                # A hint named the client: the confirmation posts its client_id instead
+                # (the URI is then checked against that client's registered ones again).
+                fields["client_id"] = end_request.client.client_id
             return make_response(
                 render_template(
                     "login/logout_confirm.html",
                     realm=realm_row,
                     client=end_request.client,
-                    fields={
-                        k: request.values.get(k)
-                        for k in ("client_id", "post_logout_redirect_uri", "state", "ui_locales")
-                        if request.values.get(k)
-                    },
+                    fields=fields,
                 )
             )
         csrf.protect()
     db = get_session()
-    sso = current_sso(realm_row)
     if sso is not None:
         end_sso_session(db, sso)
         revoke_session_tokens(db, sso.sid)
