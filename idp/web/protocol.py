@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import (
     InteractionRequiredError,
     LoginRequiredError,
@@ -37,7 +37,7 @@ from ..i18n import from_ui_locales, use_interaction_locale, use_locale
 from ..interaction import context as policy_context
 from ..interaction import policy
 from ..interaction.flow import InteractionError, complete, load_interaction, start_interaction
-from ..oidc.claims import Principal, essential_acr
+from ..oidc.claims import ACR_VALUES, Principal, essential_acr
 from ..oidc.discovery import discovery_response, jwks_response
 from ..oidc.hints import hinted_subject
 from ..oidc.server import RESPONSE_MODES, AuthorizationServer
@@ -228,6 +228,19 @@ def authorize(realm: str) -> Response:
     unsupported = _unsupported_feature(data, grant)
     if unsupported is not None:
         return oauth_error_response(unsupported)
+    if policy.essential_acr_unsatisfiable(essential_acr(data.get("claims"))):
+        # SPEC V4: refused before any sign-in, as the failed authentication OIDC Core
+        # 5.5.1.1 asks for. access_denied (RFC 6749) rather than OpenID's
+        # unmet_authentication_requirements: strict relying parties such as pyoidc refuse
+        # an error code outside RFC 6749 and OIDC Core as a "faulty response".
+        return oauth_error_response(
+            AccessDeniedError(
+                "None of the essential 'acr' values can be met; this provider issues "
+                f"{', '.join(ACR_VALUES)}.",
+                redirect_uri=grant.redirect_uri,
+                state=data.get("state"),
+            )
+        )
     reasons = _policy_reasons(data, principal)
     if not reasons:
         return authorization_response(req, principal, grant)
