@@ -195,3 +195,17 @@ def test_v3_hint_of_the_current_session_with_unregistered_redirect_does_not_go_t
     )
     assert "evil.example" not in resp.headers.get("Location", "")
     assert not resp.is_redirect or resp.headers["Location"].startswith(realm.base)
+
+
+def test_v3_hint_without_a_session_returns_to_the_app_at_once(realm, rp):
+    """The session already ended (signed out elsewhere, expired): nothing to end and nothing
+    to protect, so the app's own valid hint returns to its registered URI without a page."""
+    user = realm.user()
+    token = _id_token(realm, rp, user, realm.browser())
+    fresh = realm.browser()  # no session cookie
+    fresh.get(
+        _logout_url(
+            realm, id_token_hint=token, post_logout_redirect_uri=rp.post_logout, state="gone"
+        )
+    )
+    assert fresh.left_to == f"{rp.post_logout}?state=gone"
