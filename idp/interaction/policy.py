@@ -113,6 +113,13 @@ def essential_level(request: RequestFacts) -> int:
     return min(levels) if levels else 0
 
 
+def essential_acr_unsatisfiable(values: tuple[str, ...]) -> bool:
+    """SPEC V4 (OIDC Core 5.5.1.1): an essential ``acr`` none of whose values is one this
+    provider issues ("1", "2", the PAPE multi-factor URI) can never be met. One known value
+    among unknown ones is enough: the request then asks for that level."""
+    return bool(values) and all(acr_level(value) is None for value in values)
+
+
 # -- who a realm policy covers, and the grace period --------------------------------------------
 def realm_covers(realm: RealmPolicy, user: UserFacts) -> bool:
     """SPEC P1: does the realm require a second factor of this user?"""

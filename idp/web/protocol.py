@@ -7,10 +7,11 @@ and sends the browser to the hosted sign-in. The pages never parse OAuth paramet
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import (
     InteractionRequiredError,
     LoginRequiredError,
@@ -31,13 +32,17 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+from joserfc.errors import JoseError
 
 from ..db import get_session
 from ..i18n import from_ui_locales, use_interaction_locale, use_locale
 from ..interaction import context as policy_context
 from ..interaction import policy
 from ..interaction.flow import InteractionError, complete, load_interaction, start_interaction
-from ..oidc.claims import Principal, essential_acr
+from ..oidc.claims import ACR_VALUES, Principal, essential_acr
 from ..oidc.discovery import discovery_response, jwks_response
 from ..oidc.hints import hinted_subject
 from ..oidc.server import RESPONSE_MODES, AuthorizationServer
@@ -115,14 +120,50 @@ def jwks(realm: str) -> Response:
     return jwks_response()
 
 
-def error_page(error: OAuth2Error, status: int = 400) -> Response:
+#: The reasons an error page gives, in the reader's language: the descriptions (Authlib's and
+#: this provider's) of the errors that can't go back to the application. Any other
+#: description is shown as it is, behind "Details" (review 3c).
+PAGE_REASONS: dict[str, LazyString] = {
+    "The 'redirect_uri' is not registered for this client.": _l(
+        "The 'redirect_uri' is not registered for this client."
+    ),
+    "Missing 'redirect_uri' in request.": _l("Missing 'redirect_uri' in request."),
+    "The client does not exist on this server.": _l("The client does not exist on this server."),
+    "Missing 'client_id' parameter.": _l("Missing 'client_id' parameter."),
+    "Unsupported 'response_type'; supported: code.": _l(
+        "Unsupported 'response_type'; supported: code."
+    ),
+    "'client_id' does not match 'aud' claim": _l(
+        "The 'client_id' is not the application the 'id_token_hint' was issued to."
+    ),
+}
+_MULTIPLE = re.compile(r"Multiple '(\w+)' in request\.")
+
+
+def page_reason(description: str) -> str | None:
+    """The translated reason for an error's ``description``; None when there is none."""
+    if description in PAGE_REASONS:
+        return str(PAGE_REASONS[description])
+    multiple = _MULTIPLE.fullmatch(description)
+    if multiple:
+        return _("The parameter '%(name)s' is given more than once.", name=multiple.group(1))
+    return None
+
+
+def error_page(error: OAuth2Error, status: int = 400, reason: str | None = None) -> Response:
     """An error that must not go back to the client (unknown client, unregistered redirect
-    URI, tampered hint): a page, never a redirect."""
+    URI, tampered hint): a page, never a redirect. It gives the error code and the reason in
+    the reader's language; a description without a translation (or the library's detail
+    beside ``reason``) stays behind a "Details" disclosure."""
+    description = error.description or ""
+    translated = reason or page_reason(description)
+    detail = description if description and (reason or translated is None) else ""
     resp = make_response(
         render_template(
             "errors/oauth.html",
             oauth_error=error.error,
-            description=error.description or "",
+            reason=translated or "",
+            detail=detail,
         ),
         status,
     )
@@ -228,6 +269,19 @@ def authorize(realm: str) -> Response:
     unsupported = _unsupported_feature(data, grant)
     if unsupported is not None:
         return oauth_error_response(unsupported)
+    if policy.essential_acr_unsatisfiable(essential_acr(data.get("claims"))):
+        # SPEC V4: refused before any sign-in, as the failed authentication OIDC Core
+        # 5.5.1.1 asks for. access_denied (RFC 6749) rather than OpenID's
+        # unmet_authentication_requirements: strict relying parties such as pyoidc refuse
+        # an error code outside RFC 6749 and OIDC Core as a "faulty response".
+        return oauth_error_response(
+            AccessDeniedError(
+                "None of the essential 'acr' values can be met; this provider issues "
+                f"{', '.join(ACR_VALUES)}.",
+                redirect_uri=grant.redirect_uri,
+                state=data.get("state"),
+            )
+        )
     reasons = _policy_reasons(data, principal)
     if not reasons:
         return authorization_response(req, principal, grant)
@@ -342,34 +396,60 @@ def introspect(realm: str) -> Response:
     return server().create_endpoint_response("introspection")
 
 
+def _hint_is_this_session(claims: dict[str, Any] | None, sso: Any) -> bool:
+    """SPEC V3: whether a verified ``id_token_hint`` names the browser's own session: the
+    session's user (``sub``) and, when the hint carries one, the session itself (``sid``).
+    Without a session there is nothing to end, and nothing to protect."""
+    if claims is None:
+        return False
+    if sso is None:
+        return True
+    principal = principal_from(sso)
+    if principal is None or claims.get("sub") != principal.user.sub:
+        return False
+    sid = claims.get("sid")
+    return sid is None or sid == sso.sid
+
+
 @bp.route("/protocol/openid-connect/logout", methods=["GET", "POST"])
 def logout(realm: str) -> Response:
-    """RP-Initiated Logout 1.0: with a valid id_token_hint the session ends at once; without
-    one the user confirms first. Redirects only to an exactly registered URI."""
+    """RP-Initiated Logout 1.0: with an id_token_hint of the browser's own session the
+    session ends at once; without one, or with a hint of another user or session (an ID token
+    anyone may hold: SPEC V3), the user confirms first (a POST with a CSRF token). Redirects
+    only to an exactly registered URI."""
     from ..app_extensions import csrf
 
     realm_row = g.idp_realm
     try:
         end_request = server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
+        if isinstance(error.__cause__, JoseError):  # the hint's signature or claims
+            return error_page(
+                error, reason=_("The 'id_token_hint' is not a valid ID token of this server.")
+            )
         return error_page(error)
-    if end_request.needs_confirmation:
+    sso = current_sso(realm_row)
+    if not _hint_is_this_session(end_request.id_token_claims, sso):
         if request.method == "GET":
+            fields = {
+                k: request.values.get(k)
+                for k in ("client_id", "post_logout_redirect_uri", "state", "ui_locales")
+                if request.values.get(k)
+            }
+            if end_request.client is not None and "client_id" not in fields:
+                # A hint named the client: the confirmation posts its client_id instead
+                # (the URI is then checked against that client's registered ones again).
+                fields["client_id"] = end_request.client.client_id
             return make_response(
                 render_template(
                     "login/logout_confirm.html",
                     realm=realm_row,
                     client=end_request.client,
-                    fields={
-                        k: request.values.get(k)
-                        for k in ("client_id", "post_logout_redirect_uri", "state", "ui_locales")
-                        if request.values.get(k)
-                    },
+                    fields=fields,
                 )
             )
         csrf.protect()
     db = get_session()
-    sso = current_sso(realm_row)
     if sso is not None:
         end_sso_session(db, sso)
         revoke_session_tokens(db, sso.sid)
