@@ -409,3 +409,24 @@ def test_no_banner_for_enrolled_users_or_without_a_policy(realm):
     realm.set_policy(require_2fa="admins")
     _, page = account_home(realm, realm.user())
     assert banner(page) is None
+
+
+def test_the_banner_and_the_confirmation_in_japanese(realm):
+    realm.set_policy(require_2fa="all", grace_days=7)
+    user = realm.user()
+    browser = realm.browser()
+    browser.session.headers["Accept-Language"] = "ja"
+    page = sign_in(realm, browser, "account/", user)
+    page = browser.submit(page, {"action": "later"})
+    text = banner(page)
+    assert text is not None and "7 日以内" in text and "組織により2要素認証が必須" in text, text
+    assert "2要素認証を設定する" in dict(page.links)
+
+    realm.set_policy(require_2fa="none")
+    admin = realm.user(admin=True)
+    browser = realm.browser()
+    browser.session.headers["Accept-Language"] = "ja"
+    page = sign_in(realm, browser, "admin/settings", admin)
+    asked = browser.submit(page, {"require_2fa": "admins", "grace_days": "0"})
+    assert "保存すると、すぐに2要素認証の設定を求められます。" in text_of(asked)
+    assert "先に2要素認証を設定する" in dict(asked.links)

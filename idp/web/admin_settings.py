@@ -221,7 +221,6 @@ def save_settings(realm: str) -> Response:
         return _render(
             "admin/settings_confirm.html",
             fields={name: value for name, value in sent.items() if value is not None},
-            choice=REQUIRE_2FA_LABELS[require_2fa or "none"],
         )
     db.commit()
     flash(_("The realm settings are saved.") if changes else _("Nothing changed."))
