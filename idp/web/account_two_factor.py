@@ -210,10 +210,18 @@ def _take_new_codes(user: User) -> tuple[list[str], bool] | None:
 AFTER_SETUP = "after_2fa_setup"
 
 
-def return_after_setup(path: str) -> None:
-    """Lead the "Done" of the backup codes shown on enabling 2FA to ``path`` (a local
-    path of this realm) instead of the two-factor page."""
-    session[AFTER_SETUP] = path
+def return_after_setup(user: User, path: str) -> None:
+    """Lead the "Done" of the backup codes shown when ``user`` enables 2FA in this browser
+    to ``path`` (a local path of this realm) instead of the two-factor page."""
+    session[AFTER_SETUP] = {"user": user.id, "path": path}
+
+
+def _after_setup(user: User) -> str | None:
+    kept = session.pop(AFTER_SETUP, None)
+    if not isinstance(kept, dict) or kept.get("user") != user.id:
+        return None
+    path = kept.get("path")
+    return path if isinstance(path, str) and is_local_path(g.idp_realm, path) else None
 
 
 @bp.get("/two-factor/backup-codes/new")
@@ -223,13 +231,13 @@ def show_new_backup_codes(realm: str) -> Response:
     if taken is None:
         return _render("account/backup_codes.html", codes=[], formatted=[], enabled_now=False)
     codes, enabled_now = taken
-    back = session.pop(AFTER_SETUP, None) if enabled_now else None
+    back = _after_setup(g.user) if enabled_now else None
     return _render(
         "account/backup_codes.html",
         codes=codes,
         enabled_now=enabled_now,
         formatted=[backup_codes.format_code(c) for c in codes],
-        done_url=back if is_local_path(g.idp_realm, back) else None,
+        done_url=back,
     )
 
 

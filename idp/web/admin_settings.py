@@ -231,7 +231,7 @@ def save_settings(realm: str) -> Response:
 def enrol_first(realm: str) -> Response:
     """The console's "Set up two-factor authentication first": the account page's setup,
     which leads back to the realm settings when it is done."""
-    return_after_setup(url_for("admin_settings.settings", realm=realm))
+    return_after_setup(g.user, url_for("admin_settings.settings", realm=realm))
     return redirect(url_for("account.enable", realm=realm))
 
 
