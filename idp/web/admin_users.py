@@ -88,7 +88,7 @@ def enrolment_states(
     ``grace_ends``)."""
     rules = realm_policy(realm)
     now = clock.now()
-    states = {}
+    states: dict[int, Enrolment] = {}
     for row in rows:
         facts = policy.UserFacts(
             is_admin=bool(row.is_admin),
