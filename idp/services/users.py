@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Realm, User
+from ..models import Authenticator, Realm, User
 from . import notifications, passwords, throttle
 from .audit import record_event
 from .crypto import random_token
@@ -178,9 +178,33 @@ def _record_failed_password(
 
 
 def search_users(
-    db: Session, realm: Realm, query: str = "", page: int = 1, per_page: int = 25
+    db: Session,
+    realm: Realm,
+    query: str = "",
+    page: int = 1,
+    per_page: int = 25,
+    *,
+    without_second_factor: bool = False,
+    admins_only: bool = False,
 ) -> tuple[list[User], int]:
+    """A page of the realm's users whose address or name contains ``query``, by address,
+    and how many match. ``without_second_factor`` keeps those with no active authenticator
+    app or security key (the console's "Not yet enrolled"), ``admins_only`` the admins."""
     stmt = select(User).where(User.realm_id == realm.id)
+    if without_second_factor:
+        from .factors import FACTOR_TYPES  # here: factors imports password_reset, which imports us
+
+        stmt = stmt.where(
+            ~select(Authenticator.id)
+            .where(
+                Authenticator.user_id == User.id,
+                Authenticator.type.in_(FACTOR_TYPES),
+                Authenticator.status == "active",
+            )
+            .exists()
+        )
+    if admins_only:
+        stmt = stmt.where(User.is_admin.is_(True))
     if query:
         needle = query.lower()
         stmt = stmt.where(

@@ -31,8 +31,11 @@ from flask import (
 )
 from flask_babel import gettext as _
 
+from .. import clock
 from ..db import get_session
 from ..i18n import switched_locale
+from ..interaction import policy
+from ..interaction.context import realm_policy, user_facts
 from ..models import User
 from ..services import audit, factors, sessions, users, verification
 from ..services.errors import (
@@ -103,11 +106,25 @@ def _session_rows(user: User) -> list[dict[str, Any]]:
     ]
 
 
+def _grace(user: User) -> dict[str, Any] | None:
+    """SPEC P2: while the realm's policy lets the user put off setting up 2FA, the days
+    left and the moment the sign-in starts to insist (the policy's own reckoning)."""
+    rules = realm_policy(g.idp_realm)
+    facts = user_facts(get_session(), user)
+    if facts.has_second_factor or not policy.realm_covers(rules, facts):
+        return None
+    days = policy.grace_days_left(rules, facts, clock.now())
+    if days <= 0:
+        return None
+    return {"days": days, "ends": policy.grace_ends(rules, facts)}
+
+
 @bp.get("/")
 def home(realm: str) -> Response:
     return _render(
         "account/home.html",
         two_factor_enabled=factors.has_second_factor(get_session(), g.user),
+        grace=_grace(g.user),
         sessions=_session_rows(g.user),
     )
 

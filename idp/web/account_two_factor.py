@@ -34,6 +34,7 @@ from .code_file import backup_codes_download
 from .common import (
     client_address,
     current_sso,
+    is_local_path,
     note_enrolment,
     require_recent_sign_in,
     single,
@@ -204,6 +205,25 @@ def _take_new_codes(user: User) -> tuple[list[str], bool] | None:
     return [code for _number, code in current], bool(payload.get("enabled"))
 
 
+#: Key in the signed browser session of the page to go back to once 2FA is set up (the
+#: console's "Set up two-factor authentication first").
+AFTER_SETUP = "after_2fa_setup"
+
+
+def return_after_setup(user: User, path: str) -> None:
+    """Lead the "Done" of the backup codes shown when ``user`` enables 2FA in this browser
+    to ``path`` (a local path of this realm) instead of the two-factor page."""
+    session[AFTER_SETUP] = {"user": user.id, "path": path}
+
+
+def _after_setup(user: User) -> str | None:
+    kept = session.pop(AFTER_SETUP, None)
+    if not isinstance(kept, dict) or kept.get("user") != user.id:
+        return None
+    path = kept.get("path")
+    return path if isinstance(path, str) and is_local_path(g.idp_realm, path) else None
+
+
 @bp.get("/two-factor/backup-codes/new")
 def show_new_backup_codes(realm: str) -> Response:
     """The set just issued, exactly once; a reload says it was shown already."""
@@ -211,11 +231,13 @@ def show_new_backup_codes(realm: str) -> Response:
     if taken is None:
         return _render("account/backup_codes.html", codes=[], formatted=[], enabled_now=False)
     codes, enabled_now = taken
+    back = _after_setup(g.user) if enabled_now else None
     return _render(
         "account/backup_codes.html",
         codes=codes,
         enabled_now=enabled_now,
         formatted=[backup_codes.format_code(c) for c in codes],
+        done_url=back,
     )
 
 

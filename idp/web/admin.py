@@ -89,27 +89,6 @@ def index(realm: str) -> Response:
     return redirect(url_for("admin.users_list", realm=realm))
 
 
-@bp.get("/users")
-def users_list(realm: str) -> Response:
-    db = get_session()
-    query = (request.args.get("q") or "")[:200]
-    page = _page_number()
-    rows, total = users.search_users(db, g.idp_realm, query, page, PER_PAGE)
-    statuses = factors.two_factor_statuses(db, rows)
-    invited = invitations.invitation_states(db, rows)
-    pages = max(1, -(-total // PER_PAGE))
-    return _render(
-        "admin/users.html",
-        rows=rows,
-        statuses=statuses,
-        invitations=invited,
-        q=query,
-        page=page,
-        pages=pages,
-        total=total,
-    )
-
-
 @bp.get(f"/users/<{USER_ID}:user_id>")
 def user_detail(realm: str, user_id: int) -> Response:
     subject = _subject(user_id)

@@ -32,8 +32,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..branding_messages import branding_refusal, logo_too_large
 from ..db import get_session
 from ..i18n import LANGUAGE_NAMES
+from ..interaction import policy as sign_in_policy
 from ..services import audit, brand_checks, clients, realms, security_keys
 from ..services.errors import InvalidInput
+from ..services.factors import has_second_factor
+from .account_two_factor import return_after_setup
+from .admin_users import NOT_ENROLLED, count_not_enrolled
 from .brand import DEFAULT_ACCENT, error_page
 from .common import (
     client_address,
@@ -119,6 +123,8 @@ def _settings_page(
         choices=REQUIRE_2FA_LABELS,
         max_days=realms.POLICY_DAYS_MAX,
         keys_available=security_keys.available(),
+        not_enrolled=count_not_enrolled(get_session(), g.idp_realm),
+        not_enrolled_filter=NOT_ENROLLED,
         languages=LANGUAGE_NAMES,
         default_accent=DEFAULT_ACCENT,
         logo_max_kib=brand_checks.LOGO_MAX_BYTES // 1024,
@@ -154,6 +160,22 @@ def settings(realm: str) -> Response:
     return _settings_page()
 
 
+def _enrols_at_once(require_2fa: str | None) -> bool:
+    """Whether saving ``require_2fa`` sends the saving admin to enrolment at once: the
+    policy then covers them (SPEC P1) and they have no second factor. The console asks
+    a covered admin for a second factor even within the grace period (no "Later")."""
+    if require_2fa not in sign_in_policy.REALM_REQUIREMENTS:
+        return False
+    facts = sign_in_policy.UserFacts(
+        is_admin=bool(g.user.is_admin),
+        has_second_factor=has_second_factor(get_session(), g.user),
+        created_at=g.user.created_at,
+    )
+    if facts.has_second_factor:
+        return False
+    return sign_in_policy.realm_covers(sign_in_policy.RealmPolicy(require_2fa=require_2fa), facts)
+
+
 @bp.post("/settings")
 def save_settings(realm: str) -> Response:
     # Read every field first: a repeated field is a 400 before anything else happens.
@@ -161,6 +183,7 @@ def save_settings(realm: str) -> Response:
     grace_days = single("grace_days")
     trust_browser_days = single("trust_browser_days")
     passkey_sign_in = single("passkey_sign_in")
+    confirmed = single("confirm") == "yes"
     denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
         return denied
@@ -186,9 +209,30 @@ def save_settings(realm: str) -> Response:
         return _settings_page(
             400, _("Nothing was saved.") + " " + _policy_refusal(exc), error_field=field
         )
+    if changes and not confirmed and _enrols_at_once(require_2fa):
+        # The values are valid; nothing is kept until the admin confirms (or enrols first).
+        db.rollback()
+        sent = {
+            "require_2fa": require_2fa,
+            "grace_days": grace_days,
+            "trust_browser_days": trust_browser_days,
+            "passkey_sign_in": passkey_sign_in,
+        }
+        return _render(
+            "admin/settings_confirm.html",
+            fields={name: value for name, value in sent.items() if value is not None},
+        )
     db.commit()
     flash(_("The realm settings are saved.") if changes else _("Nothing changed."))
     return redirect(url_for("admin_settings.settings", realm=realm))
+
+
+@bp.get("/settings/enrol-first")
+def enrol_first(realm: str) -> Response:
+    """The console's "Set up two-factor authentication first": the account page's setup,
+    which leads back to the realm settings when it is done."""
+    return_after_setup(g.user, url_for("admin_settings.settings", realm=realm))
+    return redirect(url_for("account.enable", realm=realm))
 
 
 #: The form field each branding refusal concerns (its input points at the error).

@@ -6,19 +6,133 @@ the new address).
 Inviting is the console's way to add a user: the admin never knows the user's password. The
 actions are the services' (``services.invitations``, ``services.verification``), which the
 CLI calls too; each needs a recent sign-in with every factor the admin has, as the other
-account actions do."""
+account actions do.
+
+The user list lives here too: the search, and for the rollout of a realm's "require 2FA"
+(SPEC P1, P2) each covered user's deadline to enrol and the "Not yet enrolled" filter. The
+deadline is the policy's own (``interaction.policy.grace_ends``), so the list shows the day
+the sign-in starts to insist."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from flask import Response, abort, flash, g, redirect, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 
+from .. import clock
 from ..db import get_session
-from ..services import invitations, verification
+from ..interaction import policy
+from ..interaction.context import realm_policy
+from ..models import Realm, User
+from ..services import factors, invitations, users, verification
 from ..services.errors import AlreadyExists, InvalidInput, TooManyAttempts
-from .admin import USER_ID, _actor, _recent_sign_in, _render, _subject, _user_page, bp
+from ..services.factors import TwoFactorStatus
+from .admin import (
+    PER_PAGE,
+    USER_ID,
+    _actor,
+    _page_number,
+    _recent_sign_in,
+    _render,
+    _subject,
+    _user_page,
+    bp,
+)
 from .common import client_address, require_recent_sign_in, single
+
+#: The value of the user list's ``show`` parameter that keeps the users the realm's policy
+#: covers and who have no second factor yet.
+NOT_ENROLLED = "not-enrolled"
+
+
+def not_enrolled_filter(realm: Realm) -> dict[str, bool] | None:
+    """``search_users``' arguments for the users the realm's policy covers (SPEC P1) who
+    have no second factor; None when the policy covers nobody."""
+    covers = realm_policy(realm).require_2fa
+    if covers == policy.REQUIRE_ALL:
+        return {"without_second_factor": True}
+    if covers == policy.REQUIRE_ADMINS:
+        return {"without_second_factor": True, "admins_only": True}
+    return None
+
+
+def count_not_enrolled(db: Session, realm: Realm) -> tuple[int, int, bool]:
+    """How many users have no second factor, out of how many, and whether those are the
+    users the policy covers (True) or, when it covers nobody, all of the realm's users."""
+    kept = not_enrolled_filter(realm)
+    scope = {"admins_only": True} if kept and kept.get("admins_only") else {}
+    _, missing = users.search_users(db, realm, per_page=0, without_second_factor=True, **scope)
+    _, out_of = users.search_users(db, realm, per_page=0, **scope)
+    return missing, out_of, kept is not None
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """Where a listed user stands with the realm's requirement of a second factor."""
+
+    #: The policy covers the user and they have no second factor.
+    missing: bool = False
+    #: While the grace period lasts, its end: the sign-in insists from then on.
+    deadline: datetime | None = None
+
+
+def enrolment_states(
+    realm: Realm, rows: list[User], statuses: dict[int, TwoFactorStatus]
+) -> dict[int, Enrolment]:
+    """Each user's ``Enrolment``, by the policy's own rules (``realm_covers``,
+    ``grace_ends``)."""
+    rules = realm_policy(realm)
+    now = clock.now()
+    states: dict[int, Enrolment] = {}
+    for row in rows:
+        facts = policy.UserFacts(
+            is_admin=bool(row.is_admin),
+            has_second_factor=statuses[row.id].enabled,
+            created_at=row.created_at,
+        )
+        if facts.has_second_factor or not policy.realm_covers(rules, facts):
+            states[row.id] = Enrolment()
+            continue
+        ends = policy.grace_ends(rules, facts)
+        in_grace = policy.grace_days_left(rules, facts, now) > 0
+        states[row.id] = Enrolment(missing=True, deadline=ends if in_grace else None)
+    return states
+
+
+@bp.get("/users")
+def users_list(realm: str) -> Response:
+    """The realm's users, searched by address or name; ``show=not-enrolled`` keeps those
+    the policy covers who have not set up 2FA yet."""
+    db = get_session()
+    query = (request.args.get("q") or "")[:200]
+    show = NOT_ENROLLED if request.args.get("show") == NOT_ENROLLED else ""
+    page = _page_number()
+    kept = not_enrolled_filter(g.idp_realm)
+    rows: list[User] = []
+    total = 0
+    if not show or kept is not None:
+        rows, total = users.search_users(
+            db, g.idp_realm, query, page, PER_PAGE, **(kept if show and kept else {})
+        )
+    statuses = factors.two_factor_statuses(db, rows)
+    context: dict[str, Any] = {
+        "rows": rows,
+        "statuses": statuses,
+        "invitations": invitations.invitation_states(db, rows),
+        "enrolment": enrolment_states(g.idp_realm, rows, statuses),
+        "requires": kept is not None,
+        "show": show,
+        "q": query,
+        "page": page,
+        "pages": max(1, -(-total // PER_PAGE)),
+        "total": total,
+    }
+    return _render("admin/users.html", **context)
 
 
 def _inviter() -> str:
