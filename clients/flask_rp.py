@@ -10,7 +10,10 @@ Settings (environment variables; ``make run`` prints the whole command for its d
     RP_HOST, RP_PORT  where this app listens (default 127.0.0.1 and 8000)
     RP_BASE_URL       this app's public URL (default http://RP_HOST:RP_PORT): the redirect URI
                       is RP_BASE_URL/callback and the post-logout URI RP_BASE_URL/, both
-                      registered with the client
+                      registered with the client. ``make run`` (``idp dev``) reads these three
+                      too: ``RP_PORT=8001 make run`` registers port 8001 for the demo client
+                      and prints the command with it. At start-up the app checks that the
+                      provider accepts its redirect URI.
     RP_SCOPE          default "openid profile email"
 
     RP_ISSUER=http://localhost:5000/realms/main RP_CLIENT_SECRET=<secret> \\
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlencode
@@ -51,6 +55,37 @@ def _client_secret() -> str:
     return _setting("RP_CLIENT_SECRET")
 
 
+def _check_redirect_uri(authorize: str, client_id: str, redirect_uri: str) -> None:
+    """A development aid: fail now, not at the first sign-in, when the provider does not know
+    this app's redirect URI (another RP_PORT than the one registered). A ``prompt=none``
+    request that a provider answers by redirecting to ``redirect_uri`` (with a code or
+    ``login_required``) shows that it accepts the URI; a provider shows an error page
+    instead, and never redirects, for a URI it does not know (RFC 6749 4.1.2.1)."""
+    params = {
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": "openid",
+        "prompt": "none",
+        "state": secrets.token_urlsafe(16),
+        "nonce": secrets.token_urlsafe(16),
+    }
+    try:
+        answer = requests.get(authorize, params=params, allow_redirects=False, timeout=10)
+    except requests.RequestException as exc:
+        raise SettingsError(f"cannot reach {authorize}: {exc}") from exc
+    if answer.is_redirect and answer.headers["Location"].startswith(redirect_uri):
+        return
+    raise SettingsError(
+        f"the provider does not accept the redirect URI {redirect_uri} for client_id="
+        f"{client_id}. For the demo client, start the provider with this app's place too "
+        f"(e.g. RP_PORT={redirect_uri.rsplit(':', 1)[-1].split('/')[0]} make run) and use "
+        "the command it prints; for a client of your own, register the URI: idp client add "
+        f"--name 'Example app' --redirect-uri {redirect_uri} --post-logout-redirect-uri "
+        f"{redirect_uri.removesuffix('callback')}"
+    )
+
+
 def create_app() -> Flask:
     issuer = _setting("RP_ISSUER").rstrip("/")
     host = _setting("RP_HOST", "127.0.0.1")
@@ -67,6 +102,8 @@ def create_app() -> Flask:
         raise SettingsError(f"cannot read {discovery}: {exc}") from exc
     if found != issuer:
         raise SettingsError(f"{discovery} names the issuer {found!r}, not RP_ISSUER={issuer!r}")
+    client_id = _setting("RP_CLIENT_ID", "demo-app")
+    _check_redirect_uri(meta.json()["authorization_endpoint"], client_id, f"{base_url}/callback")
 
     app = Flask(__name__)
     app.config.update(
@@ -82,7 +119,7 @@ def create_app() -> Flask:
     oauth = OAuth(app)
     idp = oauth.register(
         "idp",
-        client_id=_setting("RP_CLIENT_ID", "demo-app"),
+        client_id=client_id,
         client_secret=_client_secret(),
         server_metadata_url=discovery,
         client_kwargs={
@@ -144,8 +181,18 @@ def main() -> None:
         app = create_app()
     except (SettingsError, OSError, ValueError) as exc:
         sys.exit(f"flask_rp: {exc}")
-    print(f"example relying party on http://{app.config['RP_HOST']}:{app.config['RP_PORT']}/")
-    app.run(host=app.config["RP_HOST"], port=app.config["RP_PORT"])
+    host, port = app.config["RP_HOST"], app.config["RP_PORT"]
+    with socket.socket() as probe:  # a taken port: say what the next step is
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            sys.exit(
+                f"flask_rp: cannot listen on {host}:{port} ({exc.strerror}). Choose another "
+                "port and give it to the provider too, so that the demo client accepts it: "
+                "RP_PORT=8001 make run, then run the command it prints."
+            )
+    print(f"example relying party on http://{host}:{port}/")
+    app.run(host=host, port=port)
 
 
 if __name__ == "__main__":

@@ -243,6 +243,18 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     return settings
 
 
+def missing_instance() -> Path | None:
+    """The instance folder the environment's settings need, when it does not exist; else
+    None. It is needed without IDP_DATABASE_URL (the SQLite file lives there) and for any
+    secret not given (it would be generated there). ``idp`` commands other than those that
+    make an installation refuse to run on a missing one rather than create it unasked."""
+    given = ("database_url", "secret_key", "data_keys", "code_pepper")
+    if all(os.environ.get(_ENV_NAMES[name], "").strip(" ,") for name in given):
+        return None
+    path = Path(os.environ.get(_ENV_NAMES["instance_path"], Settings.instance_path)).resolve()
+    return None if path.is_dir() else path
+
+
 def _fill_secrets(settings: Settings, instance: Path) -> None:
     """Generate missing secrets once into ``instance/secrets.json`` (mode 0600)."""
     wanted = [

@@ -34,6 +34,29 @@ DEMO_RP_URL = "http://127.0.0.1:8000"
 DEMO_REDIRECT = f"{DEMO_RP_URL}/callback"
 DEMO_POST_LOGOUT = f"{DEMO_RP_URL}/"
 EXAMPLE_RP = ROOT / "clients" / "flask_rp.py"
+#: The example app's own settings of where it listens; ``idp dev`` reads them too, so that the
+#: same ``RP_PORT=8001`` given to ``make run`` and to the example app fits both.
+EXAMPLE_RP_SETTINGS = ("RP_HOST", "RP_PORT", "RP_BASE_URL")
+#: The port the banner offers as an example of another one.
+OTHER_PORT = 8001
+
+
+def example_rp_settings() -> dict[str, str]:
+    """The example app's place settings given in this environment (none: its defaults)."""
+    return {
+        name: os.environ[name].strip()
+        for name in EXAMPLE_RP_SETTINGS
+        if os.environ.get(name, "").strip()
+    }
+
+
+def example_rp_url(given: dict[str, str] | None = None) -> str:
+    """The example app's base URL as clients/flask_rp.py computes it from its settings."""
+    given = example_rp_settings() if given is None else given
+    if "RP_BASE_URL" in given:
+        return given["RP_BASE_URL"].rstrip("/")
+    host = given.get("RP_HOST", "127.0.0.1")
+    return f"http://{host}:{given.get('RP_PORT', '8000')}"
 
 
 def ensure_dev_instance(app: Flask) -> str:
@@ -53,16 +76,61 @@ def banner(app: Flask, stored: dict[str, str]) -> str:
         f"  Admin console:   {issuer}/admin/",
         f"  Demo admin:      {DEMO_ADMIN} / {stored.get('admin_password', '(set earlier)')}",
         f"  Demo client:     client_id={DEMO_CLIENT_ID} client_secret={stored['client_secret']}",
-        f"                   redirect_uri={DEMO_REDIRECT}",
     ]
+    lines += [f"                   redirect_uri={uri}" for uri in demo_redirect_uris()]
     command = example_rp_command(issuer, stored["client_secret"])
     if command:
+        other = f"http://127.0.0.1:{OTHER_PORT}"
         lines += [
-            f"  Example app:     {DEMO_RP_URL}/ once started in another shell with",
+            f"  Example app:     {example_rp_url()}/ once started in another shell with",
             f"    {command}",
+            f"  Another port:    start this with it too (RP_PORT={OTHER_PORT} make run): "
+            f"{DEMO_CLIENT_ID} then",
+            f"                   also accepts {other}/callback, and the command above sets "
+            f"RP_PORT={OTHER_PORT};",
+            "                   or register a client of its own (then give the example app "
+            "its id and secret):",
+            f"    {example_client_add_command(OTHER_PORT)}",
         ]
-    lines += ["  (development secrets live in instance/; never use them in production)", ""]
+    lines += [
+        f"  (development secrets live in {_shown_path(Path(settings.instance_path))}/; "
+        "never use them in production)",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def demo_redirect_uris() -> list[str]:
+    """The demo client's redirect URIs: the example app's default place, and the one its
+    settings in this environment name (``RP_PORT=8001 make run``)."""
+    return list(dict.fromkeys([DEMO_REDIRECT, f"{example_rp_url()}/callback"]))
+
+
+def demo_post_logout_uris() -> list[str]:
+    return list(dict.fromkeys([DEMO_POST_LOGOUT, f"{example_rp_url()}/"]))
+
+
+def example_client_add_command(port: int) -> str:
+    """The exact ``idp client add`` for the example app on ``port`` (a client of its own),
+    on the instance this server runs on, as it was given (another shell may not have it)."""
+    url = f"http://127.0.0.1:{port}"
+    env = [
+        f"{name}={shlex.quote(os.environ[name])}"
+        for name in ("IDP_INSTANCE_PATH", "IDP_DATABASE_URL")
+        if os.environ.get(name)
+    ]
+    words = [
+        _shown_path(Path(sys.executable).with_name("idp")),
+        "client",
+        "add",
+        "--name",
+        f"Example app on port {port}",
+        "--redirect-uri",
+        f"{url}/callback",
+        "--post-logout-redirect-uri",
+        f"{url}/",
+    ]
+    return " ".join([*env, *(shlex.quote(word) for word in words)])
 
 
 def ensure_demo_data(app: Flask) -> dict[str, str]:
@@ -97,22 +165,33 @@ def ensure_demo_data(app: Flask) -> dict[str, str]:
                 db,
                 realm,
                 "Demo app",
-                [DEMO_REDIRECT],
-                post_logout_redirect_uris=[DEMO_POST_LOGOUT],
+                demo_redirect_uris(),
+                post_logout_redirect_uris=demo_post_logout_uris(),
                 client_id=DEMO_CLIENT_ID,
             )
             stored["client_secret"] = new.client_secret
+        else:  # the example app's place given this time is added to those of earlier runs
+            client.redirect_uris = _merged(client.redirect_uris, demo_redirect_uris())
+            client.post_logout_redirect_uris = _merged(
+                client.post_logout_redirect_uris, demo_post_logout_uris()
+            )
         db.commit()
     _write_private(path, json.dumps(stored, indent=2))
     return stored
 
 
+def _merged(old: list[str] | None, wanted: list[str]) -> list[str]:
+    return list(dict.fromkeys([*(old or []), *wanted]))
+
+
 def example_rp_command(issuer: str, client_secret: str) -> str | None:
     """The shell command that starts clients/flask_rp.py against ``issuer`` as the demo
-    client, with this Python; None where the example is not at hand (an installed wheel)."""
+    client, with this Python, where the example app's settings of this environment put it;
+    None where the example is not at hand (an installed wheel)."""
     if not EXAMPLE_RP.is_file():
         return None
     env = {"RP_ISSUER": issuer, "RP_CLIENT_ID": DEMO_CLIENT_ID, "RP_CLIENT_SECRET": client_secret}
+    env |= example_rp_settings()
     words = [f"{name}={shlex.quote(value)}" for name, value in env.items()]
     words += [shlex.quote(_shown_path(Path(sys.executable))), shlex.quote(_shown_path(EXAMPLE_RP))]
     return " ".join(words)

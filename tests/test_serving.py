@@ -29,6 +29,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def _serve(tmp_path: Path, *options: str, **env: str) -> Iterator[tuple[str, int]]:
     """``idp serve`` on a fresh SQLite instance; yields its URL and pid once it answers."""
+    (tmp_path / "instance").mkdir(exist_ok=True)  # `idp serve` makes no installation
     port = _free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     environ |= {

@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from flask import Flask
 
 if TYPE_CHECKING:
+    from babel.support import Translations
     from sqlalchemy.orm import Session
 
 REALM_OPTION = click.option(
@@ -22,15 +27,18 @@ JSON_OPTION = click.option(
 )
 
 
-def get_app() -> Flask:
+def get_app(creates_instance: bool = False) -> Flask:
     """The app of this command invocation, created on first use (a configuration error is
-    the command's error message)."""
+    the command's error message). Unless ``creates_instance``, a missing instance folder is
+    refused (:func:`refuse_missing_instance`) before anything is written."""
     from .. import create_app
     from ..config import ConfigError
 
     ctx = click.get_current_context()
     app = ctx.meta.get("idp.app")
     if app is None:
+        if not creates_instance:
+            refuse_missing_instance()
         try:
             app = create_app()
         except ConfigError as exc:
@@ -39,17 +47,53 @@ def get_app() -> Flask:
     return app
 
 
+def refuse_missing_instance() -> None:
+    """End the command when the instance folder it needs is not there (``idp`` run outside
+    the checkout, or a mistyped IDP_INSTANCE_PATH): say where it looked and how to point at
+    the installation or make a new one, having created nothing."""
+    from ..config import missing_instance
+
+    path = missing_instance()
+    if path is None:
+        return
+    if "IDP_INSTANCE_PATH" in os.environ:
+        where = _("no instance folder at %(path)s (IDP_INSTANCE_PATH)", path=path)
+    else:
+        where = _(
+            "no instance folder at %(path)s (IDP_INSTANCE_PATH is not set, so ./instance "
+            "in the current directory)",
+            path=path,
+        )
+    fail(
+        where
+        + "\n"
+        + _(
+            "Set IDP_INSTANCE_PATH to your installation's instance folder, or run idp in the "
+            "directory that holds it."
+        )
+        + "\n"
+        + _(
+            "To make a new installation there: IDP_INSTANCE_PATH=%(path)s idp db upgrade",
+            path=shlex.quote(str(path)),
+        )
+    )
+
+
+@cache
+def _catalog(locale: str) -> Translations:
+    from babel.support import Translations
+
+    return Translations.load(Path(__file__).resolve().parent.parent / "translations", [locale])
+
+
 def _(message: str, **values: Any) -> str:
     """``message`` in the language of the shell's locale (``LANG=ja_JP.UTF-8``: Japanese;
-    SPEC section 8), with ``%(name)s`` values filled in."""
-    from flask_babel import gettext
+    SPEC section 8), with ``%(name)s`` values filled in. Needs no app (so it can explain why
+    there is none)."""
+    from ..i18n import cli_locale
 
-    try:
-        app = get_app()
-    except click.ClickException:
-        return message % values if values else message
-    with app.app_context():
-        return gettext(message, **values)
+    text = _catalog(cli_locale()).gettext(message)
+    return text % values if values else text
 
 
 def out(as_json: bool, data: Any, text: str) -> None:

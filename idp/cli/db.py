@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..migrate import upgrade_database
@@ -16,8 +18,9 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration (creates the database on first run). On PostgreSQL, processes
-    started at once take turns (an advisory lock): one migrates, the others find it done."""
-    applied = upgrade_database(get_app())
+    started at once take turns (an advisory lock): one migrates, the others find it done.
+    A new instance folder is made only where IDP_INSTANCE_PATH names it."""
+    applied = upgrade_database(get_app(creates_instance="IDP_INSTANCE_PATH" in os.environ))
     if applied:
         click.echo(_("migrations applied: %(names)s", names=", ".join(applied)))
     click.echo(_("database is up to date"))

@@ -14,7 +14,7 @@ import os
 
 import click
 
-from .common import get_app
+from .common import get_app, refuse_missing_instance
 
 
 def usable_cores() -> int:
@@ -134,6 +134,7 @@ def serve(
 
     from ..config import ConfigError, load_settings
 
+    refuse_missing_instance()
     try:  # fail here, once, on a bad configuration, rather than in every worker
         settings = load_settings()
     except ConfigError as exc:
@@ -168,7 +169,7 @@ def dev() -> None:
     default realm, a demo admin and a demo client if absent, print them, and serve."""
     from ..devsetup import ensure_dev_instance
 
-    app = get_app()
+    app = get_app(creates_instance=True)  # the development instance is made where it runs
     info = ensure_dev_instance(app)
     settings = app.extensions["idp.settings"]
     click.echo(info)
