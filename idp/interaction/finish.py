@@ -38,7 +38,12 @@ def finish_interaction(
 ) -> FinishedSignIn:
     """Create the SSO session (ending the browser's previous one) and audit the sign-in.
     ``locale`` (the language the sign-in pages were in) becomes the user's language for
-    mail. The caller commits and sets the cookie."""
+    mail. The caller commits and sets the cookie.
+
+    Raises ``flow.InteractionEnded`` when the user's sessions ended meanwhile or the session
+    a step-up started from did (SPEC V1, V2), checked with the user's row locked until the
+    caller commits."""
+    flow.ensure_alive(db, interaction, lock=True)
     amr = ordered_amr(list(interaction.amr or []))
     auth_time = int(clock.timestamp())
     if previous is not None:

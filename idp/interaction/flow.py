@@ -5,6 +5,12 @@ per interaction in its cookie and the row keeps its digest. The value is replace
 each stage (so the id that authorises the next step changes after the password and after
 the second factor). It expires after ``IDP_INTERACTION_TTL`` seconds and never grants a
 session or token before its last stage (SPEC L7).
+
+It also ends, at whatever stage, when a change ends the user's sessions (SPEC V1: it recorded
+the user's credential generation when it identified them, and the generation moved on), when
+the account is disabled, and, for a step-up, when the session it started from ends (SPEC V2:
+signed out, expired, replaced). Every page checks this when it loads the interaction, and the
+finish checks it again with the user's row locked.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..models import Interaction, Realm, User
+from ..models import Interaction, Realm, SsoSession, User
 from ..services.context import settings
 from ..services.crypto import constant_time_equals, digest, random_token
 from ..services.errors import ServiceError
@@ -32,6 +38,11 @@ class InteractionNotFound(InteractionError):
 
 class InteractionExpired(InteractionError):
     pass
+
+
+class InteractionEnded(InteractionNotFound):
+    """The user's sessions ended after this sign-in identified them, or the session a
+    step-up started from ended (SPEC V1, V2): shown as a sign-in that is no longer valid."""
 
 
 class InteractionFinished(InteractionError):
@@ -68,6 +79,7 @@ def start_interaction(
         reason=reason,
         login_hint=(login_hint or "")[:320] or None,
         user_id=user.id if user else None,
+        credential_generation=user.credential_generation if user else None,
         amr=list(amr or []),
         progress={},
         from_sid=from_sid,
@@ -92,7 +104,39 @@ def load_interaction(
         raise InteractionNotFound()
     if row.expires_at <= utcnow():
         raise InteractionExpired()
+    ensure_alive(db, row)
     return row
+
+
+def ensure_alive(db: Session, interaction: Interaction, *, lock: bool = False) -> None:
+    """Raise ``InteractionEnded`` when the sign-in's user changed credentials or was
+    disabled since it identified them (SPEC V1), or when the session a step-up started from
+    is no longer live (SPEC V2; checked until the step-up's own session exists). ``lock``
+    (at the finish) reads the user's row ``FOR UPDATE``: a change that ends the user's
+    sessions updates that row first, so either it waits for this sign-in's session and then
+    ends it, or this sign-in sees the new generation."""
+    if interaction.user_id is not None:
+        query = select(User.credential_generation, User.disabled).where(
+            User.id == interaction.user_id
+        )
+        found = db.execute(query.with_for_update() if lock else query).one_or_none()
+        if found is None or found.disabled:
+            raise InteractionEnded()
+        if interaction.credential_generation != found.credential_generation:
+            raise InteractionEnded()
+    if interaction.from_sid and not (interaction.progress or {}).get("finished_sid"):
+        # Columns, not the row object: the request may hold that session's row already.
+        query = select(SsoSession.user_id, SsoSession.ended_at, SsoSession.expires_at).where(
+            SsoSession.sid == interaction.from_sid
+        )
+        sso = db.execute(query.with_for_update() if lock else query).one_or_none()
+        if (
+            sso is None
+            or sso.user_id != interaction.user_id
+            or sso.ended_at is not None
+            or sso.expires_at <= utcnow()
+        ):
+            raise InteractionEnded()
 
 
 def find_interaction(db: Session, realm: Realm, uid: object) -> Interaction | None:
@@ -131,7 +175,11 @@ def restart_interaction(
 
 
 def advance(db: Session, interaction: Interaction, *, user: User, amr: list[str]) -> str:
-    """Record a completed stage and re-bind the interaction to a new browser value."""
+    """Record a completed stage and re-bind the interaction to a new browser value. The
+    stage that identifies the user (the password, a passkey) records their credential
+    generation, read with the password hash it checked."""
+    if interaction.user_id != user.id:
+        interaction.credential_generation = user.credential_generation
     interaction.user_id = user.id
     merged = list(interaction.amr or [])
     for value in amr:

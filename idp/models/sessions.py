@@ -62,11 +62,15 @@ class Interaction(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True
     )
+    #: The user's ``credential_generation`` when this sign-in identified them; a later change
+    #: that ended their sessions ended this sign-in too (SPEC V1).
+    credential_generation: Mapped[int | None] = mapped_column(nullable=True)
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: What the pages settled along the way: ``postponed`` (enrolment put off, SPEC P2),
     #: ``notice_seen``, ``offer_seen`` (SPEC B6, P6), ``trust_browser`` (SPEC P8).
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    #: The SSO session a step-up started from (its factors are in ``amr`` already).
+    #: The SSO session a step-up started from (its factors are in ``amr`` already): the
+    #: step-up dies with it (SPEC V2).
     from_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

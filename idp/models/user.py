@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
@@ -28,6 +28,10 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Bumped by every change that ends the user's sessions (password set by anyone, 2FA
+    #: reset or disabled, account disabled): a sign-in in progress recorded the value when it
+    #: identified the user, and one whose value is older cannot go on (SPEC V1).
+    credential_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: The language the user last used the pages in; mail to the user is written in it
     #: (None: the realm's default language).
     locale: Mapped[str | None] = mapped_column(String(8), nullable=True)

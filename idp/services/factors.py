@@ -22,7 +22,7 @@ from . import (
 from .audit import record_event
 from .context import cipher
 from .errors import InvalidCode, NotFound
-from .sessions import end_user_sessions, revoke_user_tokens
+from .sessions import end_user_sessions, end_user_sign_ins, revoke_user_tokens
 from .trusted_browsers import void_trusts
 
 #: The kinds of authenticator that are a second factor (backup codes are a fallback).
@@ -170,7 +170,8 @@ def enable_totp(
     # The trusts were bound to the replaced key (the cascade drops them too); say so here.
     void_trusts(db, user)
     codes = backup_codes.issue_backup_codes(db, user)
-    end_user_sessions(db, user, except_sid=keep_sid)
+    # The sign-in enrolling goes on; the others meet the new key at their next stage.
+    end_user_sessions(db, user, except_sid=keep_sid, sign_ins=False)
     revoke_user_tokens(db, user, except_sid=keep_sid)
     record_event(
         db,
@@ -232,6 +233,8 @@ def remove_second_factors(
     if end_sessions:
         end_user_sessions(db, user)
         revoke_user_tokens(db, user)
+    else:
+        end_user_sign_ins(db, user)  # SPEC V1: the user's own disable keeps the sessions
     record_event(
         db,
         user.realm_id,

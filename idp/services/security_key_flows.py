@@ -59,7 +59,8 @@ def add_security_key(
     codes = None
     if first:
         codes = backup_codes.issue_backup_codes(db, user)
-        end_user_sessions(db, user, except_sid=keep_sid)
+        # The sign-in enrolling goes on; the others meet the new key at their next stage.
+        end_user_sessions(db, user, except_sid=keep_sid, sign_ins=False)
         revoke_user_tokens(db, user, except_sid=keep_sid)
         record_event(
             db,

@@ -66,8 +66,26 @@ def end_sso_session(db: Session, row: SsoSession) -> None:
     row.ended_at = utcnow()
 
 
-def end_user_sessions(db: Session, user: User, *, except_sid: str | None = None) -> None:
-    """End every SSO session of the user, but the one ``except_sid`` if given."""
+def end_user_sign_ins(db: Session, user: User) -> None:
+    """End every unfinished sign-in of the user (SPEC V1), step-ups of a session that stays
+    included: the user's credential generation moves on, and a sign-in that recorded an older
+    one cannot go on at any stage (``interaction.flow``). One atomic UPDATE of the user's
+    row, which also orders it against a sign-in finishing at the same moment (that one reads
+    the row ``FOR UPDATE``)."""
+    user.credential_generation = User.credential_generation + 1
+    db.flush()
+
+
+def end_user_sessions(
+    db: Session, user: User, *, except_sid: str | None = None, sign_ins: bool = True
+) -> None:
+    """End every SSO session of the user, but the one ``except_sid`` if given, and every
+    unfinished sign-in of the user (``end_user_sign_ins``; those started from ``except_sid``
+    too). ``sign_ins=False`` only for a change made inside a sign-in that must go on (a
+    factor enrolled at its enrolment stage): the other sign-ins meet the new factor at their
+    next stage."""
+    if sign_ins:
+        end_user_sign_ins(db, user)
     query = update(SsoSession).where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
     if except_sid is not None:
         query = query.where(SsoSession.sid != except_sid)

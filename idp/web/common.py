@@ -17,7 +17,7 @@ from ..models import Realm, SsoSession, User
 from ..oidc.claims import Principal
 from ..services import factors, totp
 from ..services.context import settings
-from ..services.crypto import constant_time_equals, digest
+from ..services.crypto import constant_time_equals, digest, keyed_digest
 from ..services.factors import has_second_factor
 from ..services.qr import qr_svg
 from ..services.realms import find_realm
@@ -153,9 +153,12 @@ def require_sign_in(
     user: User | None = None,
     return_to: str | None = None,
     amr: list[str] | None = None,
+    from_sid: str | None = None,
 ) -> Response:
     """Send the browser through the hosted sign-in, then back to ``return_to`` (by default
-    the current page; after a refused POST, its URL, which then gets a GET)."""
+    the current page; after a refused POST, its URL, which then gets a GET). A step-up
+    passes the session it starts from (``from_sid``, with its ``amr``): it dies with that
+    session (SPEC V2)."""
     return_to = _return_path(realm, return_to)
     db = get_session()
     ix, binding = start_interaction(
@@ -167,6 +170,7 @@ def require_sign_in(
         user=user,
         login_hint=user.email if user else None,
         amr=amr,
+        from_sid=from_sid,
     )
     db.commit()
     remember_binding(ix.uid, binding)
@@ -176,7 +180,8 @@ def require_sign_in(
 def require_admin(realm: Realm) -> Response | None:
     """The console's guard: a signed-in admin of the realm (others get 403). When the realm
     requires 2FA of admins (SPEC P1) a session without a second factor steps up first: the
-    code, or enrolment for an admin who has none (no "Later" for the console)."""
+    code, or enrolment for an admin who has none (no "Later" for the console). The step-up
+    is bound to this session and dies with it (SPEC V2)."""
     sso = current_sso(realm)
     user = get_session().get(User, sso.user_id) if sso else None
     if sso is None or user is None:
@@ -187,7 +192,9 @@ def require_admin(realm: Realm) -> Response | None:
     if "mfa" not in (sso.amr or []) and realm_covers(
         realm_policy(realm), user_facts(get_session(), user)
     ):
-        return require_sign_in(realm, reason="console_2fa", user=user, amr=list(sso.amr or []))
+        return require_sign_in(
+            realm, reason="console_2fa", user=user, amr=list(sso.amr or []), from_sid=sso.sid
+        )
     return None
 
 
@@ -247,16 +254,32 @@ def app_name() -> str:
     return current_app.config.get("IDP_PRODUCT_NAME", "idp")
 
 
+#: Key in the signed browser session: which pending key this browser was shown.
+PENDING_KEY_SHOWN = "totp_pending"
+
+
+def _pending_marker(secret: str) -> str:
+    return keyed_digest(settings().secret_key, f"totp-pending:{secret}")
+
+
 def totp_enrolment(realm: Realm, user: User) -> dict[str, Any]:
-    """What an enrolment page shows (SPEC E2, E3): the QR code of the pending key (started
-    here if there is none), the account and the key grouped for reading."""
+    """What an enrolment page shows (SPEC E2, E3): the QR code of the pending key, the
+    account and the key grouped for reading. A reload shows the same key; a pending key this
+    browser was not shown is replaced, never shown (one another browser, or a sign-in that
+    has ended since, saw: SPEC V2)."""
     db = get_session()
     secret = factors.pending_secret(db, user)
+    marker = session.get(PENDING_KEY_SHOWN)
+    if secret is not None and not (
+        isinstance(marker, str) and constant_time_equals(marker, _pending_marker(secret))
+    ):
+        secret = None
     if secret is None:
         factors.start_totp_enrolment(db, user)
         db.commit()
         secret = factors.pending_secret(db, user)
     assert secret is not None
+    session[PENDING_KEY_SHOWN] = _pending_marker(secret)
     uri = totp.provisioning_uri(secret, user.email, realm.display_name)
     return {
         "qr": qr_svg(uri),

@@ -102,16 +102,20 @@ def _finish(ix: Interaction, user: User | None) -> Response:
         # A step-up counts the factors of the session it started from: that session must
         # still be this browser's (not signed out, not replaced) when it finishes.
         return stale_page(ix.uid, "unknown")
-    done = finish_interaction(
-        db,
-        realm,
-        ix,
-        user,
-        previous=previous,
-        client_address=client_address(),
-        user_agent=request.headers.get("User-Agent", ""),
-        locale=current_locale(),
-    )
+    try:
+        done = finish_interaction(
+            db,
+            realm,
+            ix,
+            user,
+            previous=previous,
+            client_address=client_address(),
+            user_agent=request.headers.get("User-Agent", ""),
+            locale=current_locale(),
+        )
+    except flow.InteractionEnded:
+        db.rollback()
+        return stale_page(ix.uid, "unknown")
     db.commit()
     if ix.kind == "authorize":
         # The protocol side resumes the authorization at its own endpoint.
