@@ -97,7 +97,7 @@ def test_v5_console_refuses_every_control_and_separator_character(realm, name):
     assert answer.status == 400 and REFUSED_EN in text_of(answer), (name, text_of(answer))
 
 
-def test_v5_console_still_accepts_ordinary_and_japanese_names(realm):
+def test_the_console_still_accepts_ordinary_and_japanese_names(realm):
     browser, page = admin_console(realm, "en")
     # A zero-width joiner belongs to emoji sequences and some scripts: not a control.
     for name in ("株式会社サンプル アカウント", "Ünïcødé & Co. 👩\u200d💻"):
