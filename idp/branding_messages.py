@@ -47,6 +47,8 @@ def branding_refusal(exc: InvalidInput) -> str:
         return logo_too_large()
     if isinstance(exc, checks.LogoEmpty):
         return _("The logo file is empty.")
+    if isinstance(exc, realms.DisplayNameControlCharacters):
+        return _("The display name must not contain line breaks, tabs or other control characters.")
     if isinstance(exc, realms.InvalidDisplayName):
         return _("The display name must be 1 to %(max)d characters.", max=realms.DISPLAY_NAME_MAX)
     if isinstance(exc, realms.UnsupportedLocale):

@@ -15,6 +15,7 @@ from flask_babel import force_locale, format_datetime, gettext
 from ..models import OutboxMessage, Realm
 from ..services import context
 from ..services.mail import message_params
+from ..services.names import header_safe
 from .catalog import SUBJECTS
 
 
@@ -42,9 +43,11 @@ def render_message(message: OutboxMessage, realm: Realm) -> EmailMessage:
         text = render_template(f"mail/{message.template}.txt", **values)
         html = render_template(f"mail/{message.template}.html", **values)
     email = EmailMessage()
-    email["Subject"] = f"{subject} ({realm.display_name})"
-    email["From"] = settings.mail_from
-    email["To"] = message.to_address
+    # Names are checked when they are set (SPEC V5); one stored before that, or by hand,
+    # still never stops the message: a line break becomes a space, no header is injected.
+    email["Subject"] = header_safe(f"{subject} ({realm.display_name})")
+    email["From"] = header_safe(settings.mail_from)
+    email["To"] = header_safe(message.to_address)
     email["Date"] = rfc2822_date(message.created_at)
     email["Message-ID"] = make_msgid(
         idstring=f"idp{message.id}", domain=urlsplit(settings.base_url).hostname or "localhost"

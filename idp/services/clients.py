@@ -14,6 +14,7 @@ from ..models import Client, Realm
 from .audit import record_event
 from .crypto import digest, random_token
 from .errors import AlreadyExists, InvalidInput, NotFound
+from .names import check_name
 
 DEFAULT_SCOPES = ["openid", "profile", "email", "offline_access"]
 
@@ -54,6 +55,7 @@ def create_client(
     require_2fa: bool = False,
     resource_server: bool = False,
 ) -> NewClient:
+    check_name(name)
     redirect_uris = [_check_uri(u) for u in redirect_uris]
     post_logout = [_check_uri(u) for u in (post_logout_redirect_uris or [])]
     if grant_types is None:

@@ -32,6 +32,7 @@ from .audit import record_event
 from .crypto import random_token
 from .errors import N_, AlreadyExists, InvalidInput, ServiceError
 from .mail import enqueue_mail
+from .names import check_name
 from .passwords import validate_new_password
 from .users import EMAIL, find_user_by_email, normalize_email, set_password
 
@@ -105,7 +106,7 @@ def invite_user(
     email = email.strip()
     if not EMAIL.match(email) or len(email) > 320:
         raise InvalidInput(N_("Enter a valid email address."))
-    display_name = display_name.strip()[:200]
+    display_name = check_name(display_name.strip()[:200])
     normalized = normalize_email(email)
     if find_user_by_email(db, realm, normalized):
         raise AlreadyExists(N_("An account with this email address exists in this realm."))

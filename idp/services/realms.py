@@ -15,7 +15,8 @@ from ..db import rollback_quietly, utcnow
 from ..models import Realm
 from .audit import record_event
 from .brand_checks import check_accent_color, check_logo
-from .errors import AlreadyExists, InvalidInput, NotFound
+from .errors import N_, AlreadyExists, InvalidInput, NotFound
+from .names import unsafe_character
 from .trusted_browsers import void_realm_trusts
 
 REALM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -33,6 +34,8 @@ def create_realm(db: Session, name: str, display_name: str | None = None) -> Rea
         raise InvalidInput("realm names are lowercase letters, digits and dashes")
     if db.scalar(select(Realm).where(Realm.name == name)):
         raise AlreadyExists(f"realm {name!r} exists")
+    if display_name:
+        display_name = _checked_display_name(display_name)
     realm = Realm(name=name, display_name=display_name or name)
     db.add(realm)
     db.flush()
@@ -259,6 +262,27 @@ class InvalidDisplayName(InvalidInput):
         self.max_length = DISPLAY_NAME_MAX
 
 
+class DisplayNameControlCharacters(InvalidDisplayName):
+    """A display name with a line break, tab or other control character (SPEC V5): it would
+    reach mail subjects and page titles."""
+
+    def __init__(self) -> None:
+        InvalidInput.__init__(
+            self,
+            N_("The display name must not contain line breaks, tabs or other control characters."),
+        )
+        self.max_length = DISPLAY_NAME_MAX
+
+
+def _checked_display_name(display_name: str) -> str:
+    display_name = display_name.strip()
+    if not display_name or len(display_name) > DISPLAY_NAME_MAX:
+        raise InvalidDisplayName()
+    if unsafe_character(display_name) is not None:
+        raise DisplayNameControlCharacters()
+    return display_name
+
+
 class UnsupportedLocale(InvalidInput):
     def __init__(self, value: str) -> None:
         super().__init__(f"The default language must be one of {', '.join(LOCALES)}.")
@@ -297,10 +321,7 @@ def set_realm_branding(
     The caller commits."""
     wanted: dict[str, Any] = {}
     if display_name is not None:
-        display_name = display_name.strip()
-        if not display_name or len(display_name) > DISPLAY_NAME_MAX:
-            raise InvalidDisplayName()
-        wanted["display_name"] = display_name
+        wanted["display_name"] = _checked_display_name(display_name)
     if default_locale is not None:
         if default_locale not in LOCALES:
             raise UnsupportedLocale(str(default_locale)[:20])

@@ -21,6 +21,7 @@ from .errors import (
     InvalidInput,
     TooManyAttempts,
 )
+from .names import check_name
 from .sessions import end_user_sessions, revoke_user_tokens
 from .trusted_browsers import void_trusts
 
@@ -47,6 +48,7 @@ def create_user(
     problem = passwords.validate_new_password(password)
     if problem:
         raise InvalidInput(problem)
+    check_name(display_name)
     normalized = normalize_email(email)
     if find_user_by_email(db, realm, normalized):
         raise AlreadyExists(f"a user with email {email} exists in realm {realm.name}")

@@ -13,6 +13,10 @@
   var plural = window.Intl && Intl.PluralRules ? new Intl.PluralRules(document.documentElement.lang || "en") : null;
 
   function text(left) {
+    // A wait of an hour or more keeps its words ("about 3 hours") while it lasts that long.
+    if (left >= 3600 && box.getAttribute("data-text-long")) {
+      return box.getAttribute("data-text-long");
+    }
     if (left >= 60) {
       var rest = left % 60;
       return box.getAttribute("data-text-minutes")

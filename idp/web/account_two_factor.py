@@ -86,6 +86,8 @@ def two_factor(realm: str) -> Response:
         this_browser=_this_browser_digest(),
         keys=security_keys.list_keys(db, g.user),
         keys_available=security_keys.available(),
+        # "a new authenticator app" only to a user who has one (not a security-key-only one)
+        has_totp=factors.active_totp(db, g.user) is not None,
     )
 
 

@@ -282,7 +282,12 @@ def save_branding(realm: str) -> Response:
     except InvalidInput as exc:
         db.rollback()
         field = next((name for kind, name in _REFUSED_FIELD if isinstance(exc, kind)), None)
-        sent = {"display_name": display_name, "accent_color": accent_color}
+        # A refused form keeps every value sent, the chosen language too.
+        sent = {
+            "display_name": display_name,
+            "default_locale": default_locale,
+            "accent_color": accent_color,
+        }
         return _settings_page(
             400,
             _("Nothing was saved.") + " " + branding_refusal(exc),

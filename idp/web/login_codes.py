@@ -12,6 +12,7 @@ from flask import Response, after_this_request, g, request
 from ..db import get_session, utcnow
 from ..i18n import current_locale
 from ..interaction import flow
+from ..interaction.context import second_factor_required_by
 from ..interaction.stages import FEW_CODES_LEFT
 from ..models import Interaction, User
 from ..services import backup_codes, factors, security_keys, trusted_browsers, users
@@ -64,7 +65,9 @@ def _second_factor(uid: str, kind: str, template: str, amr: list[str], wrong: An
         )
     except TooManyAttempts as exc:
         db.commit()
-        return throttled_page(template, ix, exc, form_id="code-form", user=user, **context)
+        return throttled_page(
+            template, ix, exc, form_id="code-form", second_factor=True, user=user, **context
+        )
     except InvalidCode:
         db.commit()
         return render_page(template, ix, user=user, status=401, error=wrong, **context)
@@ -229,7 +232,17 @@ def _codes_choice(uid: str, endpoint: str, template: str) -> Response:
     db = get_session()
     left = backup_codes.count_unused(db, user.id)
     if request.method == "GET":
-        return render_page(template, ix, user=user, left=left, few=left <= FEW_CODES_LEFT)
+        # SPEC P5: where a policy requires the second factor there is no Disable, so the
+        # notice doesn't advise it.
+        cannot_disable = second_factor_required_by(db, g.idp_realm, user) is not None
+        return render_page(
+            template,
+            ix,
+            user=user,
+            left=left,
+            few=left <= FEW_CODES_LEFT,
+            cannot_disable=cannot_disable,
+        )
     flow.set_progress(ix, notice_seen=True, offer_seen=True)
     if single("action") == "new_codes":
         users.record_locale(user, current_locale())  # every factor is proven: mail in it

@@ -79,7 +79,9 @@ def security_key(realm: str, uid: str) -> Response:
         )
     except TooManyAttempts as exc:
         db.commit()
-        return throttled_page(TEMPLATE, ix, exc, form_id="key-form", **_context(ix, user))
+        return throttled_page(
+            TEMPLATE, ix, exc, form_id="key-form", second_factor=True, **_context(ix, user)
+        )
     except InvalidCode:
         db.commit()
         return render_page(TEMPLATE, ix, status=401, error=KEY_REFUSED, **_context(ix, user))

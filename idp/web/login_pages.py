@@ -5,7 +5,8 @@ that is over.
   code pages, the account being signed in with "Not you? Start over".
 - The throttle's wait (SPEC L6 and the password throttle): "Too many attempts." and a
   ``.countdown`` the page's script counts down (``idp/static/countdown.js``); without
-  JavaScript the text still says when to try again.
+  JavaScript the text still says when to try again, in words (SPEC V9: "about 3 hours").
+  A long second-factor wait offers the emailed password reset and names the admin.
 - A sign-in that is over (expired, finished, or not this browser's) is never a dead end: it
   offers "Start again", which goes back into the application's authorization request when
   this browser's sign-in knows it, and tells a browser that is in fact signed in so, with the
@@ -72,8 +73,16 @@ def render_page(
 
 
 # -- the throttle's wait ----------------------------------------------------------------------
+#: From this wait on, the second factor's refusal offers the ways out (SPEC V9): the emailed
+#: password reset, which ends the wait, and an admin's reset of 2FA.
+LONG_WAIT = 5 * 60
+#: Up to this wait the words count hours ("about 20 hours"), from it days (SPEC V9).
+HOURS_UP_TO = 36 * 3600
+
+
 def wait_text(seconds: int) -> str:
-    """The wait in words: "Try again in N seconds." (minutes and seconds from a minute on)."""
+    """The wait in words a person reads (SPEC V9): "Try again in N seconds.", minutes and
+    seconds up to an hour, then "about N hours" and from a day and a half "about N days"."""
     if seconds < 60:
         return ngettext(
             "Try again in %(count)s second.",
@@ -81,17 +90,27 @@ def wait_text(seconds: int) -> str:
             seconds,
             count=seconds,
         )
-    minutes, rest = divmod(seconds, 60)
-    return _("Try again in %(minutes)s min %(seconds)s s.", minutes=minutes, seconds=rest)
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return _("Try again in %(minutes)s min %(seconds)s s.", minutes=minutes, seconds=rest)
+    if seconds < HOURS_UP_TO:
+        hours = max(1, round(seconds / 3600))
+        return ngettext(
+            "Try again in about %(num)d hour.", "Try again in about %(num)d hours.", hours
+        )
+    days = round(seconds / 86400)
+    return ngettext("Try again in about %(num)d day.", "Try again in about %(num)d days.", days)
 
 
 def countdown(seconds: int, form_id: str) -> dict[str, Any]:
     """What ``login/_countdown.html`` draws: the wait now, and the texts the script counts
-    down with (``{n}``, ``{m}``, ``{s}`` stand for the numbers)."""
+    down with (``{n}``, ``{m}``, ``{s}`` stand for the numbers). A wait of an hour or more
+    keeps its words ("about 3 hours", ``long``) while it lasts that long."""
     return {
         "seconds": seconds,
         "form": form_id,
         "text": wait_text(seconds),
+        "long": wait_text(seconds) if seconds >= 3600 else "",
         "one": ngettext(
             "Try again in %(count)s second.", "Try again in %(count)s seconds.", 1, count="{n}"
         ),
@@ -104,16 +123,29 @@ def countdown(seconds: int, form_id: str) -> dict[str, Any]:
 
 
 def throttled_page(
-    template: str, ix: Interaction, exc: TooManyAttempts, *, form_id: str, **context: Any
+    template: str,
+    ix: Interaction,
+    exc: TooManyAttempts,
+    *,
+    form_id: str,
+    second_factor: bool = False,
+    **context: Any,
 ) -> Response:
     """A form the throttle refused: 429 with ``Retry-After``, the error under the heading and
-    the countdown."""
+    the countdown. A long wait of the ``second_factor`` also offers the ways out (SPEC V9,
+    ``login/_way_out.html``): the emailed password reset, which ends it, and the admin."""
+    way_out = None
+    if second_factor and exc.retry_after >= LONG_WAIT:
+        way_out = {
+            "forgot_url": url_for("password_reset.forgot", realm=g.idp_realm.name, login=ix.uid)
+        }
     resp = render_page(
         template,
         ix,
         status=429,
         error=TOO_MANY_ATTEMPTS,
         wait=countdown(exc.retry_after, form_id),
+        way_out=way_out,
         **context,
     )
     resp.headers["Retry-After"] = str(exc.retry_after)

@@ -34,7 +34,7 @@ from ..db import get_session
 from ..i18n import current_locale
 from ..interaction import flow
 from ..models import Interaction, User
-from ..services import password_reset
+from ..services import factors, password_reset
 from ..services.errors import InvalidInput, TooManyAttempts
 from .common import binding_for, client_address, load_realm, single
 from .login_pages import TOO_MANY_ATTEMPTS, countdown
@@ -169,12 +169,14 @@ def choose(realm: str) -> Response:
         user = password_reset.user_for_link(db, g.idp_realm, token)
     except password_reset.InvalidResetLink:
         return _invalid_link()
+    # "Two-factor authentication stays on" only to a user who has it.
+    form = {"email": user.email, "has_2fa": factors.has_second_factor(db, user)}
     if request.method == "GET":
-        return _render("login/reset.html", email=user.email)
+        return _render("login/reset.html", **form)
     new = single("new_password") or ""
     if new != (single("confirm_password") or ""):
         error = _("The new passwords do not match.")
-        return _render("login/reset.html", 400, email=user.email, error=error)
+        return _render("login/reset.html", 400, error=error, **form)
     try:
         password_reset.reset_password_by_link(
             db, g.idp_realm, token, new, client_address=client_address()
@@ -182,7 +184,7 @@ def choose(realm: str) -> Response:
     except InvalidInput as exc:
         db.rollback()
         # The password rules' refusal (marked N_ in idp.services.passwords), translated.
-        return _render("login/reset.html", 400, email=user.email, error=_(str(exc)))
+        return _render("login/reset.html", 400, error=_(str(exc)), **form)
     except password_reset.InvalidResetLink:
         db.rollback()
         return _invalid_link()
