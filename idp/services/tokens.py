@@ -75,7 +75,9 @@ def consume_authorization_code(
 ) -> AuthorizationCode | None:
     """The code of this client, consumed atomically; None when it is unknown, spent or
     expired. A second use finds it spent and revokes every token the first use issued
-    (RFC 6749 4.1.2). The caller commits in every case."""
+    (RFC 6749 4.1.2). The caller commits in every case; a caller that issues tokens
+    commits them with the consumption, in one transaction, so that a concurrent second use
+    (which waits for that commit) finds them to revoke."""
     if not _plausible(code, MAX_CODE_LENGTH):
         return None
     assert isinstance(code, str)
