@@ -110,6 +110,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         settings.database_url,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
+        pool_size=settings.db_pool_size,
     )
 
     from .web import failures
