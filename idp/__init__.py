@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,19 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=True)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is at each record (as ``logging.lastResort`` does), so
+    a stream swapped later (a test's capture) is followed, never a closed one."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _log_json_lines() -> None:
     """One handler for the ``idp`` loggers (``idp.request``, ``idp.mail`` and the app's
     own), writing ``JsonLines`` to stderr; added once per process. With it in place Flask
@@ -47,7 +61,7 @@ def _log_json_lines() -> None:
     still propagate: a host's root handlers (and pytest's) see them too."""
     logger = logging.getLogger(__name__)
     if not any(isinstance(h.formatter, JsonLines) for h in logger.handlers):
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(JsonLines())
         logger.addHandler(handler)
 
