@@ -91,3 +91,25 @@ def test_v6_code_redeemed_twice_at_once_leaves_no_token_alive(realm, rp):
                 if alive != {"access": False, "refresh": False, "userinfo": 401}:
                     survivors.append((trial, alive))
     assert survivors == [], f"tokens of a replayed code stayed valid in {len(survivors)} trials"
+
+
+def test_v6_a_replayed_code_revokes_the_tokens_refreshed_from_its_first_use(realm, rp):
+    user = realm.user()
+    browser = realm.browser()
+    code = _code(realm, rp, browser, user, first=True)
+    first = _redeem(realm, rp, code, threading.Barrier(1))
+    assert first.status_code == 200, first.text
+    refreshed = requests.post(
+        realm.endpoints["token"],
+        data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},
+        auth=(rp.client_id, rp.client_secret),
+        timeout=10,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    newest = refreshed.json()
+    assert _active(realm, rp, newest["access_token"])
+
+    replay = _redeem(realm, rp, code, threading.Barrier(1))
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant", replay.text
+    assert not _active(realm, rp, newest["access_token"])
+    assert not _active(realm, rp, newest["refresh_token"])
