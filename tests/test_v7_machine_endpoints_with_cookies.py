@@ -18,11 +18,10 @@ def signed_in(realm, rp) -> Browser:  # noqa: ANN001
     user = realm.user()
     sign_in_password(browser, authorize_url(realm, rp), user.email, user.password)
     assert "code" in browser.callback_params()
+    browser.get(realm.url("account"))  # a page of the provider, as a person would open
     names = {cookie.name for cookie in browser.session.cookies}
-    assert "IDP_SESSION" in names, names
-    # The signed Flask session cookie, as a page of the provider leaves it.
-    browser.get(realm.url("account"))
-    assert len(names | {c.name for c in browser.session.cookies}) >= 2, names
+    # The SSO session and the signed Flask session cookie (``SESSION_COOKIE_NAME``).
+    assert {"IDP_SESSION", "idp_browser"} <= names, names
     return browser
 
 
