@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +21,63 @@ from .headers import HSTS, SECURITY_HEADERS
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class JsonLines(logging.Formatter):
+    """Every log record of the app as one line of JSON: a message that is a JSON object
+    already (``web/failures.py``'s ``request.failed`` line) as it is, any other as
+    ``{"level", "logger", "message"}``, with its ``traceback`` as a field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if message.startswith("{") and not record.exc_info:
+            return message
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=True)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is at each record (as ``logging.lastResort`` does), so
+    a stream swapped later (a test's capture) is followed, never a closed one."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _log_json_lines() -> None:
+    """One handler for the ``idp`` loggers (``idp.request``, ``idp.mail`` and the app's
+    own), writing ``JsonLines`` to stderr; added once per process. With it in place Flask
+    adds no handler of its own (it would when ``app.logger`` is first used, at a worker's
+    first unhandled exception, and every line after would carry its text prefix). Records
+    still propagate: a host's root handlers (and pytest's) see them too."""
+    logger = logging.getLogger(__name__)
+    if not any(isinstance(h.formatter, JsonLines) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(JsonLines())
+        logger.addHandler(handler)
+
+
+class _Flask(Flask):
+    def log_exception(self, exc_info: Any) -> None:
+        """Nothing here: ``web/failures.py`` logs every failed request, once, as one JSON
+        line, and its traceback at most once a minute per error class; Flask's own would
+        add a second traceback on every unhandled exception."""
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Wiring only: settings, database, extensions, blueprints, CLI and error pages."""
     settings: Settings = load_settings(overrides)
-    app = Flask(
+    _log_json_lines()
+    app = _Flask(
         __name__,
         instance_path=settings.instance_path,
         template_folder=str(_templates_dir()),
@@ -68,6 +124,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         settings.database_url,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
+        pool_size=settings.db_pool_size,
     )
 
     from .web import failures

@@ -110,9 +110,20 @@ class Settings:
     #: IDP_DB_STATEMENT_TIMEOUT: seconds one SQL statement may run before the database cancels
     #: it (PostgreSQL ``statement_timeout``; 0: no limit) and the request answers 503. On
     #: SQLite, how long a statement waits for another writer's lock (``busy_timeout``; 0: 60 s).
-    #: Migrations are not limited. Default 10. Behind a pooler that refuses startup options
-    #: (PgBouncer), set 0 and give the role its own: ``ALTER ROLE idp SET statement_timeout``.
+    #: Migrations are not limited. Default 10. A PostgreSQL that stops answering (frozen, not
+    #: refusing) is waited for at most this plus IDP_DB_CONNECT_TIMEOUT, then the connection
+    #: is dropped and the request answers 503 (with 0, nothing bounds that wait). Behind a
+    #: pooler that refuses startup options (PgBouncer), set 0 and give the role its own:
+    #: ``ALTER ROLE idp SET statement_timeout``.
     db_statement_timeout: int = 10
+    #: IDP_DB_POOL_SIZE: database connections each process keeps, and opens no more than (a
+    #: request that finds them all busy waits IDP_DB_CONNECT_TIMEOUT for one, then answers
+    #: 503; while all of them have waited over a second for a database that stopped
+    #: answering, at once). 0 (default): 10, and up to 20 more while busy. ``idp serve``
+    #: sets it to its ``--threads`` when unset, and runs one thread more than the pool has
+    #: connections: that thread stays free for ``/healthz`` and the cached discovery and
+    #: JWKS while every other one waits for a frozen database.
+    db_pool_size: int = 0
     #: IDP_RETRY_AFTER: the ``Retry-After`` (seconds) of a 503 answered while the database is
     #: unavailable (default 5).
     retry_after: int = 5
@@ -178,6 +189,7 @@ _ENV_NAMES = {
     "key_cache_seconds": "IDP_KEY_CACHE_SECONDS",
     "db_connect_timeout": "IDP_DB_CONNECT_TIMEOUT",
     "db_statement_timeout": "IDP_DB_STATEMENT_TIMEOUT",
+    "db_pool_size": "IDP_DB_POOL_SIZE",
     "retry_after": "IDP_RETRY_AFTER",
     "timezone": "IDP_TIMEZONE",
     "smtp_host": "IDP_SMTP_HOST",
@@ -214,7 +226,13 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise ConfigError("IDP_ENV must be 'development' or 'production'")
     if settings.signing_alg not in ("RS256", "ES256"):
         raise ConfigError("IDP_SIGNING_ALG must be RS256 or ES256")
-    for name in ("key_cache_seconds", "db_connect_timeout", "db_statement_timeout", "retry_after"):
+    for name in (
+        "key_cache_seconds",
+        "db_connect_timeout",
+        "db_statement_timeout",
+        "db_pool_size",
+        "retry_after",
+    ):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{_ENV_NAMES[name]} must not be negative")
     instance = Path(settings.instance_path).resolve()

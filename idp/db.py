@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import select
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from . import clock
@@ -67,13 +70,154 @@ def utcnow() -> datetime:
 SQLITE_DEFAULT_BUSY_SECONDS = 60
 
 
-def make_engine(url: str, *, connect_timeout: int = 5, statement_timeout: int = 0) -> Engine:
+#: Seconds after which a thread waiting for the database's answer (or for a new connection)
+#: counts as stuck. When as many threads as the pool has connections are stuck, the
+#: database has stopped answering (frozen): a request that needs a connection then answers
+#: 503 at once instead of waiting ``pool_timeout``, so the spare request thread of
+#: ``idp serve`` stays free for ``/healthz`` and cached answers. A live database answers
+#: well within it, or the pool is not full.
+POOL_STUCK_AFTER = 1.0
+#: Slices of the wait for a pooled connection, between two looks at ``stuck``.
+_POOL_WAIT_SLICE = 0.1
+
+
+#: Seconds a wait that got no answer at all keeps the database counted as not answering
+#: (``DatabaseWaits.silent``), unless an answer comes first.
+SILENCE_REMEMBERED = 10.0
+
+
+class DatabaseWaits:
+    """The threads of one engine that are waiting for the database server now (an answer,
+    or a new connection), and since when; and when a wait last ended without an answer."""
+
+    def __init__(self) -> None:
+        self._since: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._unanswered_at: float | None = None
+
+    @contextlib.contextmanager
+    def waiting(self) -> Any:
+        key = threading.get_ident()
+        started = time.monotonic()
+        with self._lock:
+            self._since[key] = started
+        try:
+            yield
+        except Exception:
+            if time.monotonic() - started > POOL_STUCK_AFTER:  # timed out, not refused
+                self._unanswered_at = time.monotonic()
+            raise
+        else:
+            self._unanswered_at = None
+        finally:
+            with self._lock:
+                self._since.pop(key, None)
+
+    def stuck(self, at_least: int) -> bool:
+        """Whether ``at_least`` threads have waited longer than ``POOL_STUCK_AFTER``."""
+        limit = time.monotonic() - POOL_STUCK_AFTER
+        with self._lock:
+            return sum(1 for since in self._since.values() if since < limit) >= at_least
+
+    def silent(self) -> bool:
+        """Whether the database seems not to answer now: a thread has waited longer than
+        ``POOL_STUCK_AFTER``, or a wait ended without an answer less than
+        ``SILENCE_REMEMBERED`` seconds ago and none has been answered since."""
+        unanswered = self._unanswered_at
+        if unanswered is not None and time.monotonic() - unanswered < SILENCE_REMEMBERED:
+            return True
+        return self.stuck(1)
+
+
+class FailFastPool(QueuePool):
+    """A ``QueuePool`` that refuses at once, rather than after ``pool_timeout``, while every
+    one of its connections waits for a database that stopped answering (V8): it waits for a
+    free connection in slices and looks at ``DatabaseWaits`` between them."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.waits = DatabaseWaits()
+        self._slice = threading.local()
+
+    # QueuePool reads ``_timeout`` for each wait: this thread's slice while one is set.
+    @property  # type: ignore[override]
+    def _timeout(self) -> float:
+        return getattr(self._slice, "value", None) or self._configured_timeout
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._configured_timeout = value
+
+    def _capacity(self) -> int:
+        return self.size() + max(self._max_overflow, 0)
+
+    def _do_get(self) -> Any:
+        if getattr(self._slice, "value", None) is not None:  # QueuePool's own retry
+            return super()._do_get()
+        deadline = time.monotonic() + self._configured_timeout
+        while True:
+            if self._max_overflow >= 0 and self.waits.stuck(self._capacity()):
+                raise PoolTimeout(
+                    "every pooled connection waits for a database that does not answer"
+                )
+            self._slice.value = max(0.001, min(_POOL_WAIT_SLICE, deadline - time.monotonic()))
+            try:
+                return super()._do_get()
+            except PoolTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+            finally:
+                self._slice.value = None
+
+    def recreate(self) -> FailFastPool:
+        pool = super().recreate()
+        assert isinstance(pool, FailFastPool)
+        pool.waits = self.waits
+        return pool
+
+
+def _answer_timeout_connection(seconds: float | None, waits: DatabaseWaits) -> type:
+    """A psycopg connection class whose every wait for the server (a query's answer, a
+    commit's, a rollback's) ends after ``seconds`` (None: no limit), and is recorded in
+    ``waits``: the server's own ``statement_timeout`` only works while the server runs. A
+    wait that expires closes the connection (its protocol state is unknown) and raises
+    ``OperationalError``: the request answers 503 and the pool replaces the connection."""
+    import psycopg
+    from psycopg import errors
+
+    class AnswerTimeoutConnection(psycopg.Connection):
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                with waits.waiting():
+                    return super().wait(gen, interval, seconds if timeout is None else timeout)
+            except errors._WaitTimeout as exc:  # noqa: SLF001 - psycopg's own timeout
+                self.pgconn.finish()
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {seconds:g} s"
+                ) from exc
+
+    return AnswerTimeoutConnection
+
+
+def make_engine(
+    url: str,
+    *,
+    connect_timeout: int = 5,
+    statement_timeout: int = 0,
+    pool_size: int = 0,
+) -> Engine:
     """The engine for ``url``. ``connect_timeout`` bounds a new connection and the wait for a
     pooled one; ``statement_timeout`` (seconds, 0: none) bounds each statement: PostgreSQL
     cancels it (``statement_timeout``), SQLite stops waiting for a lock (``busy_timeout``).
     A pooled PostgreSQL connection is checked before use without a round trip
     (``server_hung_up``): after a database restart the pool replaces its dead connections
-    by itself."""
+    by itself.
+
+    On PostgreSQL, a database that stops answering (frozen, not refusing) costs a request at
+    most the pool's wait or the connect timeout, then ``statement_timeout`` +
+    ``connect_timeout`` for an answer (``_answer_timeout_connection``), then a 503. The pool
+    keeps ``pool_size`` connections and opens no more (0: 10, and up to 20 more while busy);
+    while all of them wait for a frozen database it refuses at once (``FailFastPool``)."""
     if url.startswith("sqlite"):
         busy_ms = 1000 * (statement_timeout or SQLITE_DEFAULT_BUSY_SECONDS)
         engine = create_engine(
@@ -102,11 +246,21 @@ def make_engine(url: str, *, connect_timeout: int = 5, statement_timeout: int = 
         connect_args = postgres_connect_args(connect_timeout, statement_timeout)
     engine = create_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        poolclass=FailFastPool,
+        pool_size=pool_size or 10,
+        max_overflow=0 if pool_size else 20,
         pool_timeout=connect_timeout or 30,
         connect_args=connect_args,
     )
+    if url.startswith("postgresql+psycopg"):
+        waits: DatabaseWaits = engine.pool.waits  # type: ignore[attr-defined]
+        answer_timeout = statement_timeout + connect_timeout if statement_timeout else None
+        connection_class = _answer_timeout_connection(answer_timeout, waits)
+
+        @event.listens_for(engine, "do_connect")
+        def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            with waits.waiting():
+                return connection_class.connect(*cargs, **cparams)
 
     @event.listens_for(engine, "checkout")
     def _discard_dead(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
@@ -139,10 +293,18 @@ def server_hung_up(dbapi_conn: Any) -> bool:
 
 
 def postgres_connect_args(connect_timeout: int, statement_timeout: int) -> dict[str, Any]:
-    """libpq parameters: the connect timeout, the statement timeout (set per session), and
-    TCP settings that notice a database host that vanished (keepalives while idle; a
-    connection whose sent data stays unacknowledged for ``connect_timeout`` is dropped)."""
-    args: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
+    """libpq parameters: the connect timeout (the whole connection set-up, also against a
+    server that accepts and then never answers), the statement timeout (set per session),
+    and TCP settings that notice a database host that vanished: keepalives on an idle
+    connection (the first probe after 10 s, then every 5 s, dropped after 3 unanswered), and
+    ``tcp_user_timeout``: a connection whose sent data stays unacknowledged for the longer
+    of the two timeouts is dropped."""
+    args: dict[str, Any] = {
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
     if connect_timeout:
         args["connect_timeout"] = connect_timeout
         args["tcp_user_timeout"] = 1000 * max(connect_timeout, statement_timeout)
@@ -180,8 +342,20 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
-def init_app(app: Flask, url: str, *, connect_timeout: int = 5, statement_timeout: int = 0) -> None:
-    engine = make_engine(url, connect_timeout=connect_timeout, statement_timeout=statement_timeout)
+def init_app(
+    app: Flask,
+    url: str,
+    *,
+    connect_timeout: int = 5,
+    statement_timeout: int = 0,
+    pool_size: int = 0,
+) -> None:
+    engine = make_engine(
+        url,
+        connect_timeout=connect_timeout,
+        statement_timeout=statement_timeout,
+        pool_size=pool_size,
+    )
     app.extensions["idp.engine"] = engine
     app.extensions["idp.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
 
@@ -229,6 +403,13 @@ def begin_autocommit(session: Session) -> None:
     if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
         return
     session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def database_stuck(engine: Engine) -> bool:
+    """Whether the database seems not to answer this process now (``DatabaseWaits.silent``).
+    Cached answers are then served as they are rather than checked against it."""
+    waits: DatabaseWaits | None = getattr(engine.pool, "waits", None)
+    return waits is not None and waits.silent()
 
 
 def get_session() -> Session:

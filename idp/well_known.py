@@ -35,6 +35,7 @@ from flask import Flask
 from werkzeug.http import http_date, is_resource_modified
 
 from .cache import process_cache
+from .db import database_stuck
 from .headers import HSTS, SECURITY_HEADERS
 from .oidc.discovery import CACHE_CONTROL, built_discovery_bytes
 from .web.failures import REQUEST_ID
@@ -78,12 +79,17 @@ class WellKnownFastPath:
 
     def _document(self, realm_name: str, which: str) -> tuple[bytes, str] | None:
         """The document's bytes and ETag when the realm and its keys are fresh in the
-        process caches; None sends the request to Flask."""
-        realm = process_cache("realms", self.app).fresh(realm_name)
-        if realm is None:
-            return None
-        keys = process_cache("signing_keys", self.app).fresh(realm.id)
-        if keys is None:
+        process caches, or cached at all while the database does not answer (a frozen
+        database would hold the request for its timeouts, V8); None sends the request to
+        Flask."""
+        realms = process_cache("realms", self.app)
+        keys_cache = process_cache("signing_keys", self.app)
+        realm = realms.fresh(realm_name)
+        keys = keys_cache.fresh(realm.id) if realm is not None else None
+        if keys is None and database_stuck(self.app.extensions["idp.engine"]):
+            realm = realms.peek(realm_name)
+            keys = keys_cache.peek(realm.id) if realm is not None else None
+        if realm is None or keys is None:
             return None
         if which.endswith("certs"):
             return keys.jwks_body, keys.jwks_etag

@@ -3,11 +3,14 @@
 Hypothesis draws requests against every rule of the app's URL map, with every method the
 rule accepts: odd path segments, known and odd parameter names with odd, over-long, repeated
 or valid values, in the query and in the form, and odd ``Authorization``, ``Origin``,
-``Accept-Language``, ``Content-Type`` headers and cookies. Three runs:
+``Accept-Language``, ``Content-Type`` headers and cookies. Four runs:
 
 - the protocol endpoints and hosted sign-in, as nobody (a browser that started sign-ins);
 - every route as nobody;
-- every route as a signed-in admin, with a valid CSRF token in most forms.
+- every route as a signed-in admin, with a valid CSRF token in most forms;
+- the machine endpoints (token, introspection, revocation, UserInfo, JWKS, discovery) from a
+  browser that is signed in or not (its cookies are drawn), with any method, and bodies
+  over the size limit (V7).
 
 Any 5xx, a traceback in a body, or any log record at ERROR or above fails the test. The
 runs are derandomized (the same examples every time, in CI and here) and bounded by
@@ -37,6 +40,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.routing import Rule
 
+from idp.web.failures import PROTOCOL_PATH
 from tests.support.flows import CHALLENGE
 
 EXAMPLES = int(os.environ.get("IDP_FUZZ_EXAMPLES", "1000"))
@@ -307,10 +311,18 @@ class Probe:
         )
 
 
+#: Every method a browser or a script may send, for the runs that try wrong ones.
+ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+#: A form body over the app's limit (``MAX_CONTENT_LENGTH``, 64 KiB): answered 413.
+OVERSIZED = "&big=" + "a" * 70_000
+
+
 @st.composite
-def probes(draw: Any, rules: list[Rule], ctx: Context) -> Probe:
+def probes(draw: Any, rules: list[Rule], ctx: Context, *, any_method: bool = False) -> Probe:
     rule = draw(st.sampled_from(rules))
-    method = draw(st.sampled_from(sorted(rule.methods - {"HEAD", "OPTIONS"})))
+    method = draw(
+        st.sampled_from(ANY_METHOD if any_method else sorted(rule.methods - {"HEAD", "OPTIONS"}))
+    )
     url = _url(draw, rule, ctx)
     names = st.one_of(st.sampled_from(PARAMETER_NAMES), odd_text)
     pairs = draw(st.lists(st.tuples(names, _value(ctx)), max_size=8))
@@ -320,7 +332,8 @@ def probes(draw: Any, rules: list[Rule], ctx: Context) -> Probe:
         (form if method == "POST" and draw(st.booleans()) else query).append(pair)
     if method == "POST" and ctx.csrf and draw(st.integers(0, 9)) > 1:
         form.append(("csrf_token", ctx.csrf))
-    raw_tail = draw(st.sampled_from(["", "", "", "&%ff=%fe", "&a=%", "&=&&", "&a"]))
+    tails = ["", "", "", "&%ff=%fe", "&a=%", "&=&&", "&a"]
+    raw_tail = draw(st.sampled_from(tails + [OVERSIZED] if any_method else tails))
     return Probe(method, url, query, form, draw(_headers(ctx)), raw_tail)
 
 
@@ -336,16 +349,18 @@ def _rules(app: Flask, *, only: tuple[str, ...] = (), skip: set[str] = frozenset
 
 
 def _send(client: FlaskClient, probe: Probe) -> Any:
-    query = urlencode(probe.query) + probe.raw_tail if probe.query or probe.raw_tail else ""
+    oversized = probe.raw_tail == OVERSIZED
+    tail = "" if oversized else probe.raw_tail
+    query = urlencode(probe.query) + tail if probe.query or tail else ""
     headers = dict(probe.headers)
     content_type = headers.pop("Content-Type", "application/x-www-form-urlencoded")
-    body = urlencode(probe.form) if probe.form else None
+    body = urlencode(probe.form) + OVERSIZED if probe.form or oversized else None
     return client.open(
         probe.url,
         method=probe.method,
         query_string=query.lstrip("&"),
         data=body,
-        content_type=content_type if probe.method == "POST" else None,
+        content_type=content_type if body is not None else None,
         headers=headers,
     )
 
@@ -412,3 +427,29 @@ def test_fuzz_every_route_as_a_signed_in_admin(app, realm, rp, error_log, capsys
     _timed("fuzz: every route, as a signed-in admin", capsys, run)
     # The admin was still signed in at the end: the run reached the console's handlers.
     assert client.get(f"/realms/{realm.name}/admin/users").status_code in (200, 302)
+
+
+def test_fuzz_machine_endpoints_with_a_signed_in_browser_cookie(app, realm, rp, error_log, capsys):
+    """V7: the browser's cookies (the signed session cookie, ``IDP_SESSION``) mean nothing
+    on the machine endpoints: a signed-in browser, a signed-out one and one with tampered
+    cookies get the same kind of answer, never a 5xx, whatever the method or body."""
+    ctx, nobody = _context(app, realm, rp, admin=None)
+    signed_in = app.test_client()
+    _sign_in(signed_in, realm, realm.user(), "account/")
+    tampered = app.test_client()
+    for cookie in list(signed_in._cookies.values()):  # noqa: SLF001 - copy the jar
+        tampered.set_cookie(cookie.key, cookie.value[:-2] + "xx", domain=cookie.domain)
+    assert {c.key for c in signed_in._cookies.values()} >= {"IDP_SESSION"}  # noqa: SLF001
+    browsers = {"signed in": signed_in, "signed out": nobody, "tampered": tampered}
+    rules = [r for r in _rules(app) if PROTOCOL_PATH.match(r.rule.replace("<realm>", ctx.realm))]
+    assert len(rules) >= 5, [r.rule for r in rules]
+
+    @FUZZ
+    @given(
+        probe=probes(rules, ctx, any_method=True),
+        browser=st.sampled_from(["signed in", "signed in", "signed out", "tampered"]),
+    )
+    def run(probe: Probe, browser: str) -> None:
+        _check(browsers[browser], probe, error_log)
+
+    _timed("fuzz: machine endpoints, with a signed-in browser's cookies", capsys, run)

@@ -4,19 +4,25 @@ cached), discovery and JWKS keep answering from the process cache, /readyz says 
 /healthz stays 200, every failed request is one log line with its request id.
 
 The first tests break a SQLite database of their own (an unreadable path, a lock held by
-another connection). The last one starts a PostgreSQL of its own, stops it under load and
-restarts it (``test_postgres_outage_under_load_...``)."""
+another connection). The last ones start a PostgreSQL of their own: one stops it under load
+and restarts it (``test_postgres_outage_under_load_...``); the other freezes it (SIGSTOP:
+it stops answering without refusing) under ``idp serve`` and checks that each request costs
+at most the configured timeouts, then a 503, while ``/healthz`` and the cached documents
+answer at once (V8, ``test_v8_...``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -721,3 +727,172 @@ def _outage_scenario(pg: OwnPostgres, server: Any) -> None:
         assert database_unavailable(stopped.value)
     finally:
         engine.dispose()
+
+
+# -- PostgreSQL frozen: it stops answering (SIGSTOP of a cluster of the test's own) ------------
+IDP = str(Path(sys.executable).parent / "idp")
+
+
+def _cluster_pids(pg: OwnPostgres) -> list[int]:
+    """The postmaster of ``pg`` and its children (backends, background processes)."""
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _signal_cluster(pg: OwnPostgres, sig: int) -> None:
+    for pid in _cluster_pids(pg):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+@contextlib.contextmanager
+def _idp_serve(tmp_path: Path, url: str, **env: str) -> Iterator[str]:
+    """``idp serve`` (granian) on ``url``'s database; yields its base URL once it answers."""
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    environ |= {
+        "IDP_INSTANCE_PATH": str(tmp_path / "instance"),
+        "IDP_DATABASE_URL": url,
+        "IDP_PORT": str(port),
+        "IDP_MAIL_SENDER": "0",
+        **env,
+    }
+    log_path = tmp_path / "serve.log"
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [IDP, "serve", "--workers=1", "--threads=2"],
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(requests.ConnectionError):
+                    if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait(timeout=10)
+
+
+def _timed(method: str, url: str, **kw: Any) -> tuple[int, float]:
+    started = time.monotonic()
+    try:
+        status = requests.request(method, url, timeout=30, **kw).status_code
+    except requests.RequestException:
+        status = 0
+    return status, time.monotonic() - started
+
+
+#: The timeouts the frozen server runs with (seconds), and what one request may cost at most:
+#: the pool's wait or a new connection (IDP_DB_CONNECT_TIMEOUT), then a round trip that gets
+#: no answer (IDP_DB_STATEMENT_TIMEOUT + IDP_DB_CONNECT_TIMEOUT); plus slack for a busy machine.
+FROZEN_CONNECT, FROZEN_STATEMENT = 2, 2
+FROZEN_BOUND = FROZEN_CONNECT + FROZEN_CONNECT + FROZEN_STATEMENT + FROZEN_CONNECT + 3
+
+
+def test_v8_a_frozen_database_costs_a_request_its_timeouts_then_503_while_healthz_answers(
+    own_postgres, tmp_path
+):
+    pg = own_postgres
+    app = create_app({"instance_path": str(tmp_path / "instance"), "database_url": pg.url})
+    upgrade_database(app)
+    with app.app_context():
+        db = get_session()
+        realm = create_realm(db, "frozen", "Frozen Corp")
+        new = create_client(db, realm, "RP", ["http://127.0.0.1:9/cb"])
+        db.commit()
+        auth = (new.client.client_id, new.client_secret)
+    app.extensions["idp.engine"].dispose()
+
+    env = {
+        "IDP_DB_CONNECT_TIMEOUT": str(FROZEN_CONNECT),
+        "IDP_DB_STATEMENT_TIMEOUT": str(FROZEN_STATEMENT),
+    }
+    with _idp_serve(tmp_path, pg.url, **env) as base:
+        issuer = f"{base}/realms/frozen"
+        token_url = f"{issuer}/{PROTOCOL['token']}"
+        grant = {"grant_type": "client_credentials"}
+        cached = {
+            "jwks": f"{issuer}/protocol/openid-connect/certs",
+            "discovery": f"{issuer}/.well-known/openid-configuration",
+        }
+        for url in cached.values():
+            assert requests.get(url, timeout=10).status_code == 200
+        assert requests.post(token_url, data=grant, auth=auth, timeout=10).status_code == 200
+        assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
+
+        _signal_cluster(pg, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        try:
+            # More requests that need the database than the server has threads.
+            db_bound: list[tuple[str, int, float]] = []
+
+            def one(what: str, method: str, url: str, **kw: Any) -> None:
+                status, took = _timed(method, url, **kw)
+                db_bound.append((what, status, took))
+
+            hung = [
+                threading.Thread(
+                    target=one,
+                    args=("token", "POST", token_url),
+                    kwargs={"data": grant, "auth": auth},
+                )
+                for _ in range(6)
+            ]
+            hung.append(threading.Thread(target=one, args=("readyz", "GET", f"{base}/readyz")))
+            for thread in hung:
+                thread.start()
+            # While every connection waits: /healthz at once, the cached documents soon.
+            health: list[tuple[int, float]] = []
+            documents: list[tuple[str, int, float]] = []
+            while time.monotonic() - frozen_at < 14:
+                health.append(_timed("GET", f"{base}/healthz"))
+                for what, url in cached.items():
+                    documents.append((what, *_timed("GET", url)))
+                time.sleep(0.3)
+            for thread in hung:
+                thread.join(timeout=60)
+            # A request sent now, well into the freeze, costs no more either.
+            late = _timed("POST", token_url, data=grant, auth=auth)
+        finally:
+            _signal_cluster(pg, signal.SIGCONT)
+
+        assert health and all(status == 200 for status, _ in health), health
+        assert max(took for _, took in health) < 2, health  # ~1 s: db.POOL_STUCK_AFTER
+        assert all(status == 200 for _, status, _ in documents), documents
+        assert max(took for _, _, took in documents) < FROZEN_CONNECT + 1.5, documents
+        assert len(db_bound) == 7, db_bound
+        assert all(status == 503 for _, status, _ in db_bound), db_bound
+        assert max(took for _, _, took in db_bound) < FROZEN_BOUND, db_bound
+        assert late[0] == 503 and late[1] < FROZEN_BOUND, late
+
+        # Thawed: everything works again, without a restart.
+        deadline = time.monotonic() + 20
+        while requests.get(f"{base}/readyz", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, "the provider did not recover"
+            time.sleep(0.2)
+        for _ in range(4):
+            resp = requests.post(token_url, data=grant, auth=auth, timeout=30)
+            assert resp.status_code == 200, resp.text

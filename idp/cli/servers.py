@@ -61,7 +61,9 @@ def worker_app():  # noqa: ANN201 - a WSGI app (Flask)
     type=click.IntRange(1),
     default=4,
     show_default=True,
-    help="Python threads per worker that run requests (IDP_THREADS).",
+    help="Python threads per worker that run requests, each with its database connection "
+    "(IDP_THREADS); one more thread stays free for /healthz and cached answers while the "
+    "database does not answer.",
 )
 @click.option(
     "--max-connections",
@@ -140,6 +142,11 @@ def serve(
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     _allow_open_files(workers * max_connections + 256)
+    # One database connection per thread, and one thread more than connections: while a
+    # frozen database holds every connection, the pool refuses at once (db.FailFastPool)
+    # and the spare thread answers /healthz, /readyz's 503 and the cached discovery and
+    # JWKS. The workers read it from the environment they inherit.
+    os.environ.setdefault("IDP_DB_POOL_SIZE", str(threads))
     Server(
         target,
         address=settings.host,
@@ -147,7 +154,7 @@ def serve(
         interface=Interfaces.WSGI,
         factory=True,
         workers=workers,
-        blocking_threads=threads,
+        blocking_threads=threads + 1,
         backlog=backlog,
         # granian's "backpressure" is the number of connections a worker serves at once.
         backpressure=max_connections,

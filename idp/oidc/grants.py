@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, OAuth2Error
 from authlib.oauth2.rfc7636 import CodeChallenge as _CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 
@@ -86,13 +86,31 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
         db.commit()
 
+    def validate_token_request(self) -> None:
+        try:
+            super().validate_token_request()
+        except OAuth2Error:
+            get_session().commit()  # a refused redemption spends the code all the same
+            raise
+
+    def create_token_response(self) -> Any:
+        try:
+            return super().create_token_response()
+        except OAuth2Error:
+            get_session().commit()
+            raise
+
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
         """Find the code and consume it atomically (a second use revokes what the first
-        issued)."""
-        db = get_session()
-        row = tokens.consume_authorization_code(db, client.id, code)
-        db.commit()
-        return row
+        issued).
+
+        Not committed here: the code is marked used in the same transaction that records
+        its tokens (``save_token`` commits both), so no other request can see it spent
+        before its tokens exist. A concurrent second use waits for that commit (the code's
+        row lock on PostgreSQL, SQLite's write lock), then finds the code spent and revokes
+        the tokens, which are now there to revoke (V6). A refused redemption commits in
+        ``validate_token_request`` or ``create_token_response``."""
+        return tokens.consume_authorization_code(get_session(), client.id, code)
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Nothing to do: the code was consumed when it was looked up."""

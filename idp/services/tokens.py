@@ -74,8 +74,10 @@ def consume_authorization_code(
     db: Session, client_id: int, code: object
 ) -> AuthorizationCode | None:
     """The code of this client, consumed atomically; None when it is unknown, spent or
-    expired. A second use finds it spent and revokes every token the first use issued
-    (RFC 6749 4.1.2). The caller commits in every case."""
+    expired. A second use finds it spent and revokes every token the first use issued, and
+    those refreshed from them (RFC 6749 4.1.2). The caller commits in every case; a caller
+    that issues tokens commits them with the consumption, in one transaction, so that a
+    concurrent second use (which waits for that commit) finds them to revoke."""
     if not _plausible(code, MAX_CODE_LENGTH):
         return None
     assert isinstance(code, str)
@@ -94,10 +96,13 @@ def consume_authorization_code(
         .execution_options(synchronize_session=False)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
+        # The first use's tokens and every token rotated from them (their families).
+        families = select(Token.family_id).where(Token.code_id == row.id)
         db.execute(
             update(Token)
-            .where(Token.code_id == row.id, Token.revoked_at.is_(None))
+            .where(Token.family_id.in_(families), Token.revoked_at.is_(None))
             .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
         )
         return None
     if row.is_expired():  # Authlib does not check it: an expired code is spent, refused

@@ -23,6 +23,7 @@ from ..db import database_unavailable, get_session, rollback_quietly
 from ..models import Realm, User
 from ..services.realms import RealmSnapshot, find_realm, peek_realm
 from .common import current_user
+from .failures import is_protocol_request
 
 bp = Blueprint("brand", __name__, url_prefix="/realms/<realm>/branding")
 
@@ -145,7 +146,9 @@ def page_owner(status: int) -> tuple[Realm | None, User | None]:
             return None, None
         # Loaded now, so that drawing the page needs no query that could fail.
         loaded = (realm.name, realm.display_name, realm.logo_content_type, realm.accent_color)
-        user = current_user(realm) if status < 500 else None
+        # The machine endpoints have no browser session (``browser_session``): their
+        # error pages show no account menu, whatever cookies came along (V7).
+        user = current_user(realm) if status < 500 and not is_protocol_request() else None
         if user is not None:
             loaded += (user.email, user.is_admin)
         return realm, user

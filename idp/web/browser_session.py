@@ -5,7 +5,8 @@ time. The protocol endpoints that answer machines with JSON (token, introspectio
 revocation, UserInfo, JWKS, discovery: ``failures.PROTOCOL_PATH``) never read or write it,
 so they get Flask's null session (which refuses writes: a view that wrote there would fail
 loudly, not lose state); every other request gets the cookie, signed by a serializer built
-once per secret key.
+once per secret key. Their error pages (405, 413, ...) ignore the browser's sign-in too: no
+account menu, whose sign-out form would write a CSRF token there (V7).
 """
 
 from __future__ import annotations
