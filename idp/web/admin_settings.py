@@ -31,6 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..branding_messages import branding_refusal, logo_too_large
 from ..db import get_session
+from ..formats import join_sentences
 from ..i18n import LANGUAGE_NAMES
 from ..services import audit, brand_checks, clients, realms, security_keys
 from ..services.errors import InvalidInput
@@ -184,7 +185,7 @@ def save_settings(realm: str) -> Response:
             else "require_2fa"
         )
         return _settings_page(
-            400, _("Nothing was saved.") + " " + _policy_refusal(exc), error_field=field
+            400, join_sentences(_("Nothing was saved."), _policy_refusal(exc)), error_field=field
         )
     db.commit()
     flash(_("The realm settings are saved.") if changes else _("Nothing changed."))
@@ -241,7 +242,7 @@ def save_branding(realm: str) -> Response:
         sent = {"display_name": display_name, "accent_color": accent_color}
         return _settings_page(
             400,
-            _("Nothing was saved.") + " " + branding_refusal(exc),
+            join_sentences(_("Nothing was saved."), branding_refusal(exc)),
             error_field=field,
             brand={name: value for name, value in sent.items() if value is not None},
         )
