@@ -195,7 +195,7 @@ def test_e5_success_says_enabled_and_offers_backup_codes(realm, rp):
     assert "Download backup codes" in page.text
     assert len(codes) == 10
     status = open_two_factor(browser, page)
-    assert ENABLED in status.text and field(status, "unused-codes") == "10"
+    assert ENABLED in status.text and field(status, "unused-codes") == "10 codes"
     assert asks_for_code(realm, rp, user)
 
 
@@ -347,9 +347,10 @@ def _download(browser: Browser, page: Page) -> Any:
 
 def test_b2_download_names_realm_account_and_date(realm):
     user, browser, key, codes, page = new_user_enabled(realm)
+    # The date as every page and mail writes it (English: "Dec 7, 2026, 3:57 AM").
     today = {
-        datetime.now(UTC).strftime("%Y-%m-%d"),
-        (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%d"),
+        f"Issued: {d:%b} {d.day}, {d.year}, "
+        for d in (datetime.now(UTC), datetime.now(UTC) - timedelta(minutes=1))
     }
     got = _download(browser, page)
     resp = got.response
@@ -427,15 +428,15 @@ def test_b5_unused_count_shown_and_warning_when_few_left(realm, rp):
     browser = realm.browser()
     account_sign_in(realm, browser, user, code=totp_code(user.totp_secret, 0))
     page = browser.get(realm.url("account/two-factor"))
-    assert field(page, "unused-codes") == "10"
+    assert field(page, "unused-codes") == "10 codes"
     assert "Issue a new set" not in page.text
     for code in user.backup_codes[:6]:
         sign_in_with_backup_code(realm, client, user, code)
     page = browser.get(realm.url("account/two-factor"))
-    assert field(page, "unused-codes") == "4" and "Issue a new set" not in page.text
+    assert field(page, "unused-codes") == "4 codes" and "Issue a new set" not in page.text
     sign_in_with_backup_code(realm, client, user, user.backup_codes[6])
     page = browser.get(realm.url("account/two-factor"))
-    assert field(page, "unused-codes") == "3"
+    assert field(page, "unused-codes") == "3 codes"
     assert "Only 3 unused backup codes left. Issue a new set." in page.text
     assert page.link("Download backup codes")
 
