@@ -148,6 +148,8 @@ def _rendered_mails(app: Any) -> dict[str, str]:
                 for kind in ("txt", "html"):
                     text = render_template(f"mail/{name}.{kind}", **values)
                     if kind == "html":
+                        # A line break inside a paragraph shows as a space.
+                        text = re.sub(r"(?<=[^>\s])[ \t]*\n\s*(?=[^<\s])", " ", text)
                         text = html.unescape(re.sub(r"<[^>]+>", "", text))
                     mails[f"{name}.{kind} #{number}"] = text
     return mails

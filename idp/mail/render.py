@@ -45,7 +45,9 @@ def render_message(message: OutboxMessage, realm: Realm) -> EmailMessage:
         text = render_template(f"mail/{message.template}.txt", **values)
         html = render_template(f"mail/{message.template}.html", **values)
     email = EmailMessage()
-    email["Subject"] = f"{subject} ({realm.display_name})"
+    # The realm's name in brackets of the subject's language (full width in Japanese).
+    brackets = "（{}）" if message.locale == "ja" else " ({})"
+    email["Subject"] = subject + brackets.format(realm.display_name)
     email["From"] = settings.mail_from
     email["To"] = message.to_address
     email["Date"] = rfc2822_date(message.created_at)
