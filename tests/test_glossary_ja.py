@@ -292,3 +292,19 @@ def test_an_invitation_is_written_in_the_language_the_admin_chose(realm, mailbox
     console.submit(ja_form, {"email": "lee@example.com", "locale": "en"})
     [mail] = mailbox.to("lee@example.com")
     assert mail.subject.startswith("You are invited"), mail.subject
+
+
+def test_sentences_the_code_puts_together_have_no_space_between_them_in_japanese(realm):
+    admin = realm.user(admin=True)
+    console, _ = _sign_in(realm, admin)
+    for lang, joined in (
+        ("ja", "保存されていません。アクセントカラーは"),
+        ("en", "Nothing was saved. Write the accent colour"),
+    ):
+        page = console.get(realm.url(f"admin/settings?lang={lang}"))
+        refused = console.submit(
+            page,
+            {"display_name": "Acme", "default_locale": "en", "accent_color": "#12345z"},
+            action="/settings/branding",
+        )
+        assert refused.status == 400 and joined in html.unescape(refused.text), refused.text
