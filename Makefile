@@ -68,7 +68,7 @@ bench-tools:
 # Translations (SPEC section 8): extract the strings, update idp/translations/*/messages.po,
 # compile the .mo files that are committed beside them. Translate, then run it again.
 messages: $(STAMP)
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k NC_:1c,2 --no-location --sort-output \
 	  --project idp --copyright-holder "idp authors" -o idp/translations/messages.pot .
 	$(BIN)/pybabel -q update -i idp/translations/messages.pot -d idp/translations \
 	  --no-fuzzy-matching --ignore-obsolete --no-wrap --ignore-pot-creation-date

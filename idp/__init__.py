@@ -145,9 +145,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
 
-    from . import i18n
+    from . import formats, i18n
 
     i18n.init_app(app, settings.timezone)
+    formats.init_app(app)
 
     from .oidc.server import init_server
 

@@ -73,7 +73,7 @@ def test_s8_help_page_story_in_japanese(realm, test_rp, new_context):
     japanese_page(page, user.email, "Test RP")
     # The enrolment spent the current step; each step is accepted once: use the next one.
     page.get_by_label("セキュリティコード").fill(pyotp.TOTP(app.secret).at(time.time() + 30))
-    page.get_by_role("button", name="認証する").click()
+    page.get_by_role("button", name="ログイン", exact=True).click()
     expect(page.locator("#who")).to_contain_text(f"Signed in as {user.email}")
     assert "otp" in amr_of(page.locator("#who").inner_text())
 
@@ -87,7 +87,7 @@ def test_s8_help_page_story_in_japanese(realm, test_rp, new_context):
     page.get_by_role("link", name="バックアップコードを使用してログインする").click()
     japanese_page(page, user.email, "Test RP")
     page.get_by_label("バックアップコード").fill(codes[0])
-    page.get_by_role("button", name="認証する").click()
+    page.get_by_role("button", name="ログイン", exact=True).click()
     expect(page.get_by_role("heading", name="バックアップコードでログインしました")).to_be_visible()
     japanese_page(page, user.email, "Test RP")
     page.get_by_role("button", name="続行").click()
@@ -96,7 +96,7 @@ def test_s8_help_page_story_in_japanese(realm, test_rp, new_context):
 
     # -- 解除する ----------------------------------------------------------------------------
     page.goto(realm.url("account/two-factor"))
-    expect(page.locator("#status")).to_have_text("2要素認証が有効化されました。")
+    expect(page.locator("#status")).to_have_text("2要素認証は有効です。")
     japanese_page(page, user.email)
     page.get_by_role("link", name="解除する", exact=True).click()
     expect(page.get_by_role("heading", name="2要素認証を解除しますか？")).to_be_visible()

@@ -168,7 +168,7 @@ def test_p3_step_up_asks_only_for_the_code(realm, test_rp, new_context):
     expect(page.locator("input[type=password]")).to_have_count(0)
     # The step used at enrolment is spent (each step is accepted once): use the next one.
     page.get_by_label("Security code").fill(app.at(time.time() + 30))
-    page.get_by_role("button", name="Verify").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     line = expect_at_rp(page, test_rp, user.email)
     assert acr_of(line) == "2", line
     assert sorted(amr_of(line)) == ["mfa", "otp", "pwd"], line
@@ -191,7 +191,7 @@ def test_p8_trust_this_browser_skips_the_code_next_time(realm, test_rp, new_cont
     expect(trust).not_to_be_checked()
     trust.check()
     page.get_by_label("Security code").fill(app.now())
-    page.get_by_role("button", name="Verify").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     line = expect_at_rp(page, test_rp, user.email)
     assert acr_of(line) == "2" and sorted(amr_of(line)) == ["mfa", "otp", "pwd"], line
     assert "IDP_TRUST" in {c["name"] for c in page.context.cookies()}
@@ -216,6 +216,6 @@ def test_p8_trust_this_browser_skips_the_code_next_time(realm, test_rp, new_cont
     sign_in_with_password(page, user.email, user.password)
     expect(page.get_by_role("heading", name=CODE_HEADING, exact=True)).to_be_visible()
     page.get_by_label("Security code").fill(app.at(time.time() + 30))
-    page.get_by_role("button", name="Verify").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     line = expect_at_rp(page, test_rp, user.email)
     assert acr_of(line) == "2" and sorted(amr_of(line)) == ["mfa", "otp", "pwd"], line

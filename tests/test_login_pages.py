@@ -74,7 +74,7 @@ def test_sign_in_page_names_the_application(realm, rp):
     page = realm.browser().get(client.start().url)
     assert '<p class="app-name">to continue to Test RP</p>' in page.text
     page = realm.browser().get(client.start(ui_locales="ja").url)
-    assert '<p class="app-name">Test RP に移動</p>' in page.text
+    assert '<p class="app-name">Test RPにログイン</p>' in page.text
 
 
 def test_application_name_is_escaped_and_absent_for_own_pages(realm, rp):
@@ -97,9 +97,10 @@ def test_code_pages_name_the_application_and_the_account(realm, rp):
     assert is_code_page(page)
     assert "to continue to Test RP" in page.text
     assert f"Signing in as {user.email}" in page.text
-    assert 'class="account-line"' in page.text and "Not you?" in page.text
+    assert 'class="account-line"' in page.text and "Sign in with another account" in page.text
     backup = browser.get(page.link("Use a backup code instead"))
-    assert f"Signing in as {user.email}" in backup.text and "Start over" in backup.text
+    assert f"Signing in as {user.email}" in backup.text
+    assert "Sign in with another account" in backup.text
 
 
 # -- Start over ---------------------------------------------------------------------------------

@@ -347,9 +347,10 @@ def _download(browser: Browser, page: Page) -> Any:
 
 def test_b2_download_names_realm_account_and_date(realm):
     user, browser, key, codes, page = new_user_enabled(realm)
+    # The date as every page and mail writes it (English: "Dec 7, 2026, 3:57 AM").
     today = {
-        datetime.now(UTC).strftime("%Y-%m-%d"),
-        (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%d"),
+        f"Issued: {d:%b} {d.day}, {d.year}, "
+        for d in (datetime.now(UTC), datetime.now(UTC) - timedelta(minutes=1))
     }
     got = _download(browser, page)
     resp = got.response

@@ -10,9 +10,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import render_template
-from flask_babel import force_locale, format_datetime, gettext
+from flask_babel import force_locale, gettext
+from sqlalchemy.orm import object_session
 
-from ..models import OutboxMessage, Realm
+from ..formats import format_when, zone_name
+from ..models import OutboxMessage, Realm, User
 from ..services import context
 from ..services.mail import message_params
 from ..services.names import header_safe
@@ -34,9 +36,10 @@ def render_message(message: OutboxMessage, realm: Realm) -> EmailMessage:
             "realm": realm.name,
             "link": link,
             "to_address": message.to_address,
-            "when": format_datetime(message.created_at, "medium"),
-            "timezone": settings.timezone,
+            "when": format_when(message.created_at),
+            "timezone": zone_name(),
             "lang": message.locale,
+            "recipient_name": recipient_name(message, params),
         }
         subject = gettext(SUBJECTS[message.template], **_subject_values(params))
         values["subject"] = subject
@@ -45,7 +48,9 @@ def render_message(message: OutboxMessage, realm: Realm) -> EmailMessage:
     email = EmailMessage()
     # Names are checked when they are set (SPEC V5); one stored before that, or by hand,
     # still never stops the message: a line break becomes a space, no header is injected.
-    email["Subject"] = header_safe(f"{subject} ({realm.display_name})")
+    # The realm's name in brackets of the subject's language (full width in Japanese).
+    brackets = "（{}）" if message.locale == "ja" else " ({})"
+    email["Subject"] = header_safe(subject + brackets.format(realm.display_name))
     email["From"] = header_safe(settings.mail_from)
     email["To"] = header_safe(message.to_address)
     email["Date"] = rfc2822_date(message.created_at)
@@ -57,6 +62,20 @@ def render_message(message: OutboxMessage, realm: Realm) -> EmailMessage:
     email.set_content(text)
     email.add_alternative(html, subtype="html")
     return email
+
+
+def recipient_name(message: OutboxMessage, params: dict[str, Any]) -> str:
+    """The name a mail opens with (``田中 太郎 様``, ``Hello Taro Tanaka,``): the account's
+    display name, when it is a name rather than the part of the address before the @ (the
+    default of an account created without one); empty when not known."""
+    name = params.get("name") if isinstance(params.get("name"), str) else ""
+    session = object_session(message)
+    if not name and message.user_id and session is not None:
+        user = session.get(User, message.user_id)
+        name = user.display_name if user else ""
+    name = " ".join((name or "").split())
+    local_part = message.to_address.split("@", 1)[0]
+    return "" if not name or name.casefold() == local_part.casefold() else name
 
 
 def _subject_values(params: dict[str, Any]) -> dict[str, Any]:

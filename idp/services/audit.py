@@ -3,8 +3,9 @@ reading the log back (filters, each event's detail as safe key/values).
 
 Every event type passed to :func:`record_event` is listed in :data:`EVENT_TYPES` with a
 label for people (``tests/test_console_pages.py`` reads ``idp/`` and fails on one that is
-missing). Labels are marked with :func:`N_` for the message catalog and translated by the
-web layer: services do not know the reader's language."""
+missing). Labels are marked with :func:`N_` (event labels with :func:`NC_`, in the message
+context :data:`LABEL_CONTEXT`) for the message catalog and translated by the web layer:
+services do not know the reader's language."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ from ..models import AuditEvent, User
 def N_(message: str) -> str:  # noqa: N802  (gettext's conventional name for a marker)
     """Mark ``message`` for the catalog without translating it (``pybabel extract`` knows
     ``N_``); the web layer passes it to ``gettext`` when it renders the page."""
+    return message
+
+
+#: The message context of the event labels: a label reads as an event ("Signed in": the
+#: sign-in succeeded), where the same English words elsewhere are a column or a page title.
+LABEL_CONTEXT = "audit"
+
+
+def NC_(context: str, message: str) -> str:  # noqa: N802  (N_ with a context)
+    """Mark ``message`` for the catalog under ``context`` (``make messages`` extracts
+    ``NC_`` like ``pgettext``); the web layer renders it with ``pgettext(context, ...)``."""
     return message
 
 
@@ -45,43 +57,46 @@ GROUPS: dict[str, str] = {
 EVENT_TYPES: tuple[EventType, ...] = tuple(
     EventType(type_, label, type_.split(".", 1)[0])
     for type_, label in (
-        ("login.succeeded", N_("Signed in")),
-        ("login.password.failed", N_("Password sign-in failed")),
-        ("login.second_factor.failed", N_("Second-factor sign-in failed")),
-        ("login.throttled", N_("Sign-in refused: too many attempts")),
-        ("login.second_factor.locked", N_("Second-factor sign-in paused after wrong codes")),
-        ("mfa.totp.enabled", N_("Two-factor authentication enabled")),
-        ("mfa.disabled", N_("Two-factor authentication disabled by the user")),
-        ("mfa.backup_codes.issued", N_("Backup codes issued")),
-        ("mfa.backup_code.used", N_("Backup code used")),
-        ("mfa.browser.trusted", N_("Browser trusted")),
-        ("mfa.browser.revoked", N_("Trusted browser removed")),
-        ("mfa.webauthn.added", N_("Security key added")),
-        ("mfa.webauthn.renamed", N_("Security key renamed")),
-        ("mfa.webauthn.removed", N_("Security key removed")),
-        ("mfa.webauthn.counter_regressed", N_("Security key refused: possibly cloned")),
-        ("account.password.changed", N_("Password changed")),
-        ("account.password.reset_requested", N_("Password reset link requested")),
-        ("account.password.reset_by_link", N_("Password reset by email link")),
-        ("account.email.verification_sent", N_("Email address verification link sent")),
-        ("account.email.verified", N_("Email address verified by its link")),
-        ("account.invitation.accepted", N_("Invitation accepted")),
-        ("session.signed_out", N_("Signed out of a session")),
-        ("session.signed_out_all", N_("Signed out everywhere")),
-        ("admin.mfa.reset", N_("Two-factor authentication disabled by an admin")),
-        ("admin.user.disabled", N_("Account disabled")),
-        ("admin.user.enabled", N_("Account enabled")),
-        ("admin.user.password_reset", N_("Password reset by an admin")),
-        ("admin.user.email_verified", N_("Email address marked verified")),
-        ("admin.user.email_unverified", N_("Email address marked not verified")),
-        ("admin.user.email_changed", N_("Email address changed")),
-        ("admin.user.invited", N_("User invited")),
-        ("admin.user.invitation_resent", N_("Invitation resent")),
-        ("admin.user.invitation_revoked", N_("Invitation revoked")),
-        ("admin.realm.policy_changed", N_("Realm policy changed")),
-        ("admin.realm.renamed", N_("Realm renamed")),
-        ("admin.realm.branding_changed", N_("Realm branding changed")),
-        ("admin.client.policy_changed", N_("Client policy changed")),
+        ("login.succeeded", NC_("audit", "Signed in")),
+        ("login.password.failed", NC_("audit", "Password sign-in failed")),
+        ("login.second_factor.failed", NC_("audit", "Second-factor sign-in failed")),
+        ("login.throttled", NC_("audit", "Sign-in refused: too many attempts")),
+        (
+            "login.second_factor.locked",
+            NC_("audit", "Second-factor sign-in paused after wrong codes"),
+        ),
+        ("mfa.totp.enabled", NC_("audit", "Two-factor authentication enabled")),
+        ("mfa.disabled", NC_("audit", "Two-factor authentication disabled by the user")),
+        ("mfa.backup_codes.issued", NC_("audit", "Backup codes issued")),
+        ("mfa.backup_code.used", NC_("audit", "Backup code used")),
+        ("mfa.browser.trusted", NC_("audit", "Browser trusted")),
+        ("mfa.browser.revoked", NC_("audit", "Trusted browser removed")),
+        ("mfa.webauthn.added", NC_("audit", "Security key added")),
+        ("mfa.webauthn.renamed", NC_("audit", "Security key renamed")),
+        ("mfa.webauthn.removed", NC_("audit", "Security key removed")),
+        ("mfa.webauthn.counter_regressed", NC_("audit", "Security key refused: possibly cloned")),
+        ("account.password.changed", NC_("audit", "Password changed")),
+        ("account.password.reset_requested", NC_("audit", "Password reset link requested")),
+        ("account.password.reset_by_link", NC_("audit", "Password reset by email link")),
+        ("account.email.verification_sent", NC_("audit", "Email address verification link sent")),
+        ("account.email.verified", NC_("audit", "Email address verified by its link")),
+        ("account.invitation.accepted", NC_("audit", "Invitation accepted")),
+        ("session.signed_out", NC_("audit", "Signed out of a session")),
+        ("session.signed_out_all", NC_("audit", "Signed out everywhere")),
+        ("admin.mfa.reset", NC_("audit", "Two-factor authentication disabled by an admin")),
+        ("admin.user.disabled", NC_("audit", "Account disabled")),
+        ("admin.user.enabled", NC_("audit", "Account enabled")),
+        ("admin.user.password_reset", NC_("audit", "Password reset by an admin")),
+        ("admin.user.email_verified", NC_("audit", "Email address marked verified")),
+        ("admin.user.email_unverified", NC_("audit", "Email address marked not verified")),
+        ("admin.user.email_changed", NC_("audit", "Email address changed")),
+        ("admin.user.invited", NC_("audit", "User invited")),
+        ("admin.user.invitation_resent", NC_("audit", "Invitation resent")),
+        ("admin.user.invitation_revoked", NC_("audit", "Invitation revoked")),
+        ("admin.realm.policy_changed", NC_("audit", "Realm policy changed")),
+        ("admin.realm.renamed", NC_("audit", "Realm renamed")),
+        ("admin.realm.branding_changed", NC_("audit", "Realm branding changed")),
+        ("admin.client.policy_changed", NC_("audit", "Client policy changed")),
     )
 )
 EVENT_LABELS: dict[str, str] = {e.type: e.label for e in EVENT_TYPES}
@@ -134,6 +149,13 @@ VALUE_LABELS: dict[str, str] = {
     "second_factor": N_("second factor"),
     "webauthn": N_("security key"),
     "passkey": N_("passkey"),
+    # The amr values of a sign-in (RFC 8176), in its "Methods" detail.
+    "pwd": N_("password"),
+    "otp": N_("authenticator app"),
+    "hwk": N_("security key"),
+    "user": N_("user verification"),
+    "mfa": N_("second factor"),
+    "trusted_browser": N_("trusted browser"),
     "SecurityKeyRefused": N_("security key response not valid"),
     "ChallengeNotValid": N_("challenge used, expired or not issued here"),
     "UnknownCredential": N_("not one of the account's keys"),

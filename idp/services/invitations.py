@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..i18n import LANGUAGES
 from ..models import ActionToken, OutboxMessage, Realm, User
 from .action_tokens import (
     INVITATION,
@@ -68,7 +69,9 @@ def invitation_path(realm: Realm, raw: str) -> str:
     return f"/realms/{realm.name}/email/invitation/{raw}"
 
 
-def _send(db: Session, realm: Realm, user: User, *, actor: str, inviter: str) -> ActionToken:
+def _send(
+    db: Session, realm: Realm, user: User, *, actor: str, inviter: str, locale: str | None = None
+) -> ActionToken:
     revoke_action_tokens(db, user, INVITATION)
     issued = issue_action_token(
         db, user, INVITATION, ttl_seconds=INVITATION_TTL_SECONDS, created_by=actor
@@ -84,6 +87,7 @@ def _send(db: Session, realm: Realm, user: User, *, actor: str, inviter: str) ->
             "inviter": inviter,
             "name": user.display_name,
         },
+        locale=locale,
     )
     return issued.row
 
@@ -97,12 +101,15 @@ def invite_user(
     is_admin: bool = False,
     actor: str,
     inviter: str = "",
+    locale: str | None = None,
     client_address: str | None,
 ) -> tuple[User, datetime]:
     """Create ``email``'s account with no password and email it an invitation link.
     Returns the user and when the link expires. Raises InvalidInput (not an address) or
     AlreadyExists (the realm has the address). ``inviter`` names the admin in the message
-    (empty: the operator). Audited as ``admin.user.invited``; the caller commits."""
+    (empty: the operator). ``locale`` is the invitation's language, which the account keeps
+    for its mail until the user uses the pages (None: the realm's default). Audited as
+    ``admin.user.invited``; the caller commits."""
     email = email.strip()
     if not EMAIL.match(email) or len(email) > 320:
         raise InvalidInput(N_("Enter a valid email address."))
@@ -119,10 +126,11 @@ def invite_user(
         password_hash=NO_PASSWORD,
         is_admin=is_admin,
         email_verified=False,
+        locale=locale if locale in LANGUAGES else None,
     )
     db.add(user)
     db.flush()
-    row = _send(db, realm, user, actor=actor, inviter=inviter)
+    row = _send(db, realm, user, actor=actor, inviter=inviter, locale=user.locale)
     record_event(
         db,
         realm.id,

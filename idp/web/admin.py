@@ -23,11 +23,12 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime, get_timezone
+from flask_babel import get_timezone, pgettext
 from flask_babel import gettext as _
 
 from .. import clock
 from ..db import get_session
+from ..formats import format_when, list_words, zone_name
 from ..models import AuditEvent, User
 from ..services import accounts, audit, factors, invitations, users
 from ..services.errors import InvalidInput
@@ -241,7 +242,22 @@ def _zone_statement() -> str:
         return _("Times in UTC.")
     offset = clock.now().astimezone(zone).strftime("%z")
     offset = f"UTC{offset[:3]}:{offset[3:]}"
-    return _("Times in %(zone)s (%(offset)s).", zone=name, offset=offset)
+    return _("Times in %(zone)s (%(offset)s).", zone=zone_name(zone), offset=offset)
+
+
+def _actor_label(actor: str) -> str:
+    """Who acted, in the page's language: the stored ``anonymous``, ``user:<email>``,
+    ``admin:<email>`` or ``operator`` read as words (the stored value is unchanged)."""
+    kind, _sep, who = actor.partition(":")
+    if actor == "anonymous":
+        return _("(not signed in)")
+    if actor == audit.OPERATOR:
+        return _("Operator (command line)")
+    if kind == "user" and who:
+        return _("User: %(email)s", email=who)
+    if kind == "admin" and who:
+        return _("Admin: %(email)s", email=who)
+    return actor
 
 
 def _detail_value(value: Any) -> str:
@@ -252,7 +268,7 @@ def _detail_value(value: Any) -> str:
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, list):
-        return ", ".join(_detail_value(v) for v in value) or "—"
+        return list_words(_detail_value(v) for v in value) or "—"
     if isinstance(value, str) and value in audit.VALUE_LABELS:
         return _(audit.VALUE_LABELS[value])
     return str(value)
@@ -271,8 +287,9 @@ def _event_row(event: AuditEvent) -> dict[str, Any]:
     created: datetime = event.created_at
     return {
         "event": event,
-        "label": _(label) if label else event.type,
-        "time": format_datetime(created, "medium"),
+        "label": pgettext(audit.LABEL_CONTEXT, label) if label else event.type,
+        "actor": _actor_label(event.actor),
+        "time": format_when(created),
         "iso": created.isoformat(),
         "details": details,
     }
@@ -282,7 +299,9 @@ def _type_options() -> list[tuple[str, list[tuple[str, str]]]]:
     """The type filter's choices, grouped: (group label, [(type, label)])."""
     groups: dict[str, list[tuple[str, str]]] = {}
     for kind in audit.EVENT_TYPES:
-        groups.setdefault(kind.group, []).append((kind.type, _(kind.label)))
+        groups.setdefault(kind.group, []).append(
+            (kind.type, pgettext(audit.LABEL_CONTEXT, kind.label))
+        )
     return [(_(audit.GROUPS[name]), choices) for name, choices in groups.items()]
 
 

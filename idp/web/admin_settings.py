@@ -31,6 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..branding_messages import branding_refusal, logo_too_large
 from ..db import get_session
+from ..formats import join_sentences
 from ..i18n import LANGUAGE_NAMES
 from ..interaction import policy as sign_in_policy
 from ..services import audit, brand_checks, clients, realms, security_keys
@@ -207,7 +208,7 @@ def save_settings(realm: str) -> Response:
             else "require_2fa"
         )
         return _settings_page(
-            400, _("Nothing was saved.") + " " + _policy_refusal(exc), error_field=field
+            400, join_sentences(_("Nothing was saved."), _policy_refusal(exc)), error_field=field
         )
     if changes and not confirmed and _enrols_at_once(require_2fa):
         # The values are valid; nothing is kept until the admin confirms (or enrols first).
@@ -290,7 +291,7 @@ def save_branding(realm: str) -> Response:
         }
         return _settings_page(
             400,
-            _("Nothing was saved.") + " " + branding_refusal(exc),
+            join_sentences(_("Nothing was saved."), branding_refusal(exc)),
             error_field=field,
             brand={name: value for name, value in sent.items() if value is not None},
         )

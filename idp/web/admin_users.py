@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response, abort, flash, g, redirect, request, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from .. import clock
 from ..db import get_session
+from ..formats import format_when
+from ..i18n import current_locale, supported
 from ..interaction import policy
 from ..interaction.context import realm_policy
 from ..models import Realm, User
@@ -141,14 +142,16 @@ def _inviter() -> str:
 
 @bp.route("/users/invite", methods=["GET", "POST"])
 def invite_user(realm: str) -> Response:
-    """Users > Invite user: the address, a name, whether the user is an admin. The account
-    is created with no password and the user gets a link to choose one (valid 7 days)."""
+    """Users > Invite user: the address, a name, whether the user is an admin, and the
+    language of the invitation (the admin's page language unless chosen). The account is
+    created with no password and the user gets a link to choose one (valid 7 days)."""
     if request.method == "GET":
-        return _render("admin/invite.html", form={})
+        return _render("admin/invite.html", form={"locale": current_locale()})
     form = {
         "email": (single("email") or "").strip(),
         "name": (single("name") or "").strip(),
         "admin": single("admin") == "yes",
+        "locale": supported(single("locale")) or current_locale(),
     }
     denied = require_recent_sign_in(
         g.idp_realm, g.user, return_to=url_for("admin.invite_user", realm=realm)
@@ -165,6 +168,7 @@ def invite_user(realm: str) -> Response:
             is_admin=form["admin"],
             actor=_actor(),
             inviter=_inviter(),
+            locale=form["locale"],
             client_address=client_address(),
         )
     except (InvalidInput, AlreadyExists) as exc:
@@ -175,7 +179,7 @@ def invite_user(realm: str) -> Response:
         _(
             "%(email)s is invited. The invitation expires on %(date)s.",
             email=subject.email,
-            date=format_datetime(expires, "medium"),
+            date=format_when(expires),
         )
     )
     return _user_page(subject.id)
@@ -233,7 +237,7 @@ def invitation(realm: str, user_id: int) -> Response:
         _(
             "A new invitation is sent to %(email)s. It expires on %(date)s.",
             email=email,
-            date=format_datetime(expires, "medium"),
+            date=format_when(expires),
         )
     )
     return _user_page(user_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, make_response, render_template
 
 from ..db import get_session, utcnow
+from ..formats import format_when
 from ..models import Realm, User
 from ..services import backup_codes
 
@@ -21,7 +22,7 @@ def backup_codes_download(realm: Realm, user: User, posted: list[str]) -> Respon
         "partials/backup_codes.txt",
         realm_display=realm.display_name,
         account=user.email,
-        issued=utcnow().strftime("%Y-%m-%d"),
+        issued=format_when(utcnow()),
         codes=[(number, backup_codes.format_code(code)) for number, code in numbered],
     )
     resp = make_response(text)

@@ -9,16 +9,19 @@ from tests.helpers import Page
 
 
 def audit_rows(page: Page) -> list[dict[str, str]]:
-    """The audit table's rows: the cells' text, with the event type and the outcome as
-    recorded (``data-type``, ``data-outcome``; the page shows them translated). A page
-    without events says so (``p.empty``) and gives []."""
+    """The audit table's rows: the cells' text, with the event type, the outcome and the
+    actor as recorded (``data-type``, ``data-outcome``, ``data-actor``; the page shows them
+    in words, the actor's as ``actor_shown``). A page without events says so (``p.empty``)
+    and gives []."""
     body = re.search(r'<table id="events"[^>]*>.*?<tbody>(.*?)</tbody>', page.text, re.S)
     if body is None:
         assert 'class="empty"' in page.text, page.text
         return []
     rows = []
-    for kind, outcome, tr in re.findall(
-        r'<tr data-type="([^"]*)" data-outcome="([^"]*)">(.*?)</tr>', body.group(1), re.S
+    for kind, outcome, recorded_actor, tr in re.findall(
+        r'<tr data-type="([^"]*)" data-outcome="([^"]*)" data-actor="([^"]*)">(.*?)</tr>',
+        body.group(1),
+        re.S,
     ):
         cells = [
             " ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split())
@@ -29,7 +32,8 @@ def audit_rows(page: Page) -> list[dict[str, str]]:
             dict(
                 time=time,
                 type=html.unescape(kind),
-                actor=actor,
+                actor=html.unescape(recorded_actor),
+                actor_shown=actor,
                 subject=subject,
                 address=address,
                 outcome=outcome,
