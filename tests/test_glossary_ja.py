@@ -19,7 +19,7 @@ from flask_babel import force_locale
 
 from idp.db import get_session
 from idp.models import User
-from tests.helpers import Browser, Page
+from tests.helpers import Browser, Page, run_idp
 from tests.support.console import audit_rows
 from tests.support.flows import authorize_url
 from tests.support.password_reset import ask_for_link
@@ -292,6 +292,24 @@ def test_an_invitation_is_written_in_the_language_the_admin_chose(realm, mailbox
     console.submit(ja_form, {"email": "lee@example.com", "locale": "en"})
     [mail] = mailbox.to("lee@example.com")
     assert mail.subject.startswith("You are invited"), mail.subject
+
+
+def test_the_operator_chooses_the_invitations_language_on_the_command_line(realm, mailbox):
+    """`idp user invite --language ja` from a realm whose default is English: the same choice
+    as the console's invite form."""
+    done = run_idp(
+        realm.server,
+        *("user", "invite", "kato@example.co.jp", "--name", "加藤 一郎"),
+        *("--language", "ja", "--realm", realm.name),
+    )
+    assert done.returncode == 0, done.stderr
+    [mail] = mailbox.to("kato@example.co.jp")
+    assert mail.subject.startswith("ご招待"), mail.subject
+    assert mail.text.startswith("加藤 一郎 様\n\n"), mail.text
+    refused = run_idp(
+        realm.server, "user", "invite", "x@example.com", "--language", "fr", "--realm", realm.name
+    )
+    assert refused.returncode != 0 and "fr" in refused.stderr
 
 
 def test_sentences_the_code_puts_together_have_no_space_between_them_in_japanese(realm):

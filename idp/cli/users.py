@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..i18n import LANGUAGES
 from .common import JSON_OPTION, REALM_OPTION, _, app_session, fail, find_realm_or_fail, out
 
 if TYPE_CHECKING:
@@ -191,13 +192,26 @@ def user_reset_2fa(email: str, realm_name: str, as_json: bool) -> None:
 @click.argument("email")
 @click.option("--name", "display_name", default="", help="Display name.")
 @click.option("--admin", is_flag=True, help="Make the user an admin of the realm.")
+@click.option(
+    "--language",
+    type=click.Choice(list(LANGUAGES)),
+    default=None,
+    help="The invitation's language (default: the realm's default language).",
+)
 @REALM_OPTION
 @JSON_OPTION
-def user_invite(email: str, display_name: str, admin: bool, realm_name: str, as_json: bool) -> None:
+def user_invite(
+    email: str,
+    display_name: str,
+    admin: bool,
+    language: str | None,
+    realm_name: str,
+    as_json: bool,
+) -> None:
     """Invite a user by email: the account is created with no password, and the user gets a
     link (valid 7 days) to choose one, which also verifies the address. The mail goes out
-    with the sender (``idp serve``/``idp dev``, or ``idp mail send-pending``); audited as the
-    operator."""
+    with the sender (``idp serve``/``idp dev``, or ``idp mail send-pending``), in
+    ``--language`` (as the console's invite form chooses); audited as the operator."""
     from ..services.audit import OPERATOR
     from ..services.errors import AlreadyExists, InvalidInput
     from ..services.invitations import invite_user
@@ -211,6 +225,7 @@ def user_invite(email: str, display_name: str, admin: bool, realm_name: str, as_
                 display_name=display_name,
                 is_admin=admin,
                 actor=OPERATOR,
+                locale=language,
                 client_address=None,
             )
         except (AlreadyExists, InvalidInput) as exc:

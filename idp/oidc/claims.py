@@ -77,8 +77,8 @@ def user_claims(user: User, scope: str | None) -> UserInfo:
         info["preferred_username"] = user.email
     if "email" in scopes:
         info["email"] = user.email
-        # The provider sends no verification mail: the address counts as verified only when
-        # an admin or the operator said so.
+        # Verified once the user followed a verification link (or a reset or invitation
+        # link sent to the address), or when an admin or the operator vouched for it.
         info["email_verified"] = bool(user.email_verified)
     return info
 
