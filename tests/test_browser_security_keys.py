@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from idp.models import Authenticator
 from tests.browser_support import amr_of, expect_at_rp, sign_in_with_password
-from tests.test_two_factor_signin import in_app
+from tests.support.app_db import in_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.settings(localhost=True)]
 

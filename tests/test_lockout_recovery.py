@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from idp.db import get_session, utcnow
+from idp.db import utcnow
 from idp.models import AuditEvent, Throttle, User
 from idp.services import factors, throttle
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
+from tests.support.app_db import in_app
 from tests.support.password_reset import (
     NEW_PASSWORD,
     ask_for_link,
@@ -33,14 +34,6 @@ def browser_from(realm: Any, ip: str) -> Browser:
     browser = realm.browser()
     browser.session.headers["X-Forwarded-For"] = ip
     return browser
-
-
-def in_app(realm: Any, fn: Any) -> Any:
-    with realm.server.app.app_context():
-        db = get_session()
-        result = fn(db)
-        db.commit()
-        return result
 
 
 def wrong_code(secret: str) -> str:

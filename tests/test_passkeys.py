@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from tests.helpers import Browser, Page
+from tests.support.app_db import in_app
 from tests.support.soft_key import b64, page_options
 from tests.test_security_keys import _last_failure_reason, user_with_key
-from tests.test_two_factor_signin import error_text, finish_tokens, in_app, make_rp
+from tests.test_two_factor_signin import error_text, finish_tokens, make_rp
 
 pytestmark = pytest.mark.settings(localhost=True)
 

@@ -29,6 +29,7 @@ from idp.models import AuditEvent, User
 from idp.services import factors
 from idp.services.passwords import verify_password
 from tests.helpers import Browser, totp_code, wait_for_step_room
+from tests.support.app_db import in_app
 from tests.support.password_reset import (
     INVALID_TEXT,
     NEW_PASSWORD,
@@ -58,14 +59,6 @@ def browser_from(realm: Any, ip: str | None = None) -> Browser:
     browser = realm.browser()
     browser.session.headers["X-Forwarded-For"] = ip or client_ip()
     return browser
-
-
-def in_app(realm: Any, fn: Any) -> Any:
-    with realm.server.app.app_context():
-        db = get_session()
-        result = fn(db)
-        db.commit()
-        return result
 
 
 def password_is(realm: Any, user: Any, password: str) -> bool:

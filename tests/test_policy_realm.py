@@ -17,8 +17,9 @@ from idp.services import backup_codes, factors
 from idp.services.realms import set_realm_policy
 from tests.helpers import Browser, Page, wait_for_step_room
 from tests.oidc_rp import sign_in_password
+from tests.support.app_db import in_app
 from tests.support.flows import password_until_resume
-from tests.test_two_factor_signin import finish_tokens, in_app, is_code_page, make_rp
+from tests.test_two_factor_signin import finish_tokens, is_code_page, make_rp
 
 
 def set_policy(realm: Any, **values: Any) -> None:

@@ -14,24 +14,18 @@ import pyotp
 from sqlalchemy import select
 
 from idp import clock
-from idp.db import get_session
 from idp.interaction.context import realm_policy, user_facts
 from idp.interaction.policy import grace_ends
 from idp.models import AuditEvent, Realm, User
 from idp.services import factors
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
+from tests.support.app_db import in_app
 
 WARNING = "Saving this will ask you to set up two-factor authentication right away"
 SAVED = "The realm settings are saved."
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def in_app(realm: Any, fn: Any) -> Any:
-    with realm.server.app.app_context():
-        db = get_session()
-        result = fn(db)
-        db.commit()
-        return result
 
 
 def stored_policy(realm: Any) -> tuple[str, int]:

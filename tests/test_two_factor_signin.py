@@ -28,6 +28,7 @@ from idp.services import throttle
 from idp.services.totp import matching_step, parse_totp_code
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.oidc_rp import RP, sign_in_password
+from tests.support.app_db import in_app
 
 PAPE = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 WRONG_PASSWORD_TEXT = "Invalid email or password."
@@ -104,14 +105,6 @@ def account_sign_in(
         assert is_code_page(page), page.text
         page = browser.submit(page, {"code": code})
     return page
-
-
-def in_app(realm: Any, fn: Any) -> Any:
-    with realm.server.app.app_context():
-        db = get_session()
-        result = fn(db)
-        db.commit()
-        return result
 
 
 def forget_last_step(realm: Any, user: Any) -> None:

@@ -13,23 +13,15 @@ import pyotp
 import pytest
 
 from idp import clock
-from idp.db import get_session
 from idp.models import User
 from idp.services.factors import has_second_factor
 from tests.helpers import Browser, Page, run_idp, totp_code
 from tests.oidc_rp import RP, sign_in_password
+from tests.support.app_db import in_app
 from tests.support.password_reset import ask_for_link, choose_password, reset_link
 
 NEW_PASSWORD = "a passphrase nobody knew before"
 SSO_COOKIE = "IDP_SESSION"
-
-
-def in_app(realm: Any, fn: Any) -> Any:
-    with realm.server.app.app_context():
-        db = get_session()
-        result = fn(db)
-        db.commit()
-        return result
 
 
 def make_rp(realm: Any, rp: Any) -> RP:
