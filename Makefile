@@ -3,16 +3,25 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run` needs only the package and the example app's three libraries, not the test
+# tools (Playwright, hypothesis...): a first `make run` installs less.
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: run test test-tools lint fmt bench bench-compare bench-tools messages clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/example-rp.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,dev]' -r clients/example-rp.txt
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml clients/example-rp.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e . -r clients/example-rp.txt
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/idp dev
 
 test: $(STAMP) test-tools
