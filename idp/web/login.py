@@ -17,7 +17,7 @@ from ..i18n import current_locale, use_interaction_locale
 from ..interaction import flow
 from ..interaction.finish import finish_interaction
 from ..interaction.stages import StageContext, next_stage
-from ..models import Interaction, User
+from ..models import Interaction, Realm, User
 from ..services import security_keys, trusted_browsers
 from ..services.errors import AccountDisabled, InvalidCredentials, TooManyAttempts
 from ..services.users import authenticate_password
@@ -210,6 +210,42 @@ def restart(realm: str, uid: str) -> Response:
     forget_binding(ix.uid)
     remember_binding(fresh.uid, binding)
     return redirect(url_for("login.start", realm=g.idp_realm.name, uid=fresh.uid))
+
+
+def cancel_target(realm: Realm, return_to: str | None) -> str:
+    """Where Cancel on a re-authentication leads: never back to ``return_to`` (the page of
+    the sensitive action itself) but to a safe page chosen by its path: the console's home
+    for a console action (under ``/realms/<realm>/admin``), otherwise the account page. Only
+    these two fixed pages, so no return path can make it an open redirect."""
+    console = f"/realms/{realm.name}/admin"
+    path = (return_to or "").partition("?")[0]
+    if is_local_path(realm, return_to) and (path == console or path.startswith(console + "/")):
+        return url_for("admin.index", realm=realm.name)
+    return url_for("account.home", realm=realm.name)
+
+
+@bp.get("/cancel")
+def cancel(realm: str, uid: str) -> Response:
+    """Cancel on the re-authentication page ("Confirm it's you"; a plain link): the action
+    that asked for it is not taken, the re-authentication is used up (its forms lead to the
+    "sign-in ended" page), and the browser goes to ``cancel_target``. Any other sign-in (an
+    authorization request, a sign-in of a signed-out browser) is not cancelled here: it goes
+    on where it was."""
+    ix = load(uid)
+    if isinstance(ix, Response):
+        return ix
+    if ix.kind != "local" or ix.reason != "reauth":
+        return go_on(ix, user_of(ix))
+    target = cancel_target(g.idp_realm, ix.return_to)
+    db = get_session()
+    try:
+        flow.complete(db, ix)
+    except flow.InteractionNotFound:
+        db.rollback()
+        return stale_page(uid, "unknown")
+    db.commit()
+    forget_binding(uid)
+    return redirect(target)
 
 
 # The code pages register their routes on ``bp``.
