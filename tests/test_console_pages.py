@@ -510,7 +510,7 @@ def test_console_navigation_and_titles_in_japanese(realm):
     assert [text_of(a) for a in re.findall(r"<a [^>]*>(.*?)</a>", tabs[2])] == [
         "ユーザー管理",
         "組織設定",
-        "クライアント",
+        "アプリケーション",
         "監査ログ",
     ]
     assert "<title>ユーザー管理 · " in page.text
