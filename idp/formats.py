@@ -12,13 +12,14 @@ Sentences put side by side by code are joined with a space in English and withou
 Japanese (:func:`join_sentences`). Lists of a few words or numbers read ``1, 2, 3`` or
 ``1、2、3`` (:func:`list_words`).
 
-Templates use the filters ``|when``, ``|day`` and ``|list_words`` and the function
-``join_sentences`` (registered by :func:`init_app`); Python code calls the functions. All
-need an app context (the zone and the language are Flask-Babel's).
+Templates use the filters ``|when``, ``|day``, ``|list_words`` and ``|email_breaks``, and
+the function ``join_sentences`` (registered by :func:`init_app`); Python code calls the
+functions. All need an app context (the zone and the language are Flask-Babel's).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
@@ -27,7 +28,7 @@ from babel.dates import get_timezone_name
 from babel.lists import format_list
 from flask import Flask
 from flask_babel import format_date, format_time, get_locale, get_timezone
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 
 def _locale() -> Locale:
@@ -77,7 +78,14 @@ def join_sentences(*parts: str) -> str:
     return sep.join(parts)
 
 
+def email_breaks(address: str) -> Markup:
+    """An email address that, where it must wrap, wraps after its ``@`` or a dot
+    (``tanaka@<wbr>example.<wbr>co.<wbr>jp``), escaped."""
+    return Markup(re.sub(r"([@.])", r"\1<wbr>", str(escape(address))))  # noqa: S704
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.filters["email_breaks"] = email_breaks
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["list_words"] = list_words

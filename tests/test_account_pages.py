@@ -269,12 +269,12 @@ def test_enrolment_counts_only_for_the_session_that_enrolled(realm):
 
 # -- sessions --------------------------------------------------------------------------------
 def _session_rows(page: Page) -> list[list[str]]:
-    body = re.search(r'<table id="sessions">.*?<tbody>(.*?)</tbody>', page.text, re.S)
+    body = re.search(r'<table id="sessions"[^>]*>.*?<tbody>(.*?)</tbody>', page.text, re.S)
     assert body, page.text
     return [
         [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell)).strip() for cell in cells]
         for cells in (
-            re.findall(r"<td>(.*?)</td>", row, re.S)
+            re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1), re.S)
         )
     ]

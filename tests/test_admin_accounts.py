@@ -470,13 +470,13 @@ def test_email_is_verified_only_when_an_admin_vouches_for_it(realm, rp):
     assert _email_claims(realm, rp, user) == (False, False)
     admin, browser, _ = admin_browser(realm)
     detail = browser.get(realm.url(f"admin/users/{user.id}"))
-    assert '<dd id="email-verified">No</dd>' in detail.text
+    assert '<dd id="email-verified">Not verified</dd>' in detail.text
     done = browser.submit(detail, action="/email-verified")
     assert f"The email address of {user.email} is marked verified." in notices(done)
-    assert '<dd id="email-verified">Yes</dd>' in done.text
+    assert '<dd id="email-verified">Verified</dd>' in done.text
     assert _email_claims(realm, rp, user) == (True, True)
     undone = browser.submit(done, action="/email-verified")
-    assert '<dd id="email-verified">No</dd>' in undone.text
+    assert '<dd id="email-verified">Not verified</dd>' in undone.text
     assert _email_claims(realm, rp, user) == (False, False)
     kinds = [r["type"] for r in admin_events(browser, realm, user.email, "admin.user.email_")]
     assert sorted(kinds) == ["admin.user.email_unverified", "admin.user.email_verified"]

@@ -498,7 +498,7 @@ def test_two_factor_badge_and_the_same_layout_in_list_and_user_page(realm, lang)
         assert on_cells["Backup codes left"] == "10" and on_cells["Admin"] == "No"
         assert admin_cells["Admin"] == "Yes" and admin_cells["Status"] == "Active"
     else:
-        assert on_cells["残りのバックアップコード"] == "10 個" and admin_cells["管理者"] == "はい"
+        assert on_cells["残りのバックアップコード"] == "10個" and admin_cells["管理者"] == "はい"
         assert heading(listed) == "ユーザー管理"
 
 
@@ -510,7 +510,7 @@ def test_console_navigation_and_titles_in_japanese(realm):
     assert [text_of(a) for a in re.findall(r"<a [^>]*>(.*?)</a>", tabs[2])] == [
         "ユーザー管理",
         "組織設定",
-        "クライアント",
+        "アプリケーション",
         "監査ログ",
     ]
     assert "<title>ユーザー管理 · " in page.text

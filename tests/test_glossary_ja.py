@@ -46,12 +46,25 @@ GLOSSARY: dict[str, list[str]] = {
     "お問い合わせください": ["連絡してください"],
     "ご確認ください": ["になっているか確認してください"],  # the wrong-code texts
     "キー": ["認証アプリの鍵", "鍵の置き換え"],
+    "IPアドレス": ["IP アドレス"],
 }
 #: The application a user signs in to is an アプリケーション; アプリ alone is only ever the
 #: authenticator app (認証アプリ).
 BARE_APP = re.compile("(?<!認証)アプリ(?!ケーション)")
 #: A name (a placeholder) directly followed by a particle, with no space between.
 NAME_THEN_SPACE_THEN_PARTICLE = re.compile(r"%\(\w+\)s [をにがのはでとへもやか]")
+#: A number (or a number's placeholder) and its counter or unit are written together
+#: (「6桁」「7日間」「10個」), as is まで after a date: a space between them reads unevenly and
+#: lets a line break inside the count (「30 / 分間」).
+NUMBER_SPACE_COUNTER = re.compile(
+    r"(?:\d|%\(\w+\)[ds]) +(?:個|人|件|分|秒|時間|日|桁|文字|回|週|か月|まで)"
+    r"|(?:分|時間) +(?:\d|%\(\w+\)[ds])"  # 「1分30秒」, not 「1分 30秒」
+    # 「残り9個」「を30日間」: no space before a count either.
+    r"|[\u3040-\u30ff\u4e00-\u9fff、（] +(?:\d+|%\(\w+\)d)(?:〜(?:\d+|%\(\w+\)d))?"
+    r"(?:個|人|件|分|秒|時間|日|桁|文字|回|週|か月)"
+)
+#: A place in the pages is named as the seed names it: 「個人設定」の「2要素認証」.
+ARROW_PATH = re.compile("個人設定 ?→|」 ?→ ?「")
 
 
 def _japanese_strings() -> list[tuple[str, str]]:
@@ -82,6 +95,10 @@ def _problems(text: str) -> list[str]:
         found.append("an ASCII colon in a Japanese sentence (use ：)")
     if NAME_THEN_SPACE_THEN_PARTICLE.search(text):
         found.append("a space between a name and its particle")
+    if NUMBER_SPACE_COUNTER.search(text):
+        found.append("a space between a number and its counter (write 10個, 7日以内)")
+    if ARROW_PATH.search(text):
+        found.append("an arrow between page names (write 「個人設定」の「2要素認証」)")
     return found
 
 

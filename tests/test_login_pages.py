@@ -462,8 +462,8 @@ def test_throttle_wait_of_minutes_and_in_japanese(realm, rp):
     in_app(realm, block)
     blocked = browser.submit(page, {"code": totp_code(user.totp_secret)})
     assert blocked.status == 429 and '<html lang="ja">' in blocked.text
-    assert "試行回数が多すぎます。" in blocked.text
-    assert re.search(r"2 分 \d+ 秒後にもう一度お試しください。", blocked.text), blocked.text
+    assert "セキュリティコードの入力に続けて失敗したため" in blocked.text
+    assert re.search(r"2分\d+秒後にもう一度お試しください。", blocked.text), blocked.text
     assert 'data-form="code-form"' in blocked.text
 
 

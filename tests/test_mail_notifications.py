@@ -286,7 +286,7 @@ def test_backup_code_mail_in_the_sign_ins_language(realm, rp, mailbox):
     notice = browser.submit(page, {"code": user.backup_codes[0]})
     assert notice.status == 200 and 'lang="ja"' in notice.text
     mail = mailbox.one(user.email, "バックアップコード")
-    _both(mail, "未使用のバックアップコードは残り 9 個です。", ADDRESS)
+    _both(mail, "未使用のバックアップコードは残り9個です。", ADDRESS)
 
 
 def test_enabling_again_replaces_the_app_one_message_each_time(realm, mailbox):

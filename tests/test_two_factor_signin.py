@@ -427,7 +427,7 @@ def test_l5_password_errors_do_not_reveal_accounts(realm, rp):
 # -- L6 ---------------------------------------------------------------------------------------
 def _retry_after(page: Page) -> int:
     assert page.status == 429, page.text
-    assert "Too many attempts" in error_text(page)
+    assert "wrong codes were entered several times in a row" in error_text(page)
     return int(page.response.headers["Retry-After"])
 
 

@@ -118,6 +118,7 @@ DETAIL_LABELS: dict[str, str] = {
     "was_enabled": N_("Was enabled"),
     "display_name": N_("Display name"),
     "require_2fa": N_("Require two-factor authentication"),
+    "grace_days": N_("Grace period (days)"),
     "trust_browser_days": N_("Trust a browser for (days)"),
     "passkey_sign_in": N_("Sign in with a passkey"),
     "accent_color": N_("Accent colour"),
@@ -133,6 +134,12 @@ DETAIL_LABELS: dict[str, str] = {
     "last_factor": N_("Turned two-factor authentication off"),
     "stored_count": N_("Signature counter known"),
     "received_count": N_("Signature counter received"),
+}
+#: Labels of a setting's values where the value is a code (``none``, ``all``) or a switch:
+#: the words the settings page shows for it. ``default_locale`` shows the language's name.
+SETTING_VALUE_LABELS: dict[str, dict[Any, str]] = {
+    "require_2fa": {"none": N_("Nobody"), "admins": N_("Admins"), "all": N_("Everyone")},
+    "passkey_sign_in": {True: N_("Allowed"), False: N_("Turned off")},
 }
 #: Labels of the detail values that are codes rather than words.
 VALUE_LABELS: dict[str, str] = {

@@ -159,6 +159,8 @@ def enable_totp(
         raise NotFound("no enrolment in progress")
     totp.verify_totp(db, pending, raw_code)
     replaced = active_totp(db, user) is not None
+    # Backup codes exist only while 2FA is on: the first factor brings the first set.
+    earlier_codes = has_second_factor(db, user)
     db.execute(
         delete(Authenticator).where(
             Authenticator.user_id == user.id,
@@ -191,7 +193,9 @@ def enable_totp(
         client_address=client_address,
     )
     # SPEC P7: one message; the backup codes that come with the key are part of it.
-    notifications.two_factor_enabled(db, user, replaced=replaced, client_address=client_address)
+    notifications.two_factor_enabled(
+        db, user, replaced=replaced, earlier_codes=earlier_codes, client_address=client_address
+    )
     return codes
 
 

@@ -44,11 +44,24 @@ def _who(actor: str) -> str:
 
 
 def two_factor_enabled(
-    db: Session, user: User, *, replaced: bool, client_address: str | None
+    db: Session,
+    user: User,
+    *,
+    replaced: bool,
+    client_address: str | None,
+    earlier_codes: bool = True,
 ) -> None:
     """2FA was turned on (or the authenticator app replaced); a new set of backup codes came
-    with it, so no separate "new codes" message is sent."""
-    _send(db, user, "two_factor_enabled", client_address, replaced=replaced)
+    with it, so no separate "new codes" message is sent. ``earlier_codes``: there were
+    backup codes before, which no longer work (not so when 2FA was off)."""
+    _send(
+        db,
+        user,
+        "two_factor_enabled",
+        client_address,
+        replaced=replaced,
+        earlier_codes=earlier_codes,
+    )
 
 
 def two_factor_disabled(db: Session, user: User, *, client_address: str | None) -> None:

@@ -71,8 +71,8 @@ def add_security_key(
             client_address=client_address,
         )
         notifications.two_factor_enabled(
-            db, user, replaced=False, client_address=client_address
-        )  # SPEC P7: the key turned 2FA on
+            db, user, replaced=False, earlier_codes=False, client_address=client_address
+        )  # SPEC P7: the key turned 2FA on, with the first backup codes
     return AddedKey(key, codes, ["hwk", "mfa", *(["user"] if new.user_verified else [])])
 
 

@@ -112,6 +112,16 @@ def guard_second_factor(
     return key
 
 
+def second_factor_wait(db: Session, user: User) -> int:
+    """The seconds left of ``user``'s second-factor wait (0: none), read without locking or
+    recording anything: what a code page shows before a code is typed."""
+    try:
+        check_allowed(db, second_factor_key(user.id))
+    except TooManyAttempts as exc:
+        return exc.retry_after
+    return 0
+
+
 def serialize(db: Session, key: str) -> None:
     """Lock ``key``'s row until the caller's transaction ends, so concurrent attempts on the
     same key are checked one after the other: without it, N parallel guesses would all pass

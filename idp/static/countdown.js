@@ -19,6 +19,9 @@
     }
     if (left >= 60) {
       var rest = left % 60;
+      if (rest === 0 && box.getAttribute("data-text-whole-minutes")) {
+        return box.getAttribute("data-text-whole-minutes").replace("{m}", String(left / 60));
+      }
       return box.getAttribute("data-text-minutes")
         .replace("{m}", String((left - rest) / 60))
         .replace("{s}", String(rest));

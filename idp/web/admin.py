@@ -29,6 +29,8 @@ from flask_babel import gettext as _
 from .. import clock
 from ..db import get_session
 from ..formats import format_when, list_words, zone_name
+from ..i18n import LANGUAGE_NAMES
+from ..interaction.context import second_factor_required_by
 from ..models import AuditEvent, User
 from ..services import accounts, audit, factors, invitations, users
 from ..services.errors import InvalidInput
@@ -120,7 +122,9 @@ def reset_two_factor(realm: str, user_id: int) -> Response:
     if denied:
         return denied
     if request.method == "GET":
-        return _render("admin/reset_confirm.html", subject=subject)
+        # A user the realm policy covers is asked to set two-factor up again at the next sign-in.
+        covered = second_factor_required_by(get_session(), g.idp_realm, subject) == "realm"
+        return _render("admin/reset_confirm.html", subject=subject, covered=covered)
     db = get_session()
     factors.reset_second_factors(db, subject, actor=_actor(), client_address=client_address())
     db.commit()
@@ -260,7 +264,14 @@ def _actor_label(actor: str) -> str:
     return actor
 
 
-def _detail_value(value: Any) -> str:
+def _detail_value(value: Any, key: str = "") -> str:
+    words = audit.SETTING_VALUE_LABELS.get(key, {})
+    if isinstance(value, bool | str) and value in words:
+        return _(words[value])
+    if key == "unused_left" and isinstance(value, int) and not isinstance(value, bool):
+        return pgettext("count of codes", "%(num)d", num=value)
+    if key == "default_locale" and value in LANGUAGE_NAMES:
+        return LANGUAGE_NAMES[value]
     if value is audit.HIDDEN:
         return _("hidden")
     if value is None or value == "":
@@ -279,9 +290,9 @@ def _event_row(event: AuditEvent) -> dict[str, Any]:
     details = []
     for item in audit.detail_items(event.detail):
         key = audit.DETAIL_LABELS.get(item.key)
-        value = _detail_value(item.value)
+        value = _detail_value(item.value, item.key)
         if item.changed:
-            value = _("%(old)s → %(new)s", old=_detail_value(item.old), new=value)
+            value = _("%(old)s → %(new)s", old=_detail_value(item.old, item.key), new=value)
         details.append((_(key) if key else item.key, value))
     label = audit.EVENT_LABELS.get(event.type)
     created: datetime = event.created_at

@@ -15,12 +15,18 @@ from ..interaction import flow
 from ..interaction.context import second_factor_required_by
 from ..interaction.stages import FEW_CODES_LEFT
 from ..models import Interaction, User
-from ..services import backup_codes, factors, security_keys, trusted_browsers, users
+from ..services import backup_codes, factors, security_keys, throttle, trusted_browsers, users
 from ..services.errors import InvalidCode, NotFound, TooManyAttempts
 from .code_file import backup_codes_download
 from .common import client_address, single, totp_enrolment
 from .login import advance, bp, go_on, load, stage_context, stage_page, trust_token, user_of
-from .login_pages import WRONG_BACKUP_CODE, WRONG_CODE, render_page, throttled_page
+from .login_pages import (
+    CODES_PAUSED,
+    WRONG_BACKUP_CODE,
+    WRONG_CODE,
+    render_page,
+    throttled_page,
+)
 
 
 @bp.get("/trusted")
@@ -51,6 +57,20 @@ def _second_factor(uid: str, kind: str, template: str, amr: list[str], wrong: An
         "has_totp": factors.active_totp(get_session(), user) is not None,
     }
     if request.method == "GET":
+        # A wait in force shows at once, with its ways out, not only after a refused code.
+        wait = throttle.second_factor_wait(get_session(), user)
+        if wait:
+            return throttled_page(
+                template,
+                ix,
+                TooManyAttempts(wait),
+                form_id="code-form",
+                second_factor=True,
+                reason=CODES_PAUSED,
+                status=200,
+                user=user,
+                **context,
+            )
         return render_page(template, ix, user=user, **context)
     db = get_session()
     try:
@@ -66,7 +86,14 @@ def _second_factor(uid: str, kind: str, template: str, amr: list[str], wrong: An
     except TooManyAttempts as exc:
         db.commit()
         return throttled_page(
-            template, ix, exc, form_id="code-form", second_factor=True, user=user, **context
+            template,
+            ix,
+            exc,
+            form_id="code-form",
+            second_factor=True,
+            reason=CODES_PAUSED,
+            user=user,
+            **context,
         )
     except InvalidCode:
         db.commit()

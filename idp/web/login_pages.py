@@ -39,6 +39,10 @@ WRONG_CODE = _l(
 )
 WRONG_BACKUP_CODE = _l("That backup code was not right, or it was used already.")
 TOO_MANY_ATTEMPTS = _l("Too many attempts.")
+#: Why the code pages refuse codes for a while: the wrong codes before (SPEC V9).
+CODES_PAUSED = _l(
+    "Entering codes is paused for a while because wrong codes were entered several times in a row."
+)
 
 
 def application_name(ix: Interaction | None) -> str | None:
@@ -92,6 +96,8 @@ def wait_text(seconds: int) -> str:
         )
     if seconds < 3600:
         minutes, rest = divmod(seconds, 60)
+        if rest == 0:
+            return _("Try again in %(minutes)s min.", minutes=minutes)
         return _("Try again in %(minutes)s min %(seconds)s s.", minutes=minutes, seconds=rest)
     if seconds < HOURS_UP_TO:
         hours = max(1, round(seconds / 3600))
@@ -118,6 +124,7 @@ def countdown(seconds: int, form_id: str) -> dict[str, Any]:
             "Try again in %(count)s second.", "Try again in %(count)s seconds.", 2, count="{n}"
         ),
         "minutes": _("Try again in %(minutes)s min %(seconds)s s.", minutes="{m}", seconds="{s}"),
+        "whole_minutes": _("Try again in %(minutes)s min.", minutes="{m}"),
         "done": _("You can try again now."),
     }
 
@@ -129,11 +136,15 @@ def throttled_page(
     *,
     form_id: str,
     second_factor: bool = False,
+    reason: str | None = None,
+    status: int = 429,
     **context: Any,
 ) -> Response:
-    """A form the throttle refused: 429 with ``Retry-After``, the error under the heading and
-    the countdown. A long wait of the ``second_factor`` also offers the ways out (SPEC V9,
-    ``login/_way_out.html``): the emailed password reset, which ends it, and the admin."""
+    """A form the throttle refused: 429 with ``Retry-After``, the error (``reason``, or "Too
+    many attempts.") under the heading and the countdown. A long wait of the
+    ``second_factor`` also offers the ways out (SPEC V9, ``login/_way_out.html``): the
+    emailed password reset, which ends it, and the admin. A page shown (``status`` 200)
+    while the wait lasts says the same before anything is typed."""
     way_out = None
     if second_factor and exc.retry_after >= LONG_WAIT:
         way_out = {
@@ -142,8 +153,8 @@ def throttled_page(
     resp = render_page(
         template,
         ix,
-        status=429,
-        error=TOO_MANY_ATTEMPTS,
+        status=status,
+        error=reason or TOO_MANY_ATTEMPTS,
         wait=countdown(exc.retry_after, form_id),
         way_out=way_out,
         **context,

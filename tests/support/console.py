@@ -24,7 +24,7 @@ def audit_rows(page: Page) -> list[dict[str, str]]:
         re.S,
     ):
         cells = [
-            " ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split())
+            " ".join(html.unescape(re.sub(r"<[^>]+>", " ", c.replace("<wbr>", ""))).split())
             for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
         ]
         time, _event, actor, subject, address, _outcome, detail = cells
