@@ -212,6 +212,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         name = _ENV_NAMES.get(f.name)
         if name is None or name not in os.environ:
             continue
+        if f.name == "instance_path" and instance_path_setting() is None:
+            continue  # empty: as if unset (./instance), never the current directory itself
         if f.type == "int":
             values[f.name] = _env_int(name, 0)
         elif f.type == "bool":
@@ -261,16 +263,33 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     return settings
 
 
+def instance_path_setting() -> str | None:
+    """IDP_INSTANCE_PATH when it names a folder; None when unset or empty (then
+    ./instance, the default)."""
+    value = os.environ.get(_ENV_NAMES["instance_path"], "")
+    return value if value.strip() else None
+
+
 def missing_instance() -> Path | None:
-    """The instance folder the environment's settings need, when it does not exist; else
-    None. It is needed without IDP_DATABASE_URL (the SQLite file lives there) and for any
-    secret not given (it would be generated there). ``idp`` commands other than those that
-    make an installation refuse to run on a missing one rather than create it unasked."""
-    given = ("database_url", "secret_key", "data_keys", "code_pepper")
-    if all(os.environ.get(_ENV_NAMES[name], "").strip(" ,") for name in given):
+    """The instance folder the environment's settings need, when it holds no installation;
+    else None. It is needed without IDP_DATABASE_URL (the SQLite file, ``idp.sqlite3``,
+    lives there) and for any secret not given (``secrets.json``: generated there on first
+    run). A folder that lacks what is needed (not there, or there but empty) holds no
+    installation. ``idp`` commands other than those that make an installation refuse to run
+    on a missing one rather than create it unasked."""
+    secrets_given = all(
+        os.environ.get(_ENV_NAMES[name], "").strip(" ,")
+        for name in ("secret_key", "data_keys", "code_pepper")
+    )
+    database_given = bool(os.environ.get(_ENV_NAMES["database_url"], "").strip())
+    if secrets_given and database_given:
         return None
-    path = Path(os.environ.get(_ENV_NAMES["instance_path"], Settings.instance_path)).resolve()
-    return None if path.is_dir() else path
+    path = Path(instance_path_setting() or Settings.instance_path).resolve()
+    if not database_given and not (path / "idp.sqlite3").is_file():
+        return path
+    if not secrets_given and not (path / "secrets.json").is_file():
+        return path
+    return None
 
 
 def _fill_secrets(settings: Settings, instance: Path) -> None:

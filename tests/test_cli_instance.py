@@ -98,3 +98,56 @@ def test_without_an_instance_folder_when_nothing_needs_one(tmp_path: Path) -> No
     added = _idp(tmp_path, env, "realm", "add", "main")
     assert added.returncode == 0, added.stderr
     assert not (tmp_path / "instance").exists()
+
+
+# -- an empty setting, an empty folder (outside review of the first-use fix, finding F4) ---------
+def test_an_empty_instance_path_counts_as_unset(tmp_path: Path) -> None:
+    """``IDP_INSTANCE_PATH=`` (set, but empty) is ./instance, as if unset: refused where there
+    is none, and nothing is made in the current directory (before: "database error: no such
+    table: realm", with idp.sqlite3 and secrets.json left behind)."""
+    here = tmp_path / "empty"
+    here.mkdir()
+    for args in (("user", "list"), ("realm", "show", "main"), ("db", "upgrade")):
+        done = _idp(here, _env(IDP_INSTANCE_PATH=""), *args)
+        _refused(done, here / "instance")
+        assert "IDP_INSTANCE_PATH is not set" in done.stderr, done.stderr
+        assert list(here.iterdir()) == [], args
+
+
+def test_a_folder_without_an_installation_is_refused(tmp_path: Path) -> None:
+    """An existing folder that holds neither idp.sqlite3 nor secrets.json is no installation:
+    refused as a missing one, and left empty; ``idp db upgrade`` naming it makes one there."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = _env(IDP_INSTANCE_PATH=str(data))
+    for args in (("user", "list"), ("realm", "show", "main")):
+        done = _idp(tmp_path, env, *args)
+        _refused(done, data)
+        assert "no installation" in done.stderr, done.stderr
+        assert list(data.iterdir()) == [], args
+    # ./instance as an empty folder, without the setting: the same.
+    (tmp_path / "instance").mkdir()
+    done = _idp(tmp_path, _env(), "user", "list")
+    _refused(done, tmp_path / "instance")
+    assert list((tmp_path / "instance").iterdir()) == []
+
+    created = _idp(tmp_path, env, "db", "upgrade")
+    assert created.returncode == 0, created.stderr
+    assert (data / "secrets.json").is_file() and (data / "idp.sqlite3").is_file()
+    listed = _idp(tmp_path, env, "user", "list")
+    assert listed.returncode != 0 and "realm" in listed.stderr  # no realm "main" yet
+    assert "no such table" not in listed.stderr and "no installation" not in listed.stderr
+    assert _idp(tmp_path, env, "realm", "add", "main").returncode == 0
+    assert _idp(tmp_path, env, "user", "list").returncode == 0
+
+
+def test_a_database_url_with_secrets_json_in_the_folder_works(tmp_path: Path) -> None:
+    """The database elsewhere, the secrets generated into the folder (as the image keeps
+    them in /data): the folder holds an installation once secrets.json is there."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = _env(IDP_INSTANCE_PATH=str(data), IDP_DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert _idp(tmp_path, env, "db", "upgrade").returncode == 0
+    assert [p.name for p in data.iterdir()] == ["secrets.json"]
+    added = _idp(tmp_path, env, "realm", "add", "main")
+    assert added.returncode == 0, added.stderr

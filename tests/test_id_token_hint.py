@@ -214,3 +214,19 @@ def test_hint_with_prompt_none_and_no_session_answers_login_required(realm, rp):
     _, hint, _ = signed_in(realm, client, user)
     _, answer = ask(client, realm.browser(), prompt="none", id_token_hint=hint)
     assert answer.get("error") == "login_required" and "code" not in answer, answer
+
+
+def test_an_access_token_is_not_a_hint(realm, rp):
+    """The user's own access token (a JWT of this realm naming the same ``sub``) is not an
+    ID token: as ``id_token_hint`` it is no hint, and ``prompt=none`` answers as for any
+    hint that is not ours, while the genuine ID token gets a code."""
+    client = make_rp(realm, rp)
+    user = realm.user()
+    browser = realm.browser()
+    flow = client.start()
+    sign_in_password(browser, flow.url, user.email, user.password)
+    token, _, _ = finish_tokens(client, flow, browser)
+    _, answer = ask(client, browser, prompt="none", id_token_hint=token["access_token"])
+    assert answer.get("error") == "login_required" and not got_code(answer), answer
+    _, answer = ask(client, browser, prompt="none", id_token_hint=token["id_token"])
+    assert got_code(answer), answer

@@ -28,8 +28,9 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def _serve(tmp_path: Path, *options: str, **env: str) -> Iterator[tuple[str, int]]:
-    """``idp serve`` on a fresh SQLite instance; yields its URL and pid once it answers."""
-    (tmp_path / "instance").mkdir(exist_ok=True)  # `idp serve` makes no installation
+    """``idp serve`` on a fresh SQLite instance (made by ``idp db upgrade`` first, as the
+    image's entry command does: ``idp serve`` makes no installation); yields its URL and pid
+    once it answers."""
     port = _free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     environ |= {
@@ -38,6 +39,10 @@ def _serve(tmp_path: Path, *options: str, **env: str) -> Iterator[tuple[str, int
         "IDP_PORT": str(port),
         **env,
     }
+    made = subprocess.run(  # noqa: S603 - our own command
+        [IDP, "db", "upgrade"], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert made.returncode == 0, made.stderr
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         [IDP, "serve", *options],

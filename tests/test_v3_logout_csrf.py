@@ -209,3 +209,26 @@ def test_v3_hint_without_a_session_returns_to_the_app_at_once(realm, rp):
         )
     )
     assert fresh.left_to == f"{rp.post_logout}?state=gone"
+
+
+# -- an access token is not an ID token (outside review of the V3 fix, finding F5) ----------------
+def test_v3_access_token_as_hint_is_refused_and_signs_nobody_out(realm, rp):
+    """A resource server holds the user's access token (a JWT the realm signed, with the
+    user's ``sub`` and ``sid``). Sent as ``id_token_hint``, it signed the user out silently;
+    it is refused like any hint that is not an ID token of this server, without a redirect."""
+    user = realm.user()
+    browser = realm.browser()
+    client = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
+    flow = client.start()
+    sign_in_password(browser, flow.url, user.email, user.password)
+    access_token = client.finish(flow, browser)["access_token"]
+
+    for params in (
+        {"id_token_hint": access_token},
+        {"id_token_hint": access_token, "post_logout_redirect_uri": rp.post_logout},
+        {"id_token_hint": access_token, "client_id": rp.client_id},
+    ):
+        page = browser.get(_logout_url(realm, **params))
+        assert page.status == 400 and browser.left_to is None, page.text[:500]
+        assert "is not a valid ID token of this server" in page.text, page.text
+        assert _signed_in(realm, rp, browser)

@@ -242,3 +242,63 @@ def test_v4_pyoidc_reads_the_refusal_as_an_authorization_error(realm, rp, member
 )
 def test_v4_which_essential_values_can_never_be_met(values, refused):
     assert essential_acr_unsatisfiable(values) is refused
+
+
+# -- a malformed acr member (outside review of the V4 fix, finding F2) ----------------------------
+MALFORMED = {
+    "values-a-string": '{"id_token":{"acr":{"essential":true,"values":"2"}}}',
+    "values-a-uri-string": '{"id_token":{"acr":{"essential":true,"values":"urn:x"}}}',
+    "values-a-number-list": '{"id_token":{"acr":{"essential":true,"values":[2]}}}',
+    "value-a-number": '{"id_token":{"acr":{"essential":true,"value":2}}}',
+    "value-a-list": '{"id_token":{"acr":{"essential":true,"value":["urn:x"]}}}',
+    "values-nested-list": '{"id_token":{"acr":{"essential":true,"values":[["urn:x"]]}}}',
+    "values-an-object": '{"id_token":{"acr":{"essential":true,"values":{"urn:x":1}}}}',
+    "values-nan": '{"id_token":{"acr":{"essential":true,"values":[NaN]}}}',
+    "value-infinity": '{"id_token":{"acr":{"essential":true,"value":Infinity}}}',
+    "userinfo-values-a-string": '{"userinfo":{"acr":{"essential":true,"values":"2"}}}',
+    "value-and-values": '{"id_token":{"acr":{"essential":true,"value":"urn:x","values":["1"]}}}',
+    "essential-a-string": '{"id_token":{"acr":{"essential":"true","values":["urn:x"]}}}',
+    "not-essential-values-a-string": '{"id_token":{"acr":{"values":"urn:x"}}}',
+}
+
+
+def _assert_invalid_request(answer: dict[str, str], realm: conftest.TestRealm, state: str) -> None:
+    assert answer.get("error") == "invalid_request", answer
+    assert "code" not in answer
+    assert answer["state"] == state
+    assert answer["iss"] == realm.issuer
+    assert "'claims'" in answer.get("error_description", ""), answer
+
+
+@pytest.mark.parametrize("claims", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_v4_malformed_acr_member_is_an_invalid_request(realm, rp, claims):
+    """Before the fix each of these was dropped silently and the request got a code with
+    acr "1", as if nothing essential had been asked."""
+    params = _params(rp, claims=claims)
+    browser = realm.browser()
+    page = browser.get(_auth_url(realm, params))
+    assert browser.left_to and browser.left_to.startswith(rp.redirect_uri), page.text[:300]
+    _assert_invalid_request(browser.callback_params(), realm, params["state"])
+
+
+@pytest.mark.parametrize("claims", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_v4_malformed_acr_member_gets_no_code_for_a_signed_in_browser(realm, rp, claims):
+    user = realm.user()
+    client = RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
+    browser = realm.browser()
+    flow = client.start()
+    sign_in_password(browser, flow.url, user.email, user.password)
+    client.finish(flow, browser)
+    for extra in ({}, {"prompt": "none"}):
+        params = _params(rp, claims=claims, **extra)
+        browser.get(_auth_url(realm, params))
+        _assert_invalid_request(browser.callback_params(), realm, params["state"])
+
+
+def test_v4_malformed_acr_member_follows_the_response_mode(realm, rp):
+    params = _params(rp, claims=MALFORMED["values-a-string"], response_mode="fragment")
+    browser = realm.browser()
+    browser.get(_auth_url(realm, params))
+    assert browser.left_to and "?" not in browser.left_to.split("#")[0]
+    answer = {k: v[0] for k, v in parse_qs(urlsplit(browser.left_to).fragment).items()}
+    _assert_invalid_request(answer, realm, params["state"])

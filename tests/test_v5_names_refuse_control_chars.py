@@ -218,3 +218,104 @@ def test_v5_a_display_name_stored_with_a_line_break_still_lets_the_reset_mail_th
     assert [link for link in mail.links() if "/reset-password/" in link]
     assert not mailbox.smtp.to("attacker@evil.example")
     assert not mailbox.smtp.to("x@y.z")
+
+
+# -- over-long and blank names (outside review of the V5 fix, finding F3) -------------------------
+TOO_LONG_EN = "The name must be at most 200 characters long."
+TOO_LONG_JA = "名前は200文字以内で入力してください。"
+BLANK_EN = "Enter a name: it cannot be blank."
+BLANK_NAMES = ["   ", "\u00a0", "\u00a0 \u00a0", "\u3000"]
+
+
+def refused_with(result: Any, message: str) -> None:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith("Error: ") and message in result.stderr, result.stderr
+
+
+def cli_user_add(server: Any, realm: Any, email: str, name: str) -> Any:
+    return run_idp(
+        server,
+        *("user", "add", "--email", email, "--name", name, "--password-stdin"),
+        *("--realm", realm.name),
+        stdin="a long enough passphrase\n",
+    )
+
+
+def cli_client_add(server: Any, realm: Any, name: str) -> Any:
+    return run_idp(
+        server,
+        *("client", "add", "--name", name, "--redirect-uri", "http://127.0.0.1:9/cb"),
+        *("--realm", realm.name, "--json"),
+    )
+
+
+def user_name(realm: Any, email: str) -> str:
+    with realm.server.app.app_context():
+        db = get_session()
+        return db.query(User).filter_by(realm_id=realm.id, email=email).one().display_name
+
+
+def client_names(realm: Any) -> list[str]:
+    with realm.server.app.app_context():
+        db = get_session()
+        return [c.name for c in db.query(Client).filter(Client.realm_id == realm.id)]
+
+
+def test_v5_idp_user_and_client_commands_refuse_a_name_over_200_characters(realm, server):
+    email = f"user-{secrets.token_hex(4)}@example.com"
+    refused_with(cli_user_add(server, realm, email, "A" * 5000), TOO_LONG_EN)
+    refused_with(cli_user_add(server, realm, email, "A" * 201), TOO_LONG_EN)
+    refused_with(
+        run_idp(server, "user", "invite", email, "--name", "A" * 5000, "--realm", realm.name),
+        TOO_LONG_EN,
+    )
+    assert realm.lookup_user(email) is None
+    refused_with(cli_client_add(server, realm, "P" * 5000), TOO_LONG_EN)
+    assert not [n for n in client_names(realm) if n.startswith("PPP")]
+    # 200 characters fit the column.
+    assert cli_user_add(server, realm, email, "あ" * 200).returncode == 0
+    assert user_name(realm, email) == "あ" * 200
+    assert cli_client_add(server, realm, "P" * 200).returncode == 0
+    assert "P" * 200 in client_names(realm)
+
+
+@pytest.mark.parametrize("blank", BLANK_NAMES, ids=["spaces", "nbsp", "mixed", "ideographic"])
+def test_v5_idp_client_add_refuses_a_blank_name(realm, server, blank):
+    before = client_names(realm)
+    refused_with(cli_client_add(server, realm, blank), BLANK_EN)
+    assert client_names(realm) == before
+
+
+@pytest.mark.parametrize("blank", BLANK_NAMES, ids=["spaces", "nbsp", "mixed", "ideographic"])
+def test_v5_idp_user_add_reads_a_blank_name_as_no_name(realm, server, blank):
+    """A blank name is no name: the user gets the default, the address's local part."""
+    email = f"blank-{secrets.token_hex(4)}@example.com"
+    assert cli_user_add(server, realm, email, blank).returncode == 0
+    assert user_name(realm, email) == email.split("@")[0]
+
+
+def test_v5_names_are_stored_without_surrounding_spaces(realm, server):
+    email = f"spaced-{secrets.token_hex(4)}@example.com"
+    assert cli_user_add(server, realm, email, "\u00a0 Ada Lovelace  ").returncode == 0
+    assert user_name(realm, email) == "Ada Lovelace"
+
+
+@pytest.mark.parametrize("lang, refused", [("en", TOO_LONG_EN), ("ja", TOO_LONG_JA)])
+def test_v5_console_invite_refuses_a_name_over_200_characters(realm, lang, refused):
+    browser, _page = admin_console(realm, lang)
+    form = browser.get(realm.url("admin/users/invite"))
+    email = f"invitee-{secrets.token_hex(4)}@example.com"
+    answer = browser.submit(form, {"email": email, "name": "A" * 5000}, action="/users/invite")
+    assert answer.status == 400, answer.text
+    assert refused in text_of(answer), text_of(answer)
+    assert realm.lookup_user(email) is None
+
+
+def test_v5_console_invite_reads_a_blank_name_as_no_name(realm):
+    browser, _page = admin_console(realm, "en")
+    form = browser.get(realm.url("admin/users/invite"))
+    email = f"invitee-{secrets.token_hex(4)}@example.com"
+    answer = browser.submit(form, {"email": email, "name": "\u00a0\u00a0"}, action="/users/invite")
+    assert answer.status == 200, answer.text
+    assert user_name(realm, email) == email.split("@")[0]

@@ -74,7 +74,7 @@ def client_add(
         data = {
             "client_id": new.client.client_id,
             "client_secret": new.client_secret,
-            "name": name,
+            "name": new.client.name,
             "public": public,
             "require_2fa": new.client.require_2fa,
             "resource_server": new.client.resource_server,

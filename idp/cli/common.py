@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,12 +50,19 @@ def refuse_missing_instance() -> None:
     """End the command when the instance folder it needs is not there (``idp`` run outside
     the checkout, or a mistyped IDP_INSTANCE_PATH): say where it looked and how to point at
     the installation or make a new one, having created nothing."""
-    from ..config import missing_instance
+    from ..config import instance_path_setting, missing_instance
 
     path = missing_instance()
     if path is None:
         return
-    if "IDP_INSTANCE_PATH" in os.environ:
+    if path.is_dir():
+        where = _(
+            "no installation in %(path)s: the folder has no idp.sqlite3 or no secrets.json",
+            path=path,
+        )
+        if instance_path_setting() is None:
+            where += " " + _("(IDP_INSTANCE_PATH is not set, so ./instance)")
+    elif instance_path_setting() is not None:
         where = _("no instance folder at %(path)s (IDP_INSTANCE_PATH)", path=path)
     else:
         where = _(

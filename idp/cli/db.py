@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
+from ..config import instance_path_setting
 from ..migrate import upgrade_database
 from .common import JSON_OPTION, _, app_session, get_app, out
 
@@ -20,7 +19,7 @@ def db_upgrade() -> None:
     """Apply every migration (creates the database on first run). On PostgreSQL, processes
     started at once take turns (an advisory lock): one migrates, the others find it done.
     A new instance folder is made only where IDP_INSTANCE_PATH names it."""
-    applied = upgrade_database(get_app(creates_instance="IDP_INSTANCE_PATH" in os.environ))
+    applied = upgrade_database(get_app(creates_instance=instance_path_setting() is not None))
     if applied:
         click.echo(_("migrations applied: %(names)s", names=", ".join(applied)))
     click.echo(_("database is up to date"))

@@ -191,6 +191,12 @@ def advance(db: Session, interaction: Interaction, *, user: User, amr: list[str]
     return binding
 
 
+def keep_after_own_change(interaction: Interaction, user: User) -> None:
+    """The sign-in that made a change ending the user's other sign-ins (a factor enrolled
+    inside it) goes on: it records the user's new credential generation (SPEC V1)."""
+    interaction.credential_generation = user.credential_generation
+
+
 def set_progress(interaction: Interaction, **values: Any) -> None:
     """Record what a page settled (``postponed``, ``notice_seen``...)."""
     progress = dict(interaction.progress or {})

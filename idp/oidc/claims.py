@@ -83,14 +83,40 @@ def user_claims(user: User, scope: str | None) -> UserInfo:
     return info
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _acr_values(acr: dict[str, Any]) -> list[str]:
+    """The values an ``acr`` request member names (OIDC Core 5.5.1: ``value`` or
+    ``values``, one or the other). Raises ValueError for any other shape: a malformed
+    member must not pass for one that asks nothing (SPEC V4)."""
+    essential = acr.get("essential")
+    if essential is not None and not isinstance(essential, bool):
+        raise ValueError("'claims' member 'acr': 'essential' must be true or false.")
+    if "value" in acr and "values" in acr:
+        raise ValueError("'claims' member 'acr' has both 'value' and 'values'; send one.")
+    if "value" in acr:
+        if not isinstance(acr["value"], str):
+            raise ValueError("'claims' member 'acr': 'value' must be a string.")
+        return [acr["value"]]
+    listed = acr.get("values")
+    if listed is None:
+        return []
+    if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
+        raise ValueError("'claims' member 'acr': 'values' must be a list of strings.")
+    return listed
+
+
 def essential_acr(claims_parameter: str | None) -> tuple[str, ...]:
     """The values of an essential ``acr`` in the ``claims`` request parameter (OIDC Core
     5.5.1.1), from its ``id_token`` or ``userinfo`` member; () when none is essential.
-    Raises ValueError for a parameter that is not a JSON object of objects."""
+    Raises ValueError for a parameter that is not a JSON object of objects, and for an
+    ``acr`` member of any shape but OIDC Core 5.5.1's (``_acr_values``)."""
     if claims_parameter is None:
         return ()
     try:
-        data = json.loads(claims_parameter)
+        data = json.loads(claims_parameter, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
         raise ValueError("'claims' is not valid JSON.") from exc
     if not isinstance(data, dict):
@@ -107,11 +133,7 @@ def essential_acr(claims_parameter: str | None) -> tuple[str, ...]:
             continue
         if not isinstance(acr, dict):
             raise ValueError("'claims' member 'acr' must be null or a JSON object.")
-        if acr.get("essential") is not True:
-            continue
-        if isinstance(acr.get("value"), str):
-            values.append(acr["value"])
-        listed = acr.get("values")
-        if isinstance(listed, list):
-            values.extend(v for v in listed if isinstance(v, str))
+        asked = _acr_values(acr)
+        if acr.get("essential") is True:
+            values.extend(asked)
     return tuple(dict.fromkeys(values))

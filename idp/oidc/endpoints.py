@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenValidator as _BearerTokenValidator
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from joserfc.errors import InvalidTokenError as NotTheRightToken
 
 from ..db import begin_autocommit, get_session
 from ..models import Client, Token, User
@@ -20,6 +21,7 @@ from ..services.keys import public_key_set, realm_keys
 from ..services.tokens import FoundToken
 from .claims import user_claims
 from .context import CLIENT_AUTH_METHODS, current_realm, issuer_for
+from .hints import compact_header, is_id_token
 
 
 class _TokenView:
@@ -165,6 +167,17 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         # Without an id_token_hint the view first asks the user to confirm (a POST with a
         # CSRF token); the URI still has to match one registered for the client exactly.
         return request.method == "POST"
+
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict:
+        """Authlib's check (this realm's signature), and that the token is an ID token: an
+        access token of the same user (RFC 9068, ``typ: at+jwt``) is refused like a hint
+        that is not ours (the view's "not a valid ID token" page)."""
+        claims = super()._validate_id_token_hint(id_token_hint)
+        if not is_id_token(compact_header(id_token_hint), claims):
+            raise InvalidRequestError("The 'id_token_hint' is not an ID token.") from (
+                NotTheRightToken("not an ID token")
+            )
+        return claims
 
     def end_session(self, end_session_request: Any) -> None:
         """The view has ended the browser's session already."""

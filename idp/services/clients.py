@@ -55,7 +55,7 @@ def create_client(
     require_2fa: bool = False,
     resource_server: bool = False,
 ) -> NewClient:
-    check_name(name)
+    name = check_name(name, required=True)
     redirect_uris = [_check_uri(u) for u in redirect_uris]
     post_logout = [_check_uri(u) for u in (post_logout_redirect_uris or [])]
     if grant_types is None:

@@ -172,8 +172,9 @@ def enable_totp(
     # The trusts were bound to the replaced key (the cascade drops them too); say so here.
     void_trusts(db, user)
     codes = backup_codes.issue_backup_codes(db, user)
-    # The sign-in enrolling goes on; the others meet the new key at their next stage.
-    end_user_sessions(db, user, except_sid=keep_sid, sign_ins=False)
+    # Every other sign-in ends too, even one that proved the replaced key or an old backup
+    # code (SPEC V1); the sign-in enrolling, if any, re-records the new generation itself.
+    end_user_sessions(db, user, except_sid=keep_sid)
     revoke_user_tokens(db, user, except_sid=keep_sid)
     record_event(
         db,

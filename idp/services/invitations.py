@@ -113,7 +113,7 @@ def invite_user(
     email = email.strip()
     if not EMAIL.match(email) or len(email) > 320:
         raise InvalidInput(N_("Enter a valid email address."))
-    display_name = check_name(display_name.strip()[:200])
+    display_name = check_name(display_name)  # blank: the default below
     normalized = normalize_email(email)
     if find_user_by_email(db, realm, normalized):
         raise AlreadyExists(N_("An account with this email address exists in this realm."))

@@ -76,16 +76,13 @@ def end_user_sign_ins(db: Session, user: User) -> None:
     db.flush()
 
 
-def end_user_sessions(
-    db: Session, user: User, *, except_sid: str | None = None, sign_ins: bool = True
-) -> None:
+def end_user_sessions(db: Session, user: User, *, except_sid: str | None = None) -> None:
     """End every SSO session of the user, but the one ``except_sid`` if given, and every
     unfinished sign-in of the user (``end_user_sign_ins``; those started from ``except_sid``
-    too). ``sign_ins=False`` only for a change made inside a sign-in that must go on (a
-    factor enrolled at its enrolment stage): the other sign-ins meet the new factor at their
-    next stage."""
-    if sign_ins:
-        end_user_sign_ins(db, user)
+    too). A change made inside a sign-in that must go on (a factor enrolled at its
+    enrolment stage) then re-records the new generation on that one sign-in
+    (``interaction.flow.keep_after_own_change``)."""
+    end_user_sign_ins(db, user)
     query = update(SsoSession).where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
     if except_sid is not None:
         query = query.where(SsoSession.sid != except_sid)

@@ -48,7 +48,7 @@ def create_user(
     problem = passwords.validate_new_password(password)
     if problem:
         raise InvalidInput(problem)
-    check_name(display_name)
+    display_name = check_name(display_name)  # blank: the default below
     normalized = normalize_email(email)
     if find_user_by_email(db, realm, normalized):
         raise AlreadyExists(f"a user with email {email} exists in realm {realm.name}")

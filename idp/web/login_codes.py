@@ -203,6 +203,7 @@ def enrol(realm: str, uid: str) -> Response:
     except (InvalidCode, NotFound):
         db.rollback()
         return enrol_page(ix, user, status=400, error=WRONG_CODE)
+    flow.keep_after_own_change(ix, user)  # the other sign-ins ended; this one goes on
     flow.set_progress(ix, codes_pending=True, codes_issued=True)
     advance(ix, user, ["otp", "mfa"])
     return codes_page(ix, user, codes, enabled_now=True)

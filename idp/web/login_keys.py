@@ -207,6 +207,7 @@ def enrol_key(realm: str, uid: str) -> Response:
             key_name=name,
             key_error=True,
         )
+    flow.keep_after_own_change(ix, user)  # the other sign-ins ended; this one goes on
     if added.codes is None:  # a factor appeared meanwhile (another tab): nothing to show
         advance(ix, user, added.amr)
         return go_on(ix, user)
