@@ -108,14 +108,14 @@ def test_changing_a_verified_address_makes_the_claim_false_unless_the_admin_vouc
 
     second = f"second-{secrets.token_hex(3)}@example.com"
     page = admin_b.submit(page, {"email": second}, action=f"/users/{user.id}/email")
-    assert '<dd id="email-verified">No</dd>' in page.text
+    assert '<dd id="email-verified">Not verified</dd>' in page.text
     assert email_claims(realm, rp, second, user.password) == (False, False)
 
     third = f"third-{secrets.token_hex(3)}@example.com"
     page = admin_b.submit(
         page, {"email": third, "verified": "yes"}, action=f"/users/{user.id}/email"
     )
-    assert '<dd id="email-verified">Yes</dd>' in page.text
+    assert '<dd id="email-verified">Verified</dd>' in page.text
     assert email_claims(realm, rp, third, user.password) == (True, True)
 
     # Another account's address is refused, with a clear message; nothing changes.

@@ -542,11 +542,11 @@ def test_essential_acr_from_id_token_and_userinfo() -> None:
     assert essential_acr('{"id_token": {"acr": {"essential": true, "value": "2"}}}') == ("2",)
     claims = json.dumps(
         {
-            "userinfo": {"acr": {"essential": True, "values": [PAPE_MFA, "2", 7]}},
+            "userinfo": {"acr": {"essential": True, "values": [PAPE_MFA, "2"]}},
             "id_token": {"acr": {"essential": True, "value": "2"}},
         }
     )
-    # id_token first, then userinfo; duplicates once; non-strings ignored.
+    # id_token first, then userinfo; duplicates once.
     assert essential_acr(claims) == ("2", PAPE_MFA)
 
 
@@ -556,7 +556,6 @@ def test_essential_acr_from_id_token_and_userinfo() -> None:
         '{"id_token": {"acr": null}}',
         '{"id_token": {"acr": {"value": "2"}}}',
         '{"id_token": {"acr": {"essential": false, "value": "2"}}}',
-        '{"id_token": {"acr": {"essential": "true", "value": "2"}}}',
         '{"id_token": null}',
     ],
 )
@@ -578,6 +577,9 @@ def test_essential_acr_not_essential_is_nothing(claims: str) -> None:
         '{"id_token": {"acr": "2"}}',
         '{"id_token": {"acr": ["2"]}}',
         '{"userinfo": {"acr": true}}',
+        # SPEC V4: a malformed acr member is refused, never read as nothing essential.
+        '{"id_token": {"acr": {"essential": "true", "value": "2"}}}',
+        '{"userinfo": {"acr": {"essential": true, "values": ["2", 7]}}}',
     ],
 )
 def test_essential_acr_rejects_malformed_claims(claims: str) -> None:
