@@ -58,7 +58,7 @@ def zone_name(zone: tzinfo | None = None) -> str:
         return "UTC"
     try:
         name = get_timezone_name(zone, width="long", locale=_locale())
-    except (LookupError, ValueError):  # pragma: no cover - a zone Babel cannot name
+    except (LookupError, ValueError):  # a zone Babel cannot name: its identifier
         return key
     # CLDR's fallback for a zone it has no name for reads "Unknown Region (...)".
     return key if not name or "(" in name or "（" in name else name

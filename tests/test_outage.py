@@ -880,7 +880,7 @@ def test_v8_a_frozen_database_costs_a_request_its_timeouts_then_503_while_health
             _signal_cluster(pg, signal.SIGCONT)
 
         assert health and all(status == 200 for status, _ in health), health
-        assert max(took for _, took in health) < 2, health  # ~1 s: db.POOL_STUCK_AFTER
+        assert max(took for _, took in health) < 2, health  # ~1 s: db_pool.POOL_STUCK_AFTER
         assert all(status == 200 for _, status, _ in documents), documents
         assert max(took for _, _, took in documents) < FROZEN_CONNECT + 1.5, documents
         assert len(db_bound) == 7, db_bound

@@ -143,7 +143,7 @@ def serve(
         raise click.ClickException(str(exc)) from exc
     _allow_open_files(workers * max_connections + 256)
     # One database connection per thread, and one thread more than connections: while a
-    # frozen database holds every connection, the pool refuses at once (db.FailFastPool)
+    # frozen database holds every connection, the pool refuses at once (db_pool.FailFastPool)
     # and the spare thread answers /healthz, /readyz's 503 and the cached discovery and
     # JWKS. The workers read it from the environment they inherit.
     os.environ.setdefault("IDP_DB_POOL_SIZE", str(threads))
