@@ -14,7 +14,7 @@ import pytest
 import requests
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 
-from idp.web.protocol import error_page
+from idp.web.oauth_errors import error_page
 from tests import conftest
 from tests.oidc_rp import RP, sign_in_password
 
