@@ -1,5 +1,5 @@
 """Unit tests for the sign-in policy (``idp/interaction/policy.py``), the acr helpers of
-``idp/oidc/claims.py`` and ``ordered_amr``: pure functions of plain data, no server, no
+``idp/assurance.py`` and ``ordered_amr``: pure functions of plain data, no server, no
 database. Named after the SPEC section 6 rule they prove where one applies."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from idp.assurance import PAPE_MFA, acr_for, essential_acr
+from idp.assurance import ordered as ordered_amr
 from idp.interaction import policy
-from idp.interaction.finish import ordered_amr
 from idp.interaction.policy import (
     ENROL_NO,
     ENROL_OPTIONAL,
@@ -22,7 +23,10 @@ from idp.interaction.policy import (
     SessionFacts,
     UserFacts,
 )
-from idp.oidc.claims import AMR_BACKUP, AMR_PASSWORD, AMR_TOTP, PAPE_MFA, acr_for, essential_acr
+
+AMR_PASSWORD = ["pwd"]
+AMR_TOTP = ["pwd", "otp", "mfa"]
+AMR_BACKUP = ["pwd", "mfa", "backup_code"]
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 T = NOW.timestamp()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from idp.oidc.claims import PAPE_MFA
+from idp.assurance import PAPE_MFA
 from tests.helpers import Browser, Page, run_idp
 from tests.oidc_rp import sign_in_password
 from tests.support.console import audit_rows

@@ -30,8 +30,11 @@ from idp.interaction.stages import (
     next_stage,
 )
 from idp.models import Interaction, Realm, User
-from idp.oidc.claims import AMR_BACKUP, AMR_PASSWORD, AMR_TOTP
 from idp.services.backup_codes import consume_backup_code
+
+AMR_PASSWORD = ["pwd"]
+AMR_TOTP = ["pwd", "otp", "mfa"]
+AMR_BACKUP = ["pwd", "mfa", "backup_code"]
 
 if TYPE_CHECKING:  # imported for annotations only: pytest would collect Test* classes
     from tests.conftest import TestRealm, TestUser

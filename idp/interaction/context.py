@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..assurance import essential_acr
 from ..models import Interaction, Realm, User
-from ..oidc.claims import essential_acr
 from ..services.clients import any_client_requires_2fa, find_client
 from ..services.factors import has_second_factor
 from . import policy

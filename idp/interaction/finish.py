@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..assurance import acr_for, ordered
 from ..models import Interaction, Realm, SsoSession, User
-from ..oidc.claims import acr_for, ordered_amr
 from ..services.audit import record_event
 from ..services.sessions import create_sso_session, end_sso_session
 from ..services.users import record_locale
@@ -44,7 +44,7 @@ def finish_interaction(
     a step-up started from did (SPEC V1, V2), checked with the user's row locked until the
     caller commits."""
     flow.ensure_alive(db, interaction, lock=True)
-    amr = ordered_amr(list(interaction.amr or []))
+    amr = ordered(interaction.amr or [])
     auth_time = int(clock.timestamp())
     if previous is not None:
         end_sso_session(db, previous)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ..oidc.claims import PAPE_MFA
+from .. import assurance
 
 #: Realm policy values (SPEC P1).
 REQUIRE_NONE = "none"
@@ -41,7 +41,7 @@ class SessionFacts:
 
     @property
     def level(self) -> int:
-        return 2 if "mfa" in self.amr else 1
+        return assurance.level_of(self.amr)
 
 
 @dataclass(frozen=True)
@@ -91,13 +91,8 @@ class Context:
 # -- acr ---------------------------------------------------------------------------------------
 
 
-def acr_level(value: str) -> int | None:
-    """The level an acr value names (None for a value this provider does not know)."""
-    if value in ("2", PAPE_MFA):
-        return 2
-    if value == "1":
-        return 1
-    return None
+#: The level an acr value names (kept here for the checks below and their tests).
+acr_level = assurance.acr_level
 
 
 def voluntary_level(request: RequestFacts) -> int:

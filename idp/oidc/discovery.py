@@ -16,10 +16,10 @@ from typing import Any
 
 from flask import Response, g, request
 
+from ..assurance import ACR_VALUES, AMR_VALUES
 from ..db import get_session
 from ..i18n import LANGUAGES
 from ..services.keys import realm_keys
-from .claims import ACR_VALUES, AMR_VALUES
 from .context import RESPONSE_MODES, issuer_for
 
 #: How long relying parties and proxies may reuse either document without asking again.
@@ -113,10 +113,10 @@ def discovery_document(issuer: str, algs: list[str]) -> dict[str, Any]:
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
-        "acr_values_supported": ACR_VALUES,
+        "acr_values_supported": list(ACR_VALUES),
         # Not part of Discovery 1.0; lists the RFC 8176 values this provider emits, including
         # "backup_code" for a sign-in with a single-use backup code.
-        "amr_values_supported": AMR_VALUES,
+        "amr_values_supported": list(AMR_VALUES),
         "prompt_values_supported": ["none", "login"],
         "display_values_supported": ["page"],
         "ui_locales_supported": list(LANGUAGES),

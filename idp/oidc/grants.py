@@ -12,6 +12,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge as _CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 
 from .. import clock
+from ..assurance import acr_for, essential_acr
 from ..db import get_session
 from ..models import AuthorizationCode, Client, Token, User
 from ..services import clients as client_service
@@ -19,7 +20,7 @@ from ..services import tokens
 from ..services.context import settings
 from ..services.crypto import random_token
 from ..services.keys import realm_keys
-from .claims import Principal, acr_for, essential_acr, user_claims
+from .claims import Principal, user_claims
 from .context import CLIENT_AUTH_METHODS, current_realm, issuer_for
 
 

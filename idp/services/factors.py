@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from .. import assurance
 from ..models import Authenticator, BackupCode, Realm, User
 from . import (
     backup_codes,
@@ -316,17 +317,17 @@ def verify_second_factor(
             if auth is None:
                 raise InvalidCode("no authenticator")
             totp.verify_totp(db, auth, raw_code)
-            amr = ["otp", "mfa"]
+            amr = list(assurance.BY_TOTP)
         elif kind == "webauthn":
             verified_user = key_assertions.verify_assertion(
                 db, realm, user, raw_code, binding=binding or "", client_address=client_address
             )
-            amr = ["hwk", "mfa", *(["user"] if verified_user else [])]
+            amr = list(assurance.by_security_key(verified_user))
         elif kind == "backup_code":
             if not has_second_factor(db, user):
                 raise InvalidCode("no authenticator")
             backup_codes.consume_backup_code(db, user, raw_code)
-            amr = ["mfa", "backup_code"]
+            amr = list(assurance.BY_BACKUP_CODE)
         else:
             raise ValueError(kind)
     except InvalidCode as exc:

@@ -49,9 +49,6 @@ from .security_keys import (
     spend_challenge,
 )
 
-#: What a passkey sign-in proves (RFC 8176): a hardware-bound key and user verification.
-AMR_PASSKEY = ["hwk", "user", "mfa"]
-
 
 def _parse(raw_response: object) -> AuthenticationCredential:
     text = checked_json(raw_response)

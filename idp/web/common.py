@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from flask import Response, abort, current_app, g, redirect, request, session, url_for
 
 from .. import clock
+from ..assurance import MFA, is_every_factor
 from ..db import get_session
 from ..interaction.context import realm_policy, user_facts
 from ..interaction.flow import start_interaction
@@ -189,7 +190,7 @@ def require_admin(realm: Realm) -> Response | None:
     if not user.is_admin:
         abort(403)
     g.user = user
-    if "mfa" not in (sso.amr or []) and realm_covers(
+    if MFA not in (sso.amr or []) and realm_covers(
         realm_policy(realm), user_facts(get_session(), user)
     ):
         return require_sign_in(
@@ -226,10 +227,9 @@ def recently_authenticated(sso: SsoSession, user: User) -> bool:
         return False
     if has_second_factor(get_session(), user):
         # A trusted browser skipped the code: that is not every factor (SPEC P8).
-        amr = sso.amr or []
-        if "mfa" in amr and "trusted_browser" not in amr:
+        if is_every_factor(sso.amr or []):
             return True
-        return "pwd" in amr and _enrolled_here(sso)
+        return "pwd" in (sso.amr or []) and _enrolled_here(sso)
     return "pwd" in (sso.amr or [])
 
 

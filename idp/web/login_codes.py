@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Response, after_this_request, g, request
 
+from .. import assurance
 from ..db import get_session, utcnow
 from ..i18n import current_locale
 from ..interaction import flow
@@ -41,7 +42,7 @@ def trusted(realm: str, uid: str) -> Response:
     if trust is None:
         return go_on(ix, user)
     trusted_browsers.use_trust(db, trust)
-    advance(ix, user, ["mfa", "trusted_browser"])
+    advance(ix, user, list(assurance.BY_TRUSTED_BROWSER))
     return go_on(ix, user)
 
 
@@ -136,13 +137,17 @@ def _trust_this_browser(user: User) -> None:
 
 @bp.route("/totp", methods=["GET", "POST"], endpoint="totp")
 def totp_code(realm: str, uid: str) -> Response:
-    return _second_factor(uid, "totp", "login/totp.html", ["otp", "mfa"], WRONG_CODE)
+    return _second_factor(uid, "totp", "login/totp.html", list(assurance.BY_TOTP), WRONG_CODE)
 
 
 @bp.route("/backup-code", methods=["GET", "POST"])
 def backup_code(realm: str, uid: str) -> Response:
     return _second_factor(
-        uid, "backup_code", "login/backup_code.html", ["mfa", "backup_code"], WRONG_BACKUP_CODE
+        uid,
+        "backup_code",
+        "login/backup_code.html",
+        list(assurance.BY_BACKUP_CODE),
+        WRONG_BACKUP_CODE,
     )
 
 
@@ -205,7 +210,7 @@ def enrol(realm: str, uid: str) -> Response:
         return enrol_page(ix, user, status=400, error=WRONG_CODE)
     flow.keep_after_own_change(ix, user)  # the other sign-ins ended; this one goes on
     flow.set_progress(ix, codes_pending=True, codes_issued=True)
-    advance(ix, user, ["otp", "mfa"])
+    advance(ix, user, list(assurance.BY_TOTP))
     return codes_page(ix, user, codes, enabled_now=True)
 
 
@@ -243,7 +248,7 @@ def codes_download(realm: str, uid: str) -> Response:
     if isinstance(ix, Response):
         return ix
     user = user_of(ix)
-    if user is None or "mfa" not in (ix.amr or []):
+    if user is None or assurance.MFA not in (ix.amr or []):
         return go_on(ix, user)
     posted = request.form.getlist("code")[: backup_codes.COUNT]
     resp = backup_codes_download(g.idp_realm, user, posted)

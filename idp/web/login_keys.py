@@ -16,13 +16,13 @@ from flask import Response, g, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from .. import assurance
 from ..db import get_session
 from ..i18n import current_locale
 from ..interaction import flow
 from ..models import Interaction, User
 from ..services import factors, key_assertions, security_key_flows, security_keys, users
 from ..services.errors import InvalidCode, InvalidInput, TooManyAttempts
-from ..services.key_assertions import AMR_PASSKEY
 from .account_keys import ALREADY_ADDED, NOT_ADDED
 from .common import client_address, single
 from .login import advance, bp, go_on, load, stage_page, user_of
@@ -154,7 +154,7 @@ def passkey(realm: str, uid: str) -> Response:
     except InvalidCode:
         db.commit()
         return _passkey_page(ix, 401, error=PASSKEY_REFUSED)
-    advance(ix, user, AMR_PASSKEY)
+    advance(ix, user, list(assurance.BY_PASSKEY))
     return go_on(ix, user)
 
 

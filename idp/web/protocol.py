@@ -34,12 +34,13 @@ from flask import (
 from flask_babel import gettext as _
 from joserfc.errors import JoseError
 
+from ..assurance import ACR_VALUES, essential_acr
 from ..db import get_session
 from ..i18n import from_ui_locales, use_interaction_locale, use_locale
 from ..interaction import context as policy_context
 from ..interaction import policy
 from ..interaction.flow import InteractionError, complete, load_interaction, start_interaction
-from ..oidc.claims import ACR_VALUES, Principal, essential_acr
+from ..oidc.claims import Principal
 from ..oidc.discovery import discovery_response, jwks_response
 from ..oidc.hints import hinted_subject
 from ..oidc.server import RESPONSE_MODES, AuthorizationServer
