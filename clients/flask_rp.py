@@ -148,11 +148,11 @@ def create_app() -> Flask:
         return "ok"
 
     @app.get("/login")
-    def login():  # noqa: ANN202 - a Flask view
+    def login():  # a Flask view
         return idp.authorize_redirect(f"{base_url}/callback")
 
     @app.get("/callback")
-    def callback():  # noqa: ANN202
+    def callback():
         token = idp.authorize_access_token()  # verifies the ID token against the JWKS
         claims = token["userinfo"]  # the ID token's claims
         session["user"] = {
@@ -163,7 +163,7 @@ def create_app() -> Flask:
         return redirect(f"{base_url}/")
 
     @app.get("/logout")
-    def logout():  # noqa: ANN202
+    def logout():
         # RP-initiated logout: end the provider's session too, then come back here.
         id_token = session.pop("id_token", None)
         session.clear()

@@ -154,7 +154,7 @@ def server_hung_up(dbapi_conn: Any) -> bool:
         return True
     try:
         fd = dbapi_conn.fileno()
-    except Exception:  # noqa: BLE001 - a connection that cannot say is treated as dead
+    except Exception:  # a connection that cannot say is treated as dead
         return True
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLPRI)

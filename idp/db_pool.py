@@ -133,7 +133,7 @@ def answer_timeout_connection(seconds: float | None, waits: DatabaseWaits) -> ty
             try:
                 with waits.waiting():
                     return super().wait(gen, interval, seconds if timeout is None else timeout)
-            except errors._WaitTimeout as exc:  # noqa: SLF001 - psycopg's own timeout
+            except errors._WaitTimeout as exc:  # psycopg's own timeout
                 self.pgconn.finish()
                 raise psycopg.OperationalError(
                     f"the database did not answer within {seconds:g} s"

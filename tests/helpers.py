@@ -173,7 +173,7 @@ def npm_ci(folder: Path, needed: str) -> None:
     )
 
 
-def run_idp(server, *args: str, stdin: str | None = None):  # noqa: ANN001, ANN201
+def run_idp(server, *args: str, stdin: str | None = None):
     """Run the ``idp`` command in a subprocess against the live server's database and
     instance folder, as an operator on the same host would."""
     import os
@@ -188,7 +188,7 @@ def run_idp(server, *args: str, stdin: str | None = None):  # noqa: ANN001, ANN2
         "IDP_INSTANCE_PATH": settings.instance_path,
         "IDP_BASE_URL": server.url,
     }
-    return subprocess.run(  # noqa: S603 (our own command, fixed arguments)
+    return subprocess.run(  # our own command, fixed arguments
         [str(Path(sys.executable).parent / "idp"), *args],
         input=stdin,
         capture_output=True,

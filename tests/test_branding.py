@@ -109,7 +109,7 @@ def post_branding(
     resp = browser.session.post(
         urljoin(page.url, form["action"]), data=data, files=files, allow_redirects=False, timeout=30
     )
-    return browser._follow(resp)  # noqa: SLF001 (the test browser's redirect handling)
+    return browser._follow(resp)  # the test browser's redirect handling
 
 
 def brand_realm(realm: Any, **kw: Any) -> None:
@@ -449,7 +449,7 @@ def _idp_ja(server: Any, *args: str) -> subprocess.CompletedProcess:
     }
     env.pop("LC_ALL", None)
     env.pop("LC_MESSAGES", None)
-    return subprocess.run(  # noqa: S603 (our own command)
+    return subprocess.run(  # our own command
         [str(Path(sys.executable).parent / "idp"), *args],
         capture_output=True,
         text=True,

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 ACCENT = "#7a1fa2"
 
 
-def _brand(realm, **kw) -> None:  # noqa: ANN001
+def _brand(realm, **kw) -> None:
     with realm.server.app.app_context():
         db = get_session()
         set_realm_branding(db, db.get(Realm, realm.id), actor="test", client_address=None, **kw)

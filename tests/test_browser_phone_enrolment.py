@@ -20,7 +20,7 @@ PHONE_390 = {"width": 390, "height": 844}
 COPIED = "The key is copied. Paste it into your authenticator app."
 
 
-def _phone(new_context, origin: str, **options) -> Page:  # noqa: ANN001 - the fixture
+def _phone(new_context, origin: str, **options) -> Page:  # the fixture
     page = new_context(viewport=PHONE_390, is_mobile=True, has_touch=True, **options)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
     return page

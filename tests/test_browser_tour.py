@@ -50,7 +50,7 @@ class Tour:
         page.set_viewport_size(DESKTOP)
 
 
-def _brand(realm, name: str) -> None:  # noqa: ANN001
+def _brand(realm, name: str) -> None:
     """The realm's display name as a company would set it (the README shows these pages)."""
     from idp.db import get_session
     from idp.models import Realm
@@ -74,7 +74,7 @@ def _submit(page: Page, form: str) -> None:
     page.locator(f"{form} button[type=submit]").first.click()
 
 
-def _mailed_link(mailbox, address: str, path_part: str) -> str:  # noqa: ANN001
+def _mailed_link(mailbox, address: str, path_part: str) -> str:
     """The link of the newest message to ``address`` (issue 9's mail, via aiosmtpd)."""
     return next(link for link in mailbox.to(address)[-1].links() if path_part in link)
 

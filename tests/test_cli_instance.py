@@ -20,7 +20,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _idp(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(  # noqa: S603 - our own command
+    return subprocess.run(  # our own command
         [IDP, *args],
         cwd=cwd,
         env=env,

@@ -127,7 +127,7 @@ def postgres_database() -> Iterator[str]:
     try:
         with server.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - no server: say so and skip
+    except Exception as exc:  # no server: say so and skip
         server.dispose()
         pytest.skip(f"no PostgreSQL server to create a database on: {exc}")
     try:

@@ -437,9 +437,9 @@ def test_fuzz_machine_endpoints_with_a_signed_in_browser_cookie(app, realm, rp, 
     signed_in = app.test_client()
     _sign_in(signed_in, realm, realm.user(), "account/")
     tampered = app.test_client()
-    for cookie in list(signed_in._cookies.values()):  # noqa: SLF001 - copy the jar
+    for cookie in list(signed_in._cookies.values()):  # copy the jar
         tampered.set_cookie(cookie.key, cookie.value[:-2] + "xx", domain=cookie.domain)
-    assert {c.key for c in signed_in._cookies.values()} >= {"IDP_SESSION"}  # noqa: SLF001
+    assert {c.key for c in signed_in._cookies.values()} >= {"IDP_SESSION"}
     browsers = {"signed in": signed_in, "signed out": nobody, "tampered": tampered}
     rules = [r for r in _rules(app) if PROTOCOL_PATH.match(r.rule.replace("<realm>", ctx.realm))]
     assert len(rules) >= 5, [r.rule for r in rules]

@@ -24,12 +24,12 @@ PO = ROOT / "idp/translations/ja/LC_MESSAGES/messages.po"
 MO = PO.with_suffix(".mo")
 
 
-def _catalog():  # noqa: ANN202
+def _catalog():
     with PO.open("rb") as f:
         return read_po(f)
 
 
-def _key(message) -> str:  # noqa: ANN001
+def _key(message) -> str:
     return message.id if isinstance(message.id, str) else message.id[0]
 
 
@@ -63,7 +63,7 @@ def test_s8_catalog_is_not_stale_against_the_sources(tmp_path: Path) -> None:
 
 
 def test_s8_compiled_catalog_matches_the_po_file() -> None:
-    def entry(m):  # noqa: ANN001, ANN202  (a plural's forms: a list in .mo, a tuple in .po)
+    def entry(m):  # a plural's forms: a list in .mo, a tuple in .po
         key = (m.context, _key(m))
         return key, tuple(m.string) if isinstance(m.string, list | tuple) else m.string
 

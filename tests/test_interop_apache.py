@@ -91,7 +91,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(realm, response_mode: str) -> tuple[Apache, Path]:  # noqa: ANN001
+def _start(realm, response_mode: str) -> tuple[Apache, Path]:
     if not (os.access(APACHE, os.X_OK) and (MODULES / "mod_auth_openidc.so").exists()):
         pytest.fail(
             "Apache with mod_auth_openidc is missing: "
@@ -135,7 +135,7 @@ def _start(realm, response_mode: str) -> tuple[Apache, Path]:  # noqa: ANN001
 
 
 @pytest.fixture(params=["query", "form_post"])
-def apache(request, realm) -> Iterator[Apache]:  # noqa: ANN001
+def apache(request, realm) -> Iterator[Apache]:
     running, conf = _start(realm, request.param)
     try:
         yield running

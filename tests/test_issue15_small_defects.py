@@ -114,7 +114,7 @@ def test_a_refused_branding_form_keeps_the_chosen_default_language(realm):
         allow_redirects=False,
         timeout=30,
     )
-    refused = browser._follow(resp)  # noqa: SLF001 (the test browser's redirect handling)
+    refused = browser._follow(resp)  # the test browser's redirect handling
     assert refused.status == 400, refused.text
     select_box = re.search(r'<select id="default-locale".*?</select>', refused.text, re.S)
     assert select_box, refused.text

@@ -168,7 +168,7 @@ def test_sender_thread_outlives_a_failing_database_and_logs_once_a_minute(
     failing.set()
     done = threading.Event()
 
-    def fake_send_pending(app):  # noqa: ANN001, ANN202 - stands in for a database outage
+    def fake_send_pending(app):  # stands in for a database outage
         calls.append(1)
         if failing.is_set():
             raise RuntimeError("database unavailable")

@@ -104,7 +104,7 @@ def test_two_sender_threads_deliver_each_message_exactly_once(app, realm, slow_s
         start.wait()
         try:
             results[i] = send_pending(app, limit=N)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             results[i] = exc
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
@@ -134,7 +134,7 @@ def test_two_send_pending_processes_deliver_each_message_exactly_once(
         "IDP_SMTP_PORT": str(slow_smtp.port),
     }
     procs = [
-        subprocess.Popen(  # noqa: S603 - our own command
+        subprocess.Popen(  # our own command
             [IDP, "mail", "send-pending", "--json"],
             env=env,
             stdout=subprocess.PIPE,
@@ -162,7 +162,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _idp(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(  # noqa: S603 - our own command
+    done = subprocess.run(  # our own command
         [IDP, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr

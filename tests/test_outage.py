@@ -554,7 +554,7 @@ def _load(provider: Provider, email: str, ledger: Ledger, stop: threading.Event)
             ):
                 resp = requests.get(provider.url(path), timeout=30)
                 ledger.saw(what, resp)
-        except Exception as exc:  # noqa: BLE001 (any failure of the load is a finding)
+        except Exception as exc:  # any failure of the load is a finding
             with ledger.lock:
                 ledger.bad.append(f"load: {type(exc).__name__}: {exc}")
             stop.wait(0.2)

@@ -190,7 +190,7 @@ def test_p8_trust_this_browser_days_are_saved(realm):
         ([("grace_days", "9999")], "The grace period must be a whole number of days from 0 to 365"),
         ([("grace_days", "abc")], "The grace period must be a whole number of days from 0 to 365"),
         ([("grace_days", "")], "The grace period must be a whole number of days"),
-        ([("grace_days", "７")], "The grace period must be a whole number of days"),  # noqa: RUF001
+        ([("grace_days", "７")], "The grace period must be a whole number of days"),
         ([("grace_days", "1e3")], "The grace period must be a whole number of days"),
         ([("trust_browser_days", "366")], '"Trust this browser" must be a whole number of days'),
         ([("require_2fa", "everyone")], "required of none, admins or all users, not 'everyone'"),

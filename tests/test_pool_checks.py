@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _backend_pid(engine) -> int:  # noqa: ANN001
+def _backend_pid(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
 

@@ -39,7 +39,7 @@ def _serve(tmp_path: Path, *options: str, **env: str) -> Iterator[tuple[str, int
         "IDP_PORT": str(port),
         **env,
     }
-    made = subprocess.run(  # noqa: S603 - our own command
+    made = subprocess.run(  # our own command
         [IDP, "db", "upgrade"], env=environ, capture_output=True, text=True, timeout=120
     )
     assert made.returncode == 0, made.stderr

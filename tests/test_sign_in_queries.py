@@ -17,7 +17,7 @@ from tests.support.queries import counted_queries
 ADDRESS = "203.0.113.9"
 
 
-def _sign_in(app, realm, email: str, password: str) -> list[str]:  # noqa: ANN001
+def _sign_in(app, realm, email: str, password: str) -> list[str]:
     with app.app_context(), counted_queries(app) as queries:
         db = get_session()
         try:

@@ -74,7 +74,7 @@ def post_branding(browser: Browser, page: Page, fields: dict[str, str]) -> Page:
         allow_redirects=False,
         timeout=30,
     )
-    return browser._follow(resp)  # noqa: SLF001 (the test browser's redirect handling)
+    return browser._follow(resp)  # the test browser's redirect handling
 
 
 # -- the console -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 TRIALS = 20
 
 
-def _code(realm, rp, browser: Browser, user, first: bool) -> str:  # noqa: ANN001
+def _code(realm, rp, browser: Browser, user, first: bool) -> str:
     url = authorize_url(
         realm, rp, scope="openid offline_access", nonce=secrets.token_urlsafe(8), state="s"
     )
@@ -33,7 +33,7 @@ def _code(realm, rp, browser: Browser, user, first: bool) -> str:  # noqa: ANN00
     return params["code"]
 
 
-def _redeem(realm, rp, code: str, barrier: threading.Barrier) -> requests.Response:  # noqa: ANN001
+def _redeem(realm, rp, code: str, barrier: threading.Barrier) -> requests.Response:
     data = {
         "grant_type": "authorization_code",
         "code": code,
@@ -46,7 +46,7 @@ def _redeem(realm, rp, code: str, barrier: threading.Barrier) -> requests.Respon
     )
 
 
-def _active(realm, rp, token: str) -> bool:  # noqa: ANN001
+def _active(realm, rp, token: str) -> bool:
     resp = requests.post(
         realm.endpoints["introspect"],
         data={"token": token},

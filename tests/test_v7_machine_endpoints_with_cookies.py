@@ -13,7 +13,7 @@ from tests.support.flows import authorize_url
 
 
 @pytest.fixture
-def signed_in(realm, rp) -> Browser:  # noqa: ANN001
+def signed_in(realm, rp) -> Browser:
     browser = realm.browser()
     user = realm.user()
     sign_in_password(browser, authorize_url(realm, rp), user.email, user.password)
@@ -25,7 +25,7 @@ def signed_in(realm, rp) -> Browser:  # noqa: ANN001
     return browser
 
 
-def _machine_endpoints(realm) -> dict[str, str]:  # noqa: ANN001
+def _machine_endpoints(realm) -> dict[str, str]:
     return {
         "token": realm.endpoints["token"],
         "introspect": realm.endpoints["introspect"],

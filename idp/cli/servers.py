@@ -35,7 +35,7 @@ def _allow_open_files(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
-def worker_app():  # noqa: ANN201 - a WSGI app (Flask)
+def worker_app():  # a WSGI app (Flask)
     """The app of one worker process (granian calls this after the fork)."""
     from .. import create_app
     from ..mail.sender import start_sender_thread

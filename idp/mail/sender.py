@@ -54,7 +54,7 @@ class SendResult:
     failed: int = 0
 
 
-def _due(now):  # noqa: ANN001, ANN202 - a SQL condition
+def _due(now):  # a SQL condition
     return (
         OutboxMessage.status == "pending",
         OutboxMessage.next_attempt_at <= now,
@@ -95,7 +95,7 @@ def send_one(session: Session, message: OutboxMessage) -> str:
         email = render_message(message, realm)
         session.rollback()  # no transaction stays open while the SMTP server is slow
         deliver(context.settings(), email)
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+    except Exception as exc:  # any failure is recorded and retried
         session.rollback()
         attempts = message.attempts
         outcome = "failed" if attempts >= MAX_ATTEMPTS else "retrying"
@@ -125,7 +125,7 @@ def send_one(session: Session, message: OutboxMessage) -> str:
     return "sent"
 
 
-def _finish(session: Session, message_id: int, lease, values: dict) -> None:  # noqa: ANN001
+def _finish(session: Session, message_id: int, lease, values: dict) -> None:
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.claimed_until == lease)
@@ -161,7 +161,7 @@ def start_sender_thread(app: Flask, *, interval: float = POLL_SECONDS) -> thread
             try:
                 send_pending(app)
                 last_logged = float("-inf")
-            except Exception as exc:  # noqa: BLE001 - the sender must outlive an outage
+            except Exception as exc:  # the sender must outlive an outage
                 if time.monotonic() - last_logged >= QUIET_SECONDS:
                     log.warning("mail sender: %s", exc)
                     last_logged = time.monotonic()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..models import AuditEvent, User
 
 
-def N_(message: str) -> str:  # noqa: N802  (gettext's conventional name for a marker)
+def N_(message: str) -> str:  # gettext's conventional name for a marker
     """Mark ``message`` for the catalog without translating it (``pybabel extract`` knows
     ``N_``); the web layer passes it to ``gettext`` when it renders the page."""
     return message
@@ -31,7 +31,7 @@ def N_(message: str) -> str:  # noqa: N802  (gettext's conventional name for a m
 LABEL_CONTEXT = "audit"
 
 
-def NC_(context: str, message: str) -> str:  # noqa: N802  (N_ with a context)
+def NC_(context: str, message: str) -> str:  # N_ with a context
     """Mark ``message`` for the catalog under ``context`` (``make messages`` extracts
     ``NC_`` like ``pgettext``); the web layer renders it with ``pgettext(context, ...)``."""
     return message

@@ -214,7 +214,7 @@ def spend_challenge(
     verification. Raises ChallengeNotValid."""
     try:
         challenge = parse_client_data_json(client_data).challenge
-    except Exception as exc:  # noqa: BLE001 - any malformed client data is a refusal
+    except Exception as exc:  # any malformed client data is a refusal
         raise SecurityKeyRefused("malformed client data") from exc
     try:
         text = challenge.decode("ascii")

@@ -51,7 +51,7 @@ class _Handler:
         #: Seconds the server takes over each message (to make concurrent senders overlap).
         self.delay = 0.0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.refuse:
