@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, MetaData, Update, create_engine, event
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -66,6 +66,19 @@ def utcnow() -> datetime:
 #: SQLite's busy timeout when none is configured (``IDP_DB_STATEMENT_TIMEOUT=0``), and for
 #: migrations.
 SQLITE_DEFAULT_BUSY_SECONDS = 60
+
+
+def claim_once(db: Session, statement: Update) -> bool:
+    """Run a conditional UPDATE and say whether this caller won it.
+
+    The claim-once pattern: ``UPDATE ... WHERE <still unclaimed>``. Of two requests racing for
+    the same row (a code spent twice, an outbox message picked by two workers), the database
+    lets exactly one UPDATE match; the other sees ``rowcount == 0``. The session's identity map
+    is not synchronised (the caller re-reads what it needs).
+    """
+    result = db.execute(statement.execution_options(synchronize_session=False))
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
 
 
 def make_engine(
