@@ -216,7 +216,8 @@ def revoke_invitation(db: Session, user: User, *, actor: str, client_address: st
     db.execute(
         delete(OutboxMessage).where(
             OutboxMessage.user_id == user.id,
-            OutboxMessage.template == "invitation",
+            OutboxMessage.kind == "mail",
+            OutboxMessage.topic == "invitation",
             OutboxMessage.status == "pending",
         )
     )
