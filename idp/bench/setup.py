@@ -72,14 +72,14 @@ def prepare(database_url: str, instance_path: str, users: int) -> Instance:
     """The README's production steps (secrets, migrate, realm, client, users) in-process."""
     from cryptography.fernet import Fernet
 
-    from . import create_app
-    from .config import new_secret
-    from .db import get_session
-    from .migrate import upgrade_database
-    from .models import User
-    from .services.clients import create_client
-    from .services.realms import create_realm
-    from .services.users import create_user
+    from .. import create_app
+    from ..config import new_secret
+    from ..db import get_session
+    from ..migrate import upgrade_database
+    from ..models import User
+    from ..services.clients import create_client
+    from ..services.realms import create_realm
+    from ..services.users import create_user
 
     env = {
         "IDP_ENV": "production",

@@ -353,7 +353,7 @@ def argon2_ceiling(processes: int, seconds: float) -> tuple[float, float]:
     the settings give (IDP_ARGON2_*), and the CPU ms one verification takes."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from .config import Settings
+    from ..config import Settings
 
     d = Settings()
     cost = (

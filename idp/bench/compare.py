@@ -29,11 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
-from . import bench_load as load
-from . import bench_setup as setup
-from .cli.servers import usable_cores
+from ..cli.servers import usable_cores
+from . import load, setup
 
-NODE_APP = Path(__file__).resolve().parent.parent / "bench" / "oidc-provider"
+NODE_APP = Path(__file__).resolve().parents[2] / "bench" / "oidc-provider"
 NODE_SECRET = "bench-secret-0123456789abcdef"  # noqa: S105 - the bench's throwaway client
 
 
@@ -66,7 +65,7 @@ class Bench:
         self.idp_port, self.hello_port, self.node_port = (setup.free_port() for _ in range(3))
         self.idp = self._spawn(serve, env | {"IDP_PORT": str(self.idp_port)}, self.idp_port)
         self.hello = self._spawn(
-            [*serve, "--app=idp.bench_hello:create_app"],
+            [*serve, "--app=idp.bench.hello:create_app"],
             env | {"IDP_PORT": str(self.hello_port)},
             self.hello_port,
         )
@@ -268,7 +267,7 @@ def report(bench: Bench) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m idp.bench_compare", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m idp.bench.compare", description=__doc__)
     parser.add_argument("--workers", type=int, default=usable_cores())
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)

@@ -2,7 +2,7 @@
 (granian, its workers, PostgreSQL, production settings) under the same ``wrk`` load, with
 ``py-spy`` sampling every worker (``pip install py-spy``; it needs ptrace rights).
 
-``python -m idp.bench_profile token`` prints the top functions by own ("self") time and by
+``python -m idp.bench.profile token`` prints the top functions by own ("self") time and by
 time on the stack ("total"), as shares of the samples, for one endpoint: discovery, JWKS,
 token or introspection.
 """
@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from . import bench_load as load
-from . import bench_setup as setup
-from .bench_compare import _post_json
-from .cli.servers import usable_cores
+from ..cli.servers import usable_cores
+from . import load, setup
+from .compare import _post_json
 
 
 def _frames(stack: str) -> list[str]:
@@ -71,7 +70,7 @@ def summarise(raw: Path, top: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m idp.bench_profile", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m idp.bench.profile", description=__doc__)
     parser.add_argument(
         "endpoint", choices=["discovery", "JWKS", "token", "introspection", "sign-ins"]
     )
