@@ -4,9 +4,8 @@ SSO session, the client address and the re-authentication rule for sensitive act
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import Response, abort, current_app, g, redirect, request, session, url_for
+from flask import Response, abort, g, redirect, request, session, url_for
 
 from .. import clock
 from ..assurance import MFA, is_every_factor
@@ -244,14 +243,6 @@ def require_recent_sign_in(
     if sso is not None and recently_authenticated(sso, user):
         return None
     return require_sign_in(realm, reason="reauth", user=user, return_to=return_to)
-
-
-def url_with_query(base: str, params: dict[str, str]) -> str:
-    return f"{base}?{urlencode(params)}" if params else base
-
-
-def app_name() -> str:
-    return current_app.config.get("IDP_PRODUCT_NAME", "idp")
 
 
 #: Key in the signed browser session: which pending key this browser was shown.
