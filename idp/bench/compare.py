@@ -190,9 +190,9 @@ class Bench:
     def run(self) -> None:
         table = self.selected()
         for name, sides in table.items():  # warm every worker up once
-            for side in sides.values():
+            for warm in sides.values():
                 if name != "password sign-ins":
-                    side()
+                    warm()
         for r in range(self.args.rounds):
             print(f"round {r + 1}/{self.args.rounds}", file=sys.stderr, flush=True)
             for name, sides in table.items():

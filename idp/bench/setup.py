@@ -51,7 +51,7 @@ def _admin(sql: str) -> None:
     import psycopg
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 @contextlib.contextmanager
@@ -117,6 +117,7 @@ def prepare(database_url: str, instance_path: str, users: int) -> Instance:
         assert db.query(User).count() == users
         db.commit()
         client_id, secret = new.client.client_id, new.client_secret
+        assert secret is not None  # a confidential client
     app.extensions["idp.engine"].dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")} | env
     return Instance(env=env, client_id=client_id, client_secret=secret, users=emails)

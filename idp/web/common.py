@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, g, redirect, request, session, url_for
+from flask import Response, abort, g, make_response, redirect, request, session, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from .. import clock
 from ..assurance import MFA, is_every_factor
@@ -93,7 +94,7 @@ def principal_from(sso: SsoSession | None) -> Principal | None:
     return Principal(user=user, amr=list(sso.amr), auth_time=sso.auth_time, sid=sso.sid)
 
 
-def set_sso_cookie(response: Response, realm: Realm, value: str) -> None:
+def set_sso_cookie(response: BaseResponse, realm: Realm, value: str) -> None:
     response.set_cookie(
         SSO_COOKIE,
         value,
@@ -105,7 +106,7 @@ def set_sso_cookie(response: Response, realm: Realm, value: str) -> None:
     )
 
 
-def clear_sso_cookie(response: Response, realm: Realm) -> None:
+def clear_sso_cookie(response: BaseResponse, realm: Realm) -> None:
     response.delete_cookie(
         SSO_COOKIE,
         path=sso_cookie_path(realm),
@@ -174,7 +175,8 @@ def require_sign_in(
     )
     db.commit()
     remember_binding(ix.uid, binding)
-    return redirect(url_for("login.start", realm=realm.name, uid=ix.uid))
+    # make_response: the redirect as the app's Response (flask.redirect is typed as werkzeug's).
+    return make_response(redirect(url_for("login.start", realm=realm.name, uid=ix.uid)))
 
 
 def require_admin(realm: Realm) -> Response | None:
