@@ -27,6 +27,7 @@ import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from ..cli.servers import usable_cores
@@ -36,14 +37,15 @@ NODE_APP = Path(__file__).resolve().parents[2] / "bench" / "oidc-provider"
 NODE_SECRET = "bench-secret-0123456789abcdef"  # noqa: S105 - the bench's throwaway client
 
 
-def _post_json(url: str, body: dict[str, str], auth: str) -> dict:
+def _post_json(url: str, body: dict[str, str], auth: str) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 - loopback URLs built here
         url,
         data=urlencode(body).encode(),
         headers={"Authorization": auth, **setup.PROXY_HEADERS},
     )
     with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-        return json.load(resp)
+        answer: dict[str, Any] = json.load(resp)
+        return answer
 
 
 def _basic(client_id: str, secret: str) -> str:
@@ -102,9 +104,25 @@ class Bench:
 
     # -- one measurement ------------------------------------------------------------------
 
-    def _wrk(self, pid: int, url: str, **kw: object) -> load.Figures:
+    def _wrk(
+        self,
+        pid: int,
+        url: str,
+        *,
+        method: str = "GET",
+        body: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> load.Figures:
         a = self.args
-        return load.wrk(pid, url, seconds=a.seconds, connections=a.connections, **kw)  # type: ignore[arg-type]
+        return load.wrk(
+            pid,
+            url,
+            seconds=a.seconds,
+            connections=a.connections,
+            method=method,
+            body=body,
+            headers=headers,
+        )
 
     def endpoints(self) -> dict[str, dict[str, Callable[[], load.Figures]]]:
         proto = f"{self.realm}/protocol/openid-connect"

@@ -220,7 +220,9 @@ _ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def sign_in(agent: _Agent, realm_path: str, client: tuple[str, str, str], email: str, pw: str):
+def sign_in(
+    agent: _Agent, realm_path: str, client: tuple[str, str, str], email: str, pw: str
+) -> None:
     """One full sign-in: authorize -> sign-in page -> password page -> password -> resume ->
     token."""
     client_id, basic, redirect_uri = client

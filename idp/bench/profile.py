@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from ..cli.servers import usable_cores
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             auth = {"Authorization": instance.basic_auth}
             grant = {"grant_type": "client_credentials"}
             token = _post_json(f"{proto}/token", grant, instance.basic_auth)["access_token"]
-            kw: dict = {"headers": setup.PROXY_HEADERS}
+            kw: dict[str, Any] = {"headers": setup.PROXY_HEADERS}
             target = {
                 "sign-ins": "",
                 "discovery": f"{realm}/.well-known/openid-configuration",
