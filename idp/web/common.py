@@ -77,7 +77,8 @@ def sso_cookie_path(realm: Realm) -> str:
 def current_sso(realm: Realm) -> SsoSession | None:
     if "idp_sso" not in g:
         g.idp_sso = find_sso_session(get_session(), realm.id, request.cookies.get(SSO_COOKIE))
-    return g.idp_sso
+    sso: SsoSession | None = g.idp_sso
+    return sso
 
 
 def current_user(realm: Realm) -> User | None:
