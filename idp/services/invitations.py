@@ -168,10 +168,6 @@ def invitation_states(db: Session, users: list[User]) -> dict[int, InvitationSta
     return states
 
 
-def invitation_state(db: Session, user: User) -> InvitationState | None:
-    return invitation_states(db, [user]).get(user.id)
-
-
 def resend_invitation(
     db: Session,
     realm: Realm,
