@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ...models import Realm, User
 from . import registry
 from .backup_codes import BACKUP_CODES, regenerate_backup_codes
-from .base import AuditLabels, Enrolment, SecondFactor
+from .base import AuditLabels, Enrolment, SecondFactor, audit_event
 from .frames import Enabled, check_second_factor, enable_factor, throttled_attempt
 from .removal import disable_two_factor, remove_second_factors, reset_second_factors
 from .security_keys import SECURITY_KEYS
@@ -79,6 +79,7 @@ __all__ = [
     "SecondFactor",
     "TwoFactorStatus",
     "active_totp",
+    "audit_event",
     "check_second_factor",
     "disable_two_factor",
     "enable_factor",

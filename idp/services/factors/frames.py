@@ -144,11 +144,12 @@ def enable_factor(
         # backup code (SPEC V1); the sign-in enrolling, if any, re-records the generation.
         end_user_sessions(db, user, except_sid=keep_sid)
         revoke_user_tokens(db, user, except_sid=keep_sid)
-    if factor.labels.enabled is not None:
+    event_type = factor.labels.enabled
+    if event_type is not None:
         record_event(
             db,
             user.realm_id,
-            factor.labels.enabled,
+            event_type,
             actor=actor,
             subject=user,
             client_address=client_address,

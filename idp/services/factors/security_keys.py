@@ -15,7 +15,7 @@ from ... import assurance
 from ...models import Authenticator, Realm, User
 from .. import key_assertions, security_keys
 from ..audit import record_event
-from .base import AuditLabels, Enrolment, SecondFactor
+from .base import AuditLabels, Enrolment, SecondFactor, audit_event
 from .frames import enable_factor
 from .removal import disable_two_factor
 from .status import has_other_factor
@@ -26,7 +26,9 @@ class SecurityKeys(SecondFactor):
     row_type = security_keys.TYPE
     amr = assurance.by_security_key(False)
     labels = AuditLabels(
-        method=security_keys.TYPE, enabled="mfa.webauthn.added", removed="mfa.webauthn.removed"
+        method=security_keys.TYPE,
+        enabled=audit_event(event_type="mfa.webauthn.added"),
+        removed=audit_event(event_type="mfa.webauthn.removed"),
     )
 
     def is_set_up(self, db: Session, user: User) -> bool:
@@ -134,11 +136,12 @@ def remove_security_key(
     """Remove one key; the last factor goes the way of Disable (SPEC D2: the backup codes
     and trusted browsers with it). Returns whether 2FA is now off."""
     last = is_last_factor(db, user, key)
-    assert SECURITY_KEYS.labels.removed is not None
+    event_type = SECURITY_KEYS.labels.removed
+    assert event_type is not None
     record_event(
         db,
         user.realm_id,
-        SECURITY_KEYS.labels.removed,
+        event_type,
         actor=f"user:{user.email}",
         subject=user,
         client_address=client_address,

@@ -12,7 +12,7 @@ from ...models import Authenticator, Realm, User
 from .. import totp as codes
 from ..context import cipher
 from ..errors import InvalidCode, NotFound
-from .base import AuditLabels, Enrolment, SecondFactor
+from .base import AuditLabels, Enrolment, SecondFactor, audit_event
 from .frames import enable_factor
 
 TYPE = "totp"
@@ -71,7 +71,7 @@ class Totp(SecondFactor):
     kind = TYPE
     row_type = TYPE
     amr = assurance.BY_TOTP
-    labels = AuditLabels(method="totp", enabled="mfa.totp.enabled")
+    labels = AuditLabels(method="totp", enabled=audit_event(event_type="mfa.totp.enabled"))
 
     def is_set_up(self, db: Session, user: User) -> bool:
         return active_totp(db, user) is not None
