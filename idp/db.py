@@ -77,10 +77,11 @@ def utcnow() -> datetime:
 SQLITE_DEFAULT_BUSY_SECONDS = 60
 
 
-def claim_once(db: Session, statement: Update) -> bool:
-    """Run a conditional UPDATE and say whether this caller won it.
+def claim_once(db: Session, statement: Update | Delete) -> bool:
+    """Run a conditional UPDATE (or DELETE) and say whether this caller won it.
 
-    The claim-once pattern: ``UPDATE ... WHERE <still unclaimed>``. Of two requests racing for
+    The claim-once pattern: ``UPDATE ... WHERE <still unclaimed>``, or ``DELETE ... WHERE
+    <still there>`` for a single-use row that is spent by removing it. Of two requests racing for
     the same row (a code spent twice, an outbox message picked by two workers), the database
     lets exactly one UPDATE match; the other sees ``rowcount == 0``. The session's identity map
     is not synchronised (the caller re-reads what it needs).

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from webauthn import (
     generate_registration_options,
@@ -43,7 +43,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from ..db import utcnow
+from ..db import claim_once, utcnow
 from ..models import Authenticator, Realm, User, WebAuthnChallenge
 from .context import settings
 from .crypto import digest, random_token
@@ -220,9 +220,9 @@ def spend_challenge(
         text = challenge.decode("ascii")
     except UnicodeDecodeError as exc:
         raise ChallengeNotValid() from exc
-    spent = db.execute(
-        delete(WebAuthnChallenge)
-        .where(
+    if not claim_once(
+        db,
+        delete(WebAuthnChallenge).where(
             WebAuthnChallenge.challenge_digest == digest(text),
             WebAuthnChallenge.realm_id == realm_id,
             WebAuthnChallenge.user_id.is_(None)
@@ -231,12 +231,8 @@ def spend_challenge(
             WebAuthnChallenge.purpose == purpose,
             WebAuthnChallenge.binding_digest == binding,
             WebAuthnChallenge.expires_at > utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    # A claim-once DELETE (``db.claim_once`` takes an UPDATE): one of two racing spends wins.
-    assert isinstance(spent, CursorResult)
-    if spent.rowcount != 1:
+        ),
+    ):  # a claim-once DELETE: of two racing spends, one wins
         raise ChallengeNotValid()
     return challenge
 

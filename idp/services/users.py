@@ -190,13 +190,13 @@ def search_users(
     app or security key (the console's "Not yet enrolled"), ``admins_only`` the admins."""
     stmt = select(User).where(User.realm_id == realm.id)
     if without_second_factor:
-        from .factors import FACTOR_TYPES  # here: factors imports password_reset, which imports us
+        from .factors import registry  # here: factors imports password_reset, which imports us
 
         stmt = stmt.where(
             ~select(Authenticator.id)
             .where(
                 Authenticator.user_id == User.id,
-                Authenticator.type.in_(FACTOR_TYPES),
+                Authenticator.type.in_(registry.second_factor_types()),
                 Authenticator.status == "active",
             )
             .exists()
