@@ -1,5 +1,7 @@
-"""Every endpoint of the protocol, declared once (node-oidc-provider's route table,
-``lib/helpers/defaults.js``, from which its router, discovery and CORS are built).
+"""The protocol's endpoints, those a relying party or resource server is told about, declared
+once (node-oidc-provider's route table, ``lib/helpers/defaults.js``, from which its router,
+discovery and CORS are built). The resume endpoint, which only our own pages redirect to,
+is an ordinary route of ``web/protocol.py``.
 
 A row says where an endpoint lives under ``/realms/<realm>``, which methods it takes and how
 it is served. Everything else is built from these rows, so the endpoint is named nowhere else:
