@@ -166,10 +166,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     brand.init_app(app)
     # The protocol's routes, their CORS and their CSRF exemptions come from one table
     # (oidc/endpoint_table.py), bound when web/protocol.py is imported.
-
-    from .cli import register_cli
-
-    register_cli(app)
     _register_pages(app)
     return app
 

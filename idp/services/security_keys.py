@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 from webauthn import (
     generate_registration_options,
@@ -234,6 +234,8 @@ def spend_challenge(
         )
         .execution_options(synchronize_session=False)
     )
+    # A claim-once DELETE (``db.claim_once`` takes an UPDATE): one of two racing spends wins.
+    assert isinstance(spent, CursorResult)
     if spent.rowcount != 1:
         raise ChallengeNotValid()
     return challenge

@@ -75,10 +75,6 @@ def find_user_by_email(db: Session, realm: Realm, email: str) -> User | None:
     )
 
 
-def find_user_by_sub(db: Session, realm_id: int, sub: str) -> User | None:
-    return db.scalar(select(User).where(User.realm_id == realm_id, User.sub == sub))
-
-
 def get_user(db: Session, realm_id: int, user_id: int) -> User | None:
     user = db.get(User, user_id)
     if user is None or user.realm_id != realm_id:
