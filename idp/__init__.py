@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, make_response, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -44,7 +45,7 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to ``sys.stderr`` as it is at each record (as ``logging.lastResort`` does), so
     a stream swapped later (a test's capture) is followed, never a closed one."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -163,10 +164,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(password_reset.bp)
     app.register_blueprint(email_links.bp)
     brand.init_app(app)
-    # Relying parties and resource servers POST here without a browser form; logout checks
-    # the CSRF token itself when it acts on the user's confirmation.
-    for view in ("token", "userinfo", "revoke", "introspect", "authorize", "logout"):
-        csrf.exempt(getattr(protocol, view))
+    # The protocol's routes, their CORS and their CSRF exemptions come from one table
+    # (oidc/endpoint_table.py), bound when web/protocol.py is imported.
     _register_pages(app)
     return app
 
@@ -181,7 +180,7 @@ def _register_pages(app: Flask) -> None:
     from .web.failures import note_failure, unavailable
 
     @app.get("/")
-    def index() -> Response:
+    def index() -> ResponseReturnValue:
         from flask import redirect, url_for
 
         from .services.realms import DEFAULT_REALM

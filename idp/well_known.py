@@ -1,6 +1,7 @@
-"""A WSGI layer in front of Flask that answers the two well-known documents of a realm,
-OpenID Connect Discovery 1.0 section 4 (``/.well-known/openid-configuration``) and the JWKS
-of RFC 7517 section 5 (``/protocol/openid-connect/certs``), straight from the process cache.
+"""A WSGI layer in front of Flask that answers the well-known documents of a realm (the
+endpoint table's ``fast_path`` rows: OpenID Connect Discovery 1.0 section 4,
+``/.well-known/openid-configuration``, and the JWKS of RFC 7517 section 5,
+``/protocol/openid-connect/certs``), straight from the process cache.
 
 Relying parties fetch these often and they change only with a realm's key set, so a request
 for them skips Flask's per-request work (routing, contexts, hooks) when, and only when,
@@ -25,7 +26,6 @@ the two.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -38,11 +38,13 @@ from .cache import process_cache
 from .db import database_stuck
 from .headers import HSTS, SECURITY_HEADERS
 from .oidc.discovery import CACHE_CONTROL, built_discovery_bytes
+from .oidc.endpoint_table import FAST_PATH_ENDPOINTS, Cors, realm_path_pattern
+from .services.keys import RealmKeys
 from .web.failures import REQUEST_ID
 
-DOCUMENT_PATH = re.compile(
-    r"^/realms/([^/]+)/(\.well-known/openid-configuration|protocol/openid-connect/certs)$"
-)
+DOCUMENT_PATH = realm_path_pattern(FAST_PATH_ENDPOINTS)
+#: Each fast-path row by its path in ``DOCUMENT_PATH``'s second group.
+_ROWS = {row.path.lstrip("/"): row for row in FAST_PATH_ENDPOINTS}
 #: Request headers whose handling is left to Flask (Werkzeug's ``make_conditional``).
 FLASK_CONDITIONS = (
     "HTTP_IF_MATCH",
@@ -54,6 +56,23 @@ FLASK_CONDITIONS = (
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _jwks(issuer: str, keys: RealmKeys) -> tuple[bytes, str] | None:
+    return keys.jwks_body, keys.jwks_etag
+
+
+def _discovery(issuer: str, keys: RealmKeys) -> tuple[bytes, str] | None:
+    return built_discovery_bytes(issuer, tuple(keys.algs))
+
+
+#: The document (bytes and ETag, or None while not built) of each fast-path row, by name.
+DOCUMENTS: dict[str, Callable[[str, RealmKeys], tuple[bytes, str] | None]] = {
+    "jwks": _jwks,
+    "discovery": _discovery,
+}
+if set(DOCUMENTS) != {row.name for row in FAST_PATH_ENDPOINTS}:
+    raise RuntimeError("each fast-path row of oidc/endpoint_table.py needs its document here")
 
 
 class WellKnownFastPath:
@@ -74,7 +93,8 @@ class WellKnownFastPath:
             and (match := DOCUMENT_PATH.match(environ.get("PATH_INFO", "")))
             and (document := self._document(match[1], match[2]))
         ):
-            return self._answer(environ, start_response, *document)
+            any_origin = _ROWS[match[2]].cors is Cors.ANY_ORIGIN
+            return self._answer(environ, start_response, *document, any_origin=any_origin)
         return self.wsgi_app(environ, start_response)
 
     def _document(self, realm_name: str, which: str) -> tuple[bytes, str] | None:
@@ -91,17 +111,22 @@ class WellKnownFastPath:
             keys = keys_cache.peek(realm.id) if realm is not None else None
         if realm is None or keys is None:
             return None
-        if which.endswith("certs"):
-            return keys.jwks_body, keys.jwks_etag
-        return built_discovery_bytes(f"{self.base_url}/realms/{realm.name}", tuple(keys.algs))
+        return DOCUMENTS[_ROWS[which].name](f"{self.base_url}/realms/{realm.name}", keys)
 
     def _answer(
-        self, environ: dict[str, Any], start_response: StartResponse, body: bytes, etag: str
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        body: bytes,
+        etag: str,
+        *,
+        any_origin: bool,
     ) -> Iterable[bytes]:
         quoted = f'"{etag}"'
         modified = "HTTP_IF_NONE_MATCH" not in environ or is_resource_modified(environ, etag=quoted)
         headers = [("ETag", quoted), ("Cache-Control", CACHE_CONTROL)]
-        headers.append(("Access-Control-Allow-Origin", "*"))
+        if any_origin:
+            headers.append(("Access-Control-Allow-Origin", "*"))
         headers.append(("Date", self._http_date()))
         headers.extend(SECURITY_HEADERS)
         if environ.get("wsgi.url_scheme") == "https":

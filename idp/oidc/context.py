@@ -20,7 +20,8 @@ RESPONSE_MODES = ("query", "fragment", "form_post")
 def current_realm() -> Realm:
     """The realm of the request (``g.idp_realm``, set by the protocol blueprint from the
     URL): it scopes every client, code, token and key lookup."""
-    return g.idp_realm
+    realm: Realm = g.idp_realm
+    return realm
 
 
 def issuer_for(realm: Realm) -> str:

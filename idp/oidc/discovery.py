@@ -21,6 +21,7 @@ from ..db import get_session
 from ..i18n import LANGUAGES
 from ..services.keys import realm_keys
 from .context import RESPONSE_MODES, issuer_for
+from .endpoint_table import ENDPOINTS
 
 #: How long relying parties and proxies may reuse either document without asking again.
 CACHE_CONTROL = "public, max-age=60"
@@ -62,25 +63,25 @@ def jwks_response() -> Response:
 
 
 def _document_response(body: bytes, etag: str) -> Response:
+    """CORS is the endpoint table's (any origin), added by the protocol blueprint."""
     resp = Response(body, mimetype="application/json")
     resp.set_etag(etag)
     resp.headers["Cache-Control"] = CACHE_CONTROL
-    resp.headers["Access-Control-Allow-Origin"] = "*"
-    return resp.make_conditional(request)
+    resp.make_conditional(request)  # in place: 304 on a matching If-None-Match
+    return resp
+
+
+def endpoint_urls(issuer: str) -> dict[str, str]:
+    """Each endpoint's metadata name and URL (Discovery 1.0 section 3), from the endpoint
+    table, in its order."""
+    return {e.discovery_key: f"{issuer}{e.path}" for e in ENDPOINTS if e.discovery_key}
 
 
 def discovery_document(issuer: str, algs: list[str]) -> dict[str, Any]:
-    base = f"{issuer}/protocol/openid-connect"
     auth_methods = ["client_secret_basic", "client_secret_post"]
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{base}/auth",
-        "token_endpoint": f"{base}/token",
-        "userinfo_endpoint": f"{base}/userinfo",
-        "jwks_uri": f"{base}/certs",
-        "end_session_endpoint": f"{base}/logout",
-        "revocation_endpoint": f"{base}/revoke",
-        "introspection_endpoint": f"{base}/token/introspect",
+        **endpoint_urls(issuer),
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),

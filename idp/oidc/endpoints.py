@@ -53,20 +53,20 @@ class _TokenView:
     def is_revoked(self) -> bool:
         return self.row.is_revoked()
 
-    def get_client(self) -> Client:
+    def get_client(self) -> Client | None:
         return get_session().get(Client, self.row.client_id)
 
     def get_user(self) -> User | None:
         return get_session().get(User, self.row.user_id) if self.row.user_id else None
 
 
-class BearerTokenValidator(_BearerTokenValidator):
+class BearerTokenValidator(_BearerTokenValidator):  # type: ignore[misc]
     def authenticate_token(self, token_string: str) -> _TokenView | None:
         row = tokens.find_access_token(get_session(), current_realm().id, token_string)
         return _TokenView(FoundToken(row, is_refresh=False)) if row is not None else None
 
 
-class UserInfoEndpoint(_UserInfoEndpoint):
+class UserInfoEndpoint(_UserInfoEndpoint):  # type: ignore[misc]
     def get_issuer(self) -> str:
         return issuer_for(current_realm())
 
@@ -84,7 +84,7 @@ def _query_token(token_string: str, hint: str | None) -> _TokenView | None:
     return _TokenView(found) if found is not None else None
 
 
-class RevocationEndpoint(_RevocationEndpoint):
+class RevocationEndpoint(_RevocationEndpoint):  # type: ignore[misc]
     """RFC 7009. Revoking a refresh token revokes its whole family (every token rotated
     from the same authorization); revoking an access token revokes that token's row. Only
     the token's own client may revoke it (Authlib checks ``check_client``)."""
@@ -109,7 +109,7 @@ def may_introspect(client: Client, token_client_id: int) -> bool:
     return client.id == token_client_id or bool(client.resource_server)
 
 
-class IntrospectionEndpoint(_IntrospectionEndpoint):
+class IntrospectionEndpoint(_IntrospectionEndpoint):  # type: ignore[misc]
     """RFC 7662. Answers carry ``acr`` and ``auth_time`` (SPEC T4, RFC 9470)."""
 
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
@@ -155,7 +155,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return data
 
 
-class EndSessionEndpoint(_EndSessionEndpoint):
+class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]
     """RP-Initiated Logout 1.0. The view ends the browser's SSO session itself."""
 
     def get_server_jwks(self) -> Any:
@@ -166,13 +166,13 @@ class EndSessionEndpoint(_EndSessionEndpoint):
     ) -> bool:
         # Without an id_token_hint the view first asks the user to confirm (a POST with a
         # CSRF token); the URI still has to match one registered for the client exactly.
-        return request.method == "POST"
+        return bool(request.method == "POST")
 
-    def _validate_id_token_hint(self, id_token_hint: str) -> dict:
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict[str, Any]:
         """Authlib's check (this realm's signature), and that the token is an ID token: an
         access token of the same user (RFC 9068, ``typ: at+jwt``) is refused like a hint
         that is not ours (the view's "not a valid ID token" page)."""
-        claims = super()._validate_id_token_hint(id_token_hint)
+        claims: dict[str, Any] = super()._validate_id_token_hint(id_token_hint)
         if not is_id_token(compact_header(id_token_hint), claims):
             raise InvalidRequestError("The 'id_token_hint' is not an ID token.") from (
                 NotTheRightToken("not an ID token")

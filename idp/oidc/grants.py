@@ -4,6 +4,8 @@ Authlib's example server they implement only the storage hooks, by calling
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
@@ -15,7 +17,6 @@ from .. import clock
 from ..assurance import acr_for, essential_acr
 from ..db import get_session
 from ..models import AuthorizationCode, Client, Token, User
-from ..services import clients as client_service
 from ..services import tokens
 from ..services.context import settings
 from ..services.crypto import random_token
@@ -43,8 +44,29 @@ def _essential(data: Any) -> tuple[str, ...]:
         return ()
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH_METHODS, "none"]
+
+    def __init__(self, request: OAuth2Request, server: Any) -> None:
+        super().__init__(request, server)
+        #: Hooks in the order the extensions registered them (Authlib keeps a set): our
+        #: own checks (``AuthorizationRequestChecks``) run after Authlib's and OpenID's.
+        self._hooks: defaultdict[str, list[Callable[..., Any]]] = defaultdict(list)
+        self._validated_redirect_uri: str | None = None
+
+    def register_hook(self, hook_type: str, hook: Callable[..., Any]) -> None:
+        if hook not in self._hooks[hook_type]:
+            self._hooks[hook_type].append(hook)
+
+    def validate_authorization_request(self) -> str:
+        """Validated once per request: ``get_consent_grant`` validates the request, and
+        Authlib's ``create_authorization_response`` asks again when it issues the code; the
+        second time gets the first answer (no second client lookup, no second nonce
+        query). A request that failed raised, so nothing is kept."""
+        if self._validated_redirect_uri is None:
+            redirect_uri: str = super().validate_authorization_request()
+            self._validated_redirect_uri = redirect_uri
+        return self._validated_redirect_uri
 
     def generate_authorization_code(self) -> str:
         """256 random bits from ``secrets`` in one call (Authlib's ``generate_token`` asks
@@ -55,7 +77,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def validate_authorization_redirect_uri(request: OAuth2Request, client: Client) -> str:
         """As Authlib's, without echoing the URI into the error (its characters may be
         ones an ``error_description`` must not carry, RFC 6749 4.1.2.1)."""
-        redirect_uri = request.payload.redirect_uri
+        redirect_uri: str | None = request.payload.redirect_uri
         if not redirect_uri:
             raise InvalidRequestError(
                 "Missing 'redirect_uri' in request.", state=request.payload.state
@@ -128,7 +150,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return principal
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH_METHODS, "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -154,11 +176,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("refresh token already used")
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
 
-class CodeChallenge(_CodeChallenge):
+class CodeChallenge(_CodeChallenge):  # type: ignore[misc]
     """PKCE (RFC 7636). ``plain`` is refused; S256 is required of public clients."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
@@ -182,11 +204,10 @@ class CodeChallenge(_CodeChallenge):
         return authorization_code.code_challenge_method
 
 
-class OpenIDCode(_OpenIDCode):
+class OpenIDCode(_OpenIDCode):  # type: ignore[misc]
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        db = get_session()
-        client = client_service.find_client(db, current_realm(), request.payload.client_id)
-        return client is not None and tokens.nonce_used(db, client.id, nonce)
+        """Authlib asks once the client is established (``request.client``)."""
+        return tokens.nonce_used(get_session(), request.client.id, nonce)
 
     def resolve_client_private_key(self, client: Client) -> Any:
         return realm_keys(get_session(), current_realm().id).active_private
@@ -210,7 +231,7 @@ class OpenIDCode(_OpenIDCode):
     def get_authorization_code_claims(
         self, authorization_code: AuthorizationCode
     ) -> dict[str, Any]:
-        claims = super().get_authorization_code_claims(authorization_code)
+        claims: dict[str, Any] = super().get_authorization_code_claims(authorization_code)
         if authorization_code.sid:
             claims["sid"] = authorization_code.sid
         return claims

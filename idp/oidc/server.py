@@ -3,9 +3,11 @@ of the request (``g.idp_realm``, set by the protocol blueprint from the URL) sco
 client, code, token and key lookup.
 
 The parts live by responsibility: ``grants`` (code, refresh, client credentials, PKCE,
-OpenID), ``token_generation`` (RFC 9068 JWT access tokens), ``endpoints`` (UserInfo,
-revocation, introspection, logout), ``client_auth`` (``client_secret_basic``); their SQL is
-``services.tokens``. This module assembles them.
+OpenID), ``authorization_request`` (our own checks of an authorization request),
+``token_generation`` (RFC 9068 JWT access tokens), ``endpoints`` (UserInfo, revocation,
+introspection, logout), ``client_auth`` (``client_secret_basic``); their SQL is
+``services.tokens``. ``endpoint_table`` declares where each endpoint lives and how it is
+served. This module assembles them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..models import AuthorizationCode, Client, Token
 from ..services import clients as client_service
 from ..services import tokens
 from ..services.context import settings
+from .authorization_request import AuthorizationRequestChecks
 from .claims import Principal
 from .client_auth import authenticate_client_secret_basic
 from .context import CLIENT_AUTH_METHODS, RESPONSE_MODES, current_realm, issuer_for
@@ -55,7 +58,7 @@ __all__ = [
 ]
 
 
-class AuthorizationServer(_FlaskServer):
+class AuthorizationServer(_FlaskServer):  # type: ignore[misc]
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
             return request
@@ -84,7 +87,7 @@ class AuthorizationServer(_FlaskServer):
         (RFC 6749 4.1.2.1); otherwise the error is shown as a page."""
         client_id = request.payload.client_id
         client = self.query_client(client_id) if client_id else None
-        uri = request.payload.redirect_uri
+        uri: str | None = request.payload.redirect_uri
         if client is not None and uri and client.check_redirect_uri(uri):
             return uri
         return None
@@ -133,9 +136,19 @@ def init_server(app: Flask) -> AuthorizationServer:
     server.init_app(app)
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_token_generator("default", JWTBearerTokenGenerator())
+    # The authorization request is checked by Authlib, then by each extension in turn.
     server.register_grant(
-        AuthorizationCodeGrant, [CodeChallenge(required=True), OpenIDCode(require_nonce=False)]
+        AuthorizationCodeGrant,
+        [
+            CodeChallenge(required=True),
+            OpenIDCode(require_nonce=False),
+            AuthorizationRequestChecks(),
+        ],
     )
+    # RFC 9126 (pushed authorization requests) would plug in here: its endpoint, and a hook
+    # that swaps a pushed request in for its request_uri (oidc/authorization_request.py):
+    #   server.register_endpoint(PushedAuthorizationEndpoint)
+    #   server.register_hook("before_get_authorization_grant", resolve_pushed_request)
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     protector = ResourceProtector()

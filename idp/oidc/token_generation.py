@@ -21,10 +21,13 @@ from .context import current_realm, issuer_for
 def jwt_claims(token: str) -> dict[str, Any]:
     """Claims of a JWT we just signed ourselves (no verification needed)."""
     payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
 
 
-class JWTBearerTokenGenerator(_JWTBearerTokenGenerator):
+class JWTBearerTokenGenerator(_JWTBearerTokenGenerator):  # type: ignore[misc]
     """Issuer and signing key follow the realm of the request."""
 
     def __init__(self) -> None:
@@ -34,7 +37,7 @@ class JWTBearerTokenGenerator(_JWTBearerTokenGenerator):
             expires_generator=self._expires_in,
         )
 
-    @property  # type: ignore[override]
+    @property
     def issuer(self) -> str:
         return issuer_for(current_realm())
 
@@ -42,7 +45,7 @@ class JWTBearerTokenGenerator(_JWTBearerTokenGenerator):
     def issuer(self, value: str) -> None:
         pass
 
-    @property  # type: ignore[override]
+    @property
     def alg(self) -> str:
         return realm_keys(get_session(), current_realm().id).active_alg
 

@@ -27,6 +27,7 @@ from flask import Flask, Response, g, jsonify, make_response, render_template, r
 
 from .. import clock
 from ..db import database_unavailable, get_session, rollback_quietly
+from ..oidc.endpoint_table import MACHINE_PATHS
 from ..services.context import settings
 from ..services.realms import peek_realm
 
@@ -39,10 +40,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 TRACEBACK_EVERY = 60.0
 
 #: Paths of the endpoints that answer machines with JSON rather than pages.
-PROTOCOL_PATH = re.compile(
-    r"^/realms/[^/]+/(?:\.well-known/openid-configuration|protocol/openid-connect/"
-    r"(?:token|token/introspect|userinfo|revoke|certs))/?$"
-)
+PROTOCOL_PATH = MACHINE_PATHS
 
 _last_traceback: dict[str, float] = {}
 _traceback_lock = threading.Lock()

@@ -1,5 +1,8 @@
 """OpenID Connect endpoints under ``/realms/<realm>/`` (Keycloak's URL layout).
 
+Where each endpoint lives and how it is served (CORS, CSRF, the realm's cache) is its row in
+``oidc/endpoint_table.py``; a view here is bound to its row with ``@endpoint("<name>")``.
+
 The authorization endpoint validates the request with Authlib, applies the login policy and
 either answers at once (an SSO session satisfies it) or stores the request in an interaction
 and sends the browser to the hosted sign-in. The pages never parse OAuth parameters.
@@ -7,17 +10,11 @@ and sends the browser to the hosted sign-in. The pages never parse OAuth paramet
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
-from authlib.oidc.core.errors import (
-    InteractionRequiredError,
-    LoginRequiredError,
-    RegistrationNotSupportedError,
-    RequestNotSupportedError,
-    RequestURINotSupportedError,
-)
+from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from flask import (
     Blueprint,
     Response,
@@ -31,10 +28,11 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from joserfc.errors import JoseError
 
-from ..assurance import ACR_VALUES, essential_acr
+from ..app_extensions import csrf
 from ..db import get_session
 from ..i18n import from_ui_locales, use_interaction_locale, use_locale
 from ..interaction import context as policy_context
@@ -42,8 +40,9 @@ from ..interaction import policy
 from ..interaction.flow import InteractionError, complete, load_interaction, start_interaction
 from ..oidc.claims import Principal
 from ..oidc.discovery import discovery_response, jwks_response
+from ..oidc.endpoint_table import BY_NAME, ENDPOINTS, Cors, declared
 from ..oidc.hints import hinted_subject
-from ..oidc.server import RESPONSE_MODES, AuthorizationServer
+from ..oidc.server import AuthorizationServer
 from ..services import clients as client_service
 from ..services.realms import cached_realm
 from ..services.sessions import end_sso_session, revoke_session_tokens
@@ -62,41 +61,73 @@ from .response_modes import deliver
 
 bp = Blueprint("protocol", __name__, url_prefix="/realms/<realm>")
 
+View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
+_bound: set[str] = set()
 
-#: Endpoints for machines: they read the realm from the process cache (``idp.cache``, checked
-#: every IDP_KEY_CACHE_SECONDS, kept while the database is down); the pages read it fresh.
-CACHED_REALM_ENDPOINTS = {
-    "protocol.discovery",
-    "protocol.jwks",
-    "protocol.token",
-    "protocol.userinfo",
-    "protocol.revoke",
-    "protocol.introspect",
-}
+
+def endpoint(name: str) -> Callable[[View], View]:
+    """Route a view at its row of ``oidc/endpoint_table.py``: its path and methods (with
+    ``OPTIONS`` for a CORS preflight), and its CSRF exemption. The row says the rest
+    (discovery, CORS, the realm's cache, the fast path)."""
+    row = BY_NAME[name]
+
+    def bind(view: View) -> View:
+        methods = list(row.methods)
+        if row.cors is Cors.REGISTERED_ORIGINS:
+            methods.append("OPTIONS")  # answered by _preflight
+        bp.add_url_rule(row.path, endpoint=name, view_func=view, methods=methods)
+        if row.csrf_exempt:
+            csrf.exempt(view)
+        _bound.add(name)
+        return view
+
+    return bind
+
+
+@bp.record_once
+def _every_row_has_a_view(_state: Any) -> None:
+    missing = {row.name for row in ENDPOINTS} - _bound
+    if missing:
+        raise RuntimeError(f"endpoints declared without a view: {', '.join(sorted(missing))}")
 
 
 @bp.url_value_preprocessor
 def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Machine endpoints read the realm from the process cache (``idp.cache``, checked every
+    IDP_KEY_CACHE_SECONDS, kept while the database is down); the pages read it fresh."""
     if values and "realm" in values:
-        if endpoint in CACHED_REALM_ENDPOINTS:
+        row = declared(endpoint)
+        if row is not None and row.machine:
             g.idp_realm = cached_realm(get_session(), values["realm"]) or abort(404)
         else:
             load_realm(values["realm"])
 
 
-CORS_ENDPOINTS = {"protocol.token", "protocol.userinfo", "protocol.revoke"}
+@bp.before_request
+def _preflight() -> Response | None:
+    """A CORS preflight at an endpoint open to registered origins: 204 (``_cors`` adds the
+    headers when the origin is allowed)."""
+    row = declared(request.endpoint)
+    if request.method == "OPTIONS" and row is not None and row.cors is Cors.REGISTERED_ORIGINS:
+        return make_response("", 204)
+    return None
 
 
 @bp.after_request
 def _cors(response: Response) -> Response:
-    """Browser apps (public clients) call these endpoints cross-origin: allow the origins of
-    the realm's registered redirect URIs, as Keycloak's "web origins" do."""
-    origin = request.headers.get("Origin")
-    if not origin or request.endpoint not in CORS_ENDPOINTS or "idp_realm" not in g:
+    """CORS as the endpoint's row says: public documents to any origin; the token,
+    UserInfo and revocation endpoints to the origins of the realm's registered redirect
+    URIs, as Keycloak's "web origins" (browser apps, public clients, call them)."""
+    row = declared(request.endpoint)
+    if row is None or row.cors is Cors.NONE or "idp_realm" not in g:
         return response
     if response.status_code >= 500:  # the database may be what failed: don't ask it again
         return response
-    if origin in client_service.allowed_origins(get_session(), g.idp_realm):
+    if row.cors is Cors.ANY_ORIGIN:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+    origin = request.headers.get("Origin")
+    if origin and origin in client_service.allowed_origins(get_session(), g.idp_realm):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
         response.headers["Access-Control-Allow-Methods"] = "GET, POST"
@@ -109,12 +140,12 @@ def server() -> AuthorizationServer:
     return current_app.extensions["idp.server"]
 
 
-@bp.get("/.well-known/openid-configuration")
+@endpoint("discovery")
 def discovery(realm: str) -> Response:
     return discovery_response()
 
 
-@bp.get("/protocol/openid-connect/certs")
+@endpoint("jwks")
 def jwks(realm: str) -> Response:
     return jwks_response()
 
@@ -153,54 +184,10 @@ def _policy_reasons(data: Any, principal: Principal | None) -> list[str]:
     return policy.prompt_reasons(ctx)
 
 
-#: Longest accepted value per parameter (the stored columns' sizes, and sane bounds).
-PARAMETER_LIMITS = {
-    "nonce": 255,
-    "state": 2000,
-    "login_hint": 320,
-    "acr_values": 1000,
-    "ui_locales": 200,
-    "max_age": 10,
-    "claims": 4000,
-    "id_token_hint": 8000,
-}
-
-
-def _parameter_problem(data: Any) -> str | None:
-    for name, limit in PARAMETER_LIMITS.items():
-        value = data.get(name)
-        if value is not None and len(value) > limit:
-            return f"'{name}' is longer than {limit} characters."
-    max_age = data.get("max_age")
-    if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
-        return "'max_age' must be a non-negative integer."
-    try:
-        essential_acr(data.get("claims"))
-    except ValueError as exc:
-        return str(exc)
-    mode = data.get("response_mode")
-    if mode is not None and mode not in RESPONSE_MODES:
-        return f"Unsupported 'response_mode'; supported: {', '.join(RESPONSE_MODES)}."
-    return None
-
-
-def _unsupported_feature(data: Any, grant: Any) -> OAuth2Error | None:
-    """Request objects and dynamic registration are not offered (OIDC Core 6 and 3.1.2.6:
-    such a request gets its own error rather than having the parameter ignored)."""
-    state = data.get("state")
-    for name, error_cls in (
-        ("request", RequestNotSupportedError),
-        ("request_uri", RequestURINotSupportedError),
-        ("registration", RegistrationNotSupportedError),
-    ):
-        if data.get(name) is not None:
-            return error_cls(redirect_uri=grant.redirect_uri, state=state)
-    return None
-
-
-@bp.route("/protocol/openid-connect/auth", methods=["GET", "POST"])
-def authorize(realm: str) -> Response:
-
+@endpoint("authorize")
+def authorize(realm: str) -> ResponseReturnValue:
+    """Authlib validates the request (its checks, then ours: ``oidc/authorization_request``),
+    once; then the login policy decides: answer now, refuse (``prompt=none``) or sign in."""
     realm_row = g.idp_realm
     use_locale(from_ui_locales(request.values.get("ui_locales")))
     principal = principal_from(current_sso(realm_row))
@@ -210,29 +197,8 @@ def authorize(realm: str) -> Response:
         return oauth_error_response(error)
     req = grant.request
     data = req.payload.data
-    problem = _parameter_problem(data)
-    if problem:
-        return oauth_error_response(
-            InvalidRequestError(problem, redirect_uri=grant.redirect_uri, state=data.get("state"))
-        )
-    unsupported = _unsupported_feature(data, grant)
-    if unsupported is not None:
-        return oauth_error_response(unsupported)
-    if policy.essential_acr_unsatisfiable(essential_acr(data.get("claims"))):
-        # SPEC V4: refused before any sign-in, as the failed authentication OIDC Core
-        # 5.5.1.1 asks for. access_denied (RFC 6749) rather than OpenID's
-        # unmet_authentication_requirements: strict relying parties such as pyoidc refuse
-        # an error code outside RFC 6749 and OIDC Core as a "faulty response".
-        return oauth_error_response(
-            AccessDeniedError(
-                "None of the essential 'acr' values can be met; this provider issues "
-                f"{', '.join(ACR_VALUES)}.",
-                redirect_uri=grant.redirect_uri,
-                state=data.get("state"),
-            )
-        )
     reasons = _policy_reasons(data, principal)
-    if not reasons:
+    if not reasons and principal is not None:  # no session fails the policy: "login"
         return authorization_response(req, principal, grant)
     if "none" in (data.get("prompt") or "").split():
         error_cls = (
@@ -297,10 +263,8 @@ def resume(realm: str, uid: str) -> Response:
         return oauth_error_response(error, ix.params)
 
 
-@bp.route("/protocol/openid-connect/token", methods=["POST", "OPTIONS"])
+@endpoint("token")
 def token(realm: str) -> Response:
-    if request.method == "OPTIONS":
-        return make_response("", 204)
     return server().create_token_response()
 
 
@@ -323,24 +287,20 @@ def _token_from_body() -> Response | None:
     return None
 
 
-@bp.route("/protocol/openid-connect/userinfo", methods=["GET", "POST", "OPTIONS"])
+@endpoint("userinfo")
 def userinfo(realm: str) -> Response:
-    if request.method == "OPTIONS":
-        return make_response("", 204)
     refused = _token_from_body()
     if refused is not None:
         return refused
     return server().create_endpoint_response("userinfo")
 
 
-@bp.route("/protocol/openid-connect/revoke", methods=["POST", "OPTIONS"])
+@endpoint("revoke")
 def revoke(realm: str) -> Response:
-    if request.method == "OPTIONS":
-        return make_response("", 204)
     return server().create_endpoint_response("revocation")
 
 
-@bp.post("/protocol/openid-connect/token/introspect")
+@endpoint("introspect")
 def introspect(realm: str) -> Response:
     return server().create_endpoint_response("introspection")
 
@@ -360,7 +320,7 @@ def _hint_is_this_session(claims: dict[str, Any] | None, sso: Any) -> bool:
     return sid is None or sid == sso.sid
 
 
-@bp.route("/protocol/openid-connect/logout", methods=["GET", "POST"])
+@endpoint("logout")
 def logout(realm: str) -> Response:
     """RP-Initiated Logout 1.0: with an id_token_hint of the browser's own session the
     session ends at once; without one, or with a hint of another user or session (an ID token
@@ -411,5 +371,5 @@ def logout(realm: str) -> Response:
 
 
 @bp.get("/")
-def realm_home(realm: str) -> Response:
+def realm_home(realm: str) -> ResponseReturnValue:
     return redirect(url_for("account.home", realm=realm))
