@@ -23,7 +23,13 @@ from . import (
 from .audit import record_event
 from .context import cipher
 from .errors import InvalidCode, NotFound
-from .sessions import end_user_sessions, end_user_sign_ins, revoke_user_tokens
+from .sessions import (
+    AdminReason,
+    end_user_sessions,
+    end_user_sign_ins,
+    revoke_user_tokens,
+    sign_out_by_admin,
+)
 from .trusted_browsers import void_trusts
 
 #: The kinds of authenticator that are a second factor (backup codes are a fallback).
@@ -237,8 +243,13 @@ def remove_second_factors(
     db.execute(delete(Authenticator).where(Authenticator.user_id == user.id))
     throttle.reset(db, throttle.second_factor_key(user.id))
     if end_sessions:
-        end_user_sessions(db, user)
-        revoke_user_tokens(db, user)
+        sign_out_by_admin(
+            db,
+            user,
+            reason=AdminReason.SECOND_FACTORS_RESET,
+            actor=actor,
+            client_address=client_address,
+        )
     else:
         end_user_sign_ins(db, user)  # SPEC V1: the user's own disable keeps the sessions
     record_event(

@@ -44,7 +44,6 @@ from ..services.errors import (
     InvalidInput,
     TooManyAttempts,
 )
-from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
     clear_sso_cookie,
     client_address,
@@ -165,11 +164,13 @@ def sign_out_everywhere(realm: str) -> Response:
 
 @bp.post("/sign-out")
 def sign_out(realm: str) -> Response:
+    """The menu's Sign out: this browser's session ends (``sessions.sign_out_session``)."""
     db = get_session()
     sso = current_sso(g.idp_realm)
     if sso is not None:
-        end_sso_session(db, sso)
-        revoke_session_tokens(db, sso.sid)
+        sessions.sign_out_session(
+            db, g.user, sso, this_browser=True, client_address=client_address()
+        )
         db.commit()
     return _signed_out_here()
 
