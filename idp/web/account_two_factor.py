@@ -6,13 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import (
-    flash,
-    g,
-    redirect,
-    request,
-    url_for,
-)
+from flask import flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response

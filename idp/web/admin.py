@@ -4,21 +4,15 @@ and the audit log.
 
 The account actions are the services' (``services.accounts``, ``factors``), which the CLI
 calls too; each needs a recent sign-in with every factor the admin has. The destructive ones
-(disable 2FA, disable the account) ask for confirmation on a page of their own first."""
+(disable 2FA, disable the account) ask for confirmation on a page of their own first. The
+blueprint and what the console's view modules share are in ``admin_bp``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from flask import (
-    abort,
-    flash,
-    g,
-    redirect,
-    request,
-    url_for,
-)
+from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import get_timezone, pgettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
