@@ -226,3 +226,37 @@ def test_an_account_action_on_a_user_without_sessions_says_none_ended(realm):
     admin.submit(confirm, action="/status")
     (event,) = _events(realm, "session.ended_by_admin")
     assert event.detail == {"reason": "account_disabled", "sessions": 0}
+
+
+# -- what the service returns (what back-channel logout will tell) -------------------------------
+def test_sign_out_returns_the_sessions_and_the_clients_of_their_tokens(realm, rp):
+    from idp.models import Client, SsoSession, User
+    from idp.services import sessions
+
+    user = realm.user()
+    _client, _browser, _token = _signed_in_with_tokens(realm, rp, user)
+
+    def sign_out(db: Any) -> tuple[Any, str, int]:
+        sid = db.scalar(select(SsoSession.sid).where(SsoSession.user_id == user.id))
+        client_row = db.scalar(select(Client.id).where(Client.client_id == rp.client_id))
+        ended = sessions.sign_out_by_admin(
+            db,
+            db.get(User, user.id),
+            reason=sessions.AdminReason.ACCOUNT_DISABLED,
+            actor="operator",
+            client_address=None,
+        )
+        again = sessions.sign_out_by_admin(
+            db,
+            db.get(User, user.id),
+            reason=sessions.AdminReason.ACCOUNT_DISABLED,
+            actor="operator",
+            client_address=None,
+        )
+        assert again.sids == () and again.tokens_revoked == 0 and again.clients == {}
+        return ended, sid, client_row
+
+    ended, sid, client_row = in_app(realm, sign_out)
+    assert ended.user_id == user.id and ended.sids == (sid,)
+    assert ended.clients == {sid: frozenset({client_row})}
+    assert ended.tokens_revoked == 1  # one row: the access token and its refresh token

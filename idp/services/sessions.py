@@ -143,13 +143,14 @@ def find_own_session(db: Session, user: User, handle: object) -> SsoSession | No
 # -- the one sign-out --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SignedOut:
-    """What one sign-out ended: the SSO sessions (by sid), and for the tokens it revoked, the
+    """What one sign-out ended: the SSO sessions (by sid), and for the token rows it revoked, the
     clients (row ids) they were issued to, by the session they were issued in (None: in no
     session). Back-channel logout (the next issue) tells those clients."""
 
     user_id: int
     sids: tuple[str, ...]
     clients: dict[str | None, frozenset[int]] = field(default_factory=dict)
+    #: Token rows revoked (an access token and its refresh token are one row).
     tokens_revoked: int = 0
 
 
