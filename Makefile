@@ -61,7 +61,7 @@ bench: $(STAMP)
 # from bench/oidc-provider's lockfile, over HTTP with wrk, alternating rounds, with ratios.
 # About 4 minutes with the defaults; BENCH_ARGS="--rounds 5 --seconds 10" for steadier figures.
 bench-compare: $(STAMP) bench-tools bench/oidc-provider/node_modules/.package-lock.json
-	$(BIN)/python -m idp.bench_compare $(BENCH_ARGS)
+	$(BIN)/python -m idp.bench.compare $(BENCH_ARGS)
 
 bench/oidc-provider/node_modules/.package-lock.json: bench/oidc-provider/package-lock.json
 	cd bench/oidc-provider && npm ci --no-audit --no-fund

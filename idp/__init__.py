@@ -167,10 +167,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # the CSRF token itself when it acts on the user's confirmation.
     for view in ("token", "userinfo", "revoke", "introspect", "authorize", "logout"):
         csrf.exempt(getattr(protocol, view))
-
-    from .cli import register_cli
-
-    register_cli(app)
     _register_pages(app)
     return app
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -304,7 +305,7 @@ def _fill_secrets(settings: Settings, instance: Path) -> None:
     if path.exists():
         stored = json.loads(path.read_text())
     changed = False
-    generators = {
+    generators: dict[str, Callable[[], str | list[str]]] = {
         "secret_key": lambda: secrets.token_urlsafe(32),
         "data_keys": lambda: [Fernet.generate_key().decode()],
         "code_pepper": lambda: secrets.token_urlsafe(32),

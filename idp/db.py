@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import CursorResult, DateTime, Engine, MetaData, Update, create_engine, event
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Delete,
+    Engine,
+    MetaData,
+    Update,
+    create_engine,
+    event,
+)
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -40,7 +49,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime, stored naive (UTC) so SQLite and PostgreSQL agree."""
 
     impl = DateTime
@@ -68,17 +77,26 @@ def utcnow() -> datetime:
 SQLITE_DEFAULT_BUSY_SECONDS = 60
 
 
-def claim_once(db: Session, statement: Update) -> bool:
-    """Run a conditional UPDATE and say whether this caller won it.
+def claim_once(db: Session, statement: Update | Delete) -> bool:
+    """Run a conditional UPDATE (or DELETE) and say whether this caller won it.
 
-    The claim-once pattern: ``UPDATE ... WHERE <still unclaimed>``. Of two requests racing for
+    The claim-once pattern: ``UPDATE ... WHERE <still unclaimed>``, or ``DELETE ... WHERE
+    <still there>`` for a single-use row that is spent by removing it. Of two requests racing for
     the same row (a code spent twice, an outbox message picked by two workers), the database
     lets exactly one UPDATE match; the other sees ``rowcount == 0``. The session's identity map
     is not synchronised (the caller re-reads what it needs).
     """
-    result = db.execute(statement.execution_options(synchronize_session=False))
+    return affected_rows(db, statement.execution_options(synchronize_session=False)) == 1
+
+
+def affected_rows(db: Session, statement: Update | Delete) -> int:
+    """Run a bulk UPDATE or DELETE and say how many rows it changed (what a purge or a
+    revocation reports). The statement's options are kept (``claim_once`` turns off the
+    identity map's synchronisation; a bulk DELETE here keeps it, so the session forgets the
+    rows it removed)."""
+    result = db.execute(statement)
     assert isinstance(result, CursorResult)
-    return result.rowcount == 1
+    return result.rowcount or 0
 
 
 def make_engine(
@@ -298,8 +316,10 @@ def get_session() -> Session:
     """The session of the current app context (created on first use)."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["idp.sessionmaker"]()
-    return g.db_session
+    session: Session = g.db_session
+    return session
 
 
 def get_engine() -> Engine:
-    return current_app.extensions["idp.engine"]
+    engine: Engine = current_app.extensions["idp.engine"]
+    return engine

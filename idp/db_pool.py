@@ -83,7 +83,7 @@ class FailFastPool(QueuePool):
         self._slice = threading.local()
 
     # QueuePool reads ``_timeout`` for each wait: this thread's slice while one is set.
-    @property  # type: ignore[override]
+    @property
     def _timeout(self) -> float:
         return getattr(self._slice, "value", None) or self._configured_timeout
 
@@ -119,7 +119,7 @@ class FailFastPool(QueuePool):
         return pool
 
 
-def answer_timeout_connection(seconds: float | None, waits: DatabaseWaits) -> type:
+def answer_timeout_connection(seconds: float | None, waits: DatabaseWaits) -> type[Any]:
     """A psycopg connection class whose every wait for the server (a query's answer, a
     commit's, a rollback's) ends after ``seconds`` (None: no limit), and is recorded in
     ``waits``: the server's own ``statement_timeout`` only works while the server runs. A

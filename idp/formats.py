@@ -66,7 +66,10 @@ def zone_name(zone: tzinfo | None = None) -> str:
 
 def list_words(items: Iterable[object]) -> str:
     """A short list in the page's language: ``1, 2, 3`` in English, ``1、2、3`` in Japanese."""
-    return format_list([str(item) for item in items], style="standard-narrow", locale=_locale())
+    words = [str(item) for item in items]
+    # type: ignore: Babel's Literal leaves out "standard-narrow", a CLDR style it supports
+    # (babel.lists._style_fallbacks); "standard" would add "and" in English.
+    return format_list(words, style="standard-narrow", locale=_locale())  # type: ignore[arg-type]
 
 
 def join_sentences(*parts: str) -> str:

@@ -50,7 +50,8 @@ def from_ui_locales(value: str | None) -> str | None:
 
 def switched_locale() -> str | None:
     """The language picked with the switch on this request, if any."""
-    return g.get("idp_switched_locale")
+    switched: str | None = g.get("idp_switched_locale")
+    return switched
 
 
 def use_locale(code: str | None) -> None:
@@ -81,7 +82,8 @@ def cli_locale() -> str:
 def select_locale() -> str:
     if not has_request_context():
         return cli_locale()
-    if chosen := g.get("idp_switched_locale") or g.get("idp_locale"):
+    chosen: str | None = switched_locale() or g.get("idp_locale")
+    if chosen:
         return chosen
     if cookie := supported(request.cookies.get(LANG_COOKIE)):
         return cookie

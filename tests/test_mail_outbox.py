@@ -51,7 +51,7 @@ def test_committed_message_arrives_with_text_html_and_brand(app, realm, mailbox)
     assert mail.message["Auto-Submitted"] == "auto-generated"
     row = _row(app, message_id)
     assert row.status == "sent" and row.attempts == 1
-    assert row.params is None, "a sent message keeps no parameters (links' secrets)"
+    assert row.payload is None, "a sent message keeps no parameters (links' secrets)"
     # Delivered once: running the sender again sends nothing more.
     mailbox.deliver()
     assert len(mailbox.smtp.to(user.email)) == 1
@@ -61,7 +61,7 @@ def test_params_are_encrypted_at_rest(app, realm, mailbox):
     user = realm.user()
     message_id = _queue(app, realm.id, user.email, reset_path="/secret-link-value")
     row = _row(app, message_id)
-    assert "secret-link-value" not in (row.params or "")
+    assert "secret-link-value" not in (row.payload or "")
     assert "secret-link-value" in mailbox.one(user.email).text
 
 

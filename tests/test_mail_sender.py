@@ -60,7 +60,7 @@ def _queue_many(app: Any, realm: Any, n: int = N) -> dict[str, int]:
             for i in range(n)
         ]
         db.commit()
-        return {m.to_address: m.id for m in messages}
+        return {m.recipient: m.id for m in messages}
 
 
 def _rows(app: Any, ids: list[int]) -> list[OutboxMessage]:
@@ -255,13 +255,13 @@ def test_rotate_data_key_keeps_queued_mail_readable(app, realm, server, mailbox)
             params={"client_address": "192.0.2.8", "reset_path": "/rotated-secret-path"},
         )
         db.commit()
-        message_id, before = row.id, row.params
+        message_id, before = row.id, row.payload
     secrets_file = Path(app.extensions["idp.settings"].instance_path) / "secrets.json"
     old_keys = json.loads(secrets_file.read_text())["data_keys"]
     result = run_idp(server, "keys", "rotate-data-key")
     assert result.returncode == 0, result.stderr
     assert json.loads(secrets_file.read_text())["data_keys"][0] not in old_keys
-    after = _rows(app, [message_id])[0].params
+    after = _rows(app, [message_id])[0].payload
     assert after and after != before
     with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidToken
         Fernet(old_keys[0].encode()).decrypt(after.encode())

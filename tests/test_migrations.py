@@ -150,3 +150,79 @@ def test_sqlite_upgrade_from_0001_keeps_users(tmp_path: Path):
 
 def test_postgres_upgrade_from_0001_keeps_users(scratch_postgres: str):
     _upgrade_keeps_users(scratch_postgres)
+
+
+def _upgrade_keeps_queued_mail(url: str) -> None:
+    """Issue 16: the mail outbox becomes the outbox; a message queued before the upgrade
+    survives it as kind ``mail``, with its address, template, language, encrypted parameters
+    and state, and new messages get new ids (PostgreSQL's sequence continues after it)."""
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0009")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO realm (id, name, display_name, created_at) "
+                    "VALUES (1, 'old', 'Old', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO mail_outbox (id, realm_id, to_address, template, params, "
+                    "locale, status, attempts, created_at, next_attempt_at, last_error) "
+                    "VALUES (41, 1, 'a@example.com', 'password_reset', 'ENCRYPTED', 'ja', "
+                    "'pending', 2, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'SMTPError: 451')"
+                )
+            )
+        command.upgrade(cfg, "head")
+        with engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT id, kind, recipient, topic, payload, locale, status, attempts, "
+                    "last_error FROM outbox"
+                )
+            ).all()
+            new_id = conn.execute(
+                text(
+                    "INSERT INTO outbox (kind, realm_id, recipient, topic, status, attempts, "
+                    "created_at, next_attempt_at) VALUES ('mail', 1, 'b@example.com', "
+                    "'invitation', 'pending', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
+                    "RETURNING id"
+                )
+            ).scalar_one()
+            assert "mail_outbox" not in inspect(conn).get_table_names()
+        command.downgrade(cfg, "0009")
+        with engine.connect() as conn:
+            back = conn.execute(
+                text("SELECT id, to_address, template, params, locale FROM mail_outbox")
+            ).all()
+        command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        (
+            41,
+            "mail",
+            "a@example.com",
+            "password_reset",
+            "ENCRYPTED",
+            "ja",
+            "pending",
+            2,
+            "SMTPError: 451",
+        )
+    ]
+    assert new_id > 41
+    assert sorted(tuple(r) for r in back) == [
+        (41, "a@example.com", "password_reset", "ENCRYPTED", "ja"),
+        (new_id, "b@example.com", "invitation", None, "en"),
+    ]
+
+
+def test_sqlite_upgrade_keeps_queued_mail(tmp_path: Path):
+    _upgrade_keeps_queued_mail(f"sqlite:///{tmp_path / 'mail.sqlite3'}")
+
+
+def test_postgres_upgrade_keeps_queued_mail(scratch_postgres: str):
+    _upgrade_keeps_queued_mail(scratch_postgres)

@@ -28,3 +28,6 @@ def test_wheel_carries_templates_migrations_and_translations(tmp_path: Path) -> 
     assert "idp/migrations/env.py" in names
     assert "idp/translations/ja/LC_MESSAGES/messages.mo" in names
     assert "idp/static/countdown.js" in names
+    # The benchmarks (idp/bench/) run from a checkout only: none of them is shipped.
+    assert "idp/cli/__init__.py" in names
+    assert not [name for name in names if name.startswith("idp/bench")]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from idp.bench_load import process_tree
+from idp.bench.load import process_tree
 
 IDP = str(Path(sys.executable).parent / "idp")
 

@@ -7,13 +7,12 @@ machine-readable output. One module per command group; ``common`` holds what the
 from __future__ import annotations
 
 import click
-from flask import Flask
 
 from ..migrate import alembic_config, upgrade_database
 from . import clients, db, keys, mail, realms, servers, users
 from .common import CommandGroup
 
-__all__ = ["alembic_config", "main", "register_cli", "upgrade_database"]
+__all__ = ["alembic_config", "main", "upgrade_database"]
 
 
 @click.group(cls=CommandGroup)
@@ -33,7 +32,3 @@ for _command in (
     servers.dev,
 ):
     main.add_command(_command)
-
-
-def register_cli(app: Flask) -> None:
-    """Nothing to add to `flask` itself: the `idp` command is the interface."""

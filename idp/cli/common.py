@@ -15,7 +15,7 @@ import click
 from flask import Flask
 
 if TYPE_CHECKING:
-    from babel.support import Translations
+    from babel.support import NullTranslations
     from sqlalchemy.orm import Session
 
 REALM_OPTION = click.option(
@@ -86,9 +86,10 @@ def refuse_missing_instance() -> None:
 
 
 @cache
-def _catalog(locale: str) -> Translations:
+def _catalog(locale: str) -> NullTranslations:
     from babel.support import Translations
 
+    # NullTranslations (the messages as written) when the catalog is missing.
     return Translations.load(Path(__file__).resolve().parent.parent / "translations", [locale])
 
 

@@ -1,4 +1,5 @@
-"""``idp mail``: the outbox (for cron, when the sender thread is off: IDP_MAIL_SENDER=0)."""
+"""``idp mail``: the outbox (for cron, when the sender thread is off: IDP_MAIL_SENDER=0).
+Mail is its first kind; ``send-pending`` delivers what is due of every registered kind."""
 
 from __future__ import annotations
 

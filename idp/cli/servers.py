@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 import click
+from flask import Flask
 
 from .common import get_app, refuse_missing_instance
 
@@ -35,7 +36,7 @@ def _allow_open_files(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
-def worker_app():  # a WSGI app (Flask)
+def worker_app() -> Flask:
     """The app of one worker process (granian calls this after the fork)."""
     from .. import create_app
     from ..mail.sender import start_sender_thread

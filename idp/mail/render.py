@@ -1,5 +1,6 @@
-"""Turning an outbox row into an email in the recipient's language, branded with the realm's
-display name. Links are absolute, built on ``IDP_BASE_URL``."""
+"""Turning a queued mail (an outbox row of kind ``mail``) into an email in the recipient's
+language, branded with the realm's display name. Links are absolute, built on
+``IDP_BASE_URL``."""
 
 from __future__ import annotations
 
@@ -16,43 +17,43 @@ from sqlalchemy.orm import object_session
 from ..formats import format_when, zone_name
 from ..models import OutboxMessage, Realm, User
 from ..services import context
-from ..services.mail import message_params
 from ..services.names import header_safe
 from .catalog import SUBJECTS
 
 
-def render_message(message: OutboxMessage, realm: Realm) -> EmailMessage:
-    """The email for ``message`` (needs an app context)."""
+def render_message(message: OutboxMessage, realm: Realm, params: dict[str, Any]) -> EmailMessage:
+    """The email for ``message``, whose decrypted payload (the template's parameters) is
+    ``params``. Needs an app context."""
     settings = context.settings()
-    params = message_params(message)
+    locale = message.locale or "en"
 
     def link(path: str) -> str:
         return settings.base_url + path
 
-    with force_locale(message.locale):
+    with force_locale(locale):
         values: dict[str, Any] = {
             "params": params,
             "realm_name": realm.display_name,
             "realm": realm.name,
             "link": link,
-            "to_address": message.to_address,
+            "to_address": message.recipient,
             "when": format_when(message.created_at),
             "timezone": zone_name(),
-            "lang": message.locale,
+            "lang": locale,
             "recipient_name": recipient_name(message, params),
         }
-        subject = gettext(SUBJECTS[message.template], **_subject_values(params))
+        subject = gettext(SUBJECTS[message.topic], **_subject_values(params))
         values["subject"] = subject
-        text = render_template(f"mail/{message.template}.txt", **values)
-        html = render_template(f"mail/{message.template}.html", **values)
+        text = render_template(f"mail/{message.topic}.txt", **values)
+        html = render_template(f"mail/{message.topic}.html", **values)
     email = EmailMessage()
     # Names are checked when they are set (SPEC V5); one stored before that, or by hand,
     # still never stops the message: a line break becomes a space, no header is injected.
     # The realm's name in brackets of the subject's language (full width in Japanese).
-    brackets = "（{}）" if message.locale == "ja" else " ({})"
+    brackets = "（{}）" if locale == "ja" else " ({})"
     email["Subject"] = header_safe(subject + brackets.format(realm.display_name))
     email["From"] = header_safe(settings.mail_from)
-    email["To"] = header_safe(message.to_address)
+    email["To"] = header_safe(message.recipient)
     email["Date"] = rfc2822_date(message.created_at)
     email["Message-ID"] = make_msgid(
         idstring=f"idp{message.id}", domain=urlsplit(settings.base_url).hostname or "localhost"
@@ -74,7 +75,7 @@ def recipient_name(message: OutboxMessage, params: dict[str, Any]) -> str:
         user = session.get(User, message.user_id)
         name = user.display_name if user else ""
     name = " ".join((name or "").split())
-    local_part = message.to_address.split("@", 1)[0]
+    local_part = message.recipient.split("@", 1)[0]
     return "" if not name or name.casefold() == local_part.casefold() else name
 
 

@@ -55,7 +55,8 @@ class Client(Base, ClientMixin):
         if not scope:
             return ""
         allowed = set(self.scopes or [])
-        return list_to_scope([s for s in scope_to_list(scope) if s in allowed])
+        granted: str = list_to_scope([s for s in scope_to_list(scope) if s in allowed])
+        return granted
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in (self.redirect_uris or [])

@@ -1,10 +1,12 @@
-"""Mail that waits to be sent (a transactional outbox) and the single-use links mail carries.
+"""The outbox: everything the provider delivers later, and the single-use links mail carries.
 
 An ``OutboxMessage`` is written in the same transaction as the event that causes it: a
-rolled-back event sends nothing, a committed one never loses its mail. The sender
-(``idp.mail.sender``) claims due rows, renders them in the recipient's language and delivers
-them with retries. What a message needs (a link's token, a count) is kept encrypted with the
-data keys until it is sent, then erased.
+rolled-back event sends nothing, a committed one never loses its message. Each message has a
+``kind`` (``mail`` today; logout tokens and webhooks next), and the worker
+(``idp.services.outbox``) claims due rows, hands each to the sender registered for its kind
+and retries failures with back-off, the same way for every kind. What a message needs (a
+mail's template parameters, a link's token) is its ``payload``, kept encrypted with the data
+keys until it is sent, then erased.
 
 An ``ActionToken`` is the secret behind an emailed link (password reset, address
 verification, invitation): only its SHA-256 digest is stored, it belongs to one realm and one
@@ -22,26 +24,33 @@ from ..db import Base, UTCDateTime, utcnow
 
 
 class OutboxMessage(Base):
-    __tablename__ = "mail_outbox"
-    __table_args__ = (Index("ix_mail_outbox_due", "status", "next_attempt_at"),)
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: Which sender delivers it (``idp.services.outbox.register_sender``): ``mail``, ...
+    kind: Mapped[str] = mapped_column(String(32))
     realm_id: Mapped[int] = mapped_column(ForeignKey("realm.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    to_address: Mapped[str] = mapped_column(String(320))
-    #: Name of the message: ``templates/mail/<template>.txt`` and ``.html``.
-    template: Mapped[str] = mapped_column(String(64))
-    #: The template's parameters as JSON, encrypted with the data keys; None once sent.
-    params: Mapped[str | None] = mapped_column(Text, nullable=True)
-    locale: Mapped[str] = mapped_column(String(8))
+    #: Where it goes, in clear, for the operator and the log (mail: the address).
+    recipient: Mapped[str] = mapped_column(String(320))
+    #: What it is, in clear, to find and filter messages (mail: the template's name,
+    #: ``templates/mail/<topic>.txt`` and ``.html``).
+    topic: Mapped[str] = mapped_column(String(64))
+    #: What the sender needs, as JSON encrypted with the data keys; None once sent (mail:
+    #: the template's parameters).
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The language the recipient reads, for kinds written for people (mail); None for
+    #: messages to machines.
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
     #: ``pending`` (to send, maybe after a failed attempt), ``sent``, or ``failed`` (gave up).
     status: Mapped[str] = mapped_column(String(8), default="pending", server_default="pending")
     attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    #: A sender that claimed the row owns it until then (a crashed sender's claim lapses).
+    #: A worker that claimed the row owns it until then (a crashed worker's claim lapses).
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

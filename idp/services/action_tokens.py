@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import affected_rows, claim_once, utcnow
 from ..models import ActionToken, User
 from .crypto import digest, random_token
 
@@ -80,7 +80,8 @@ def consume_action_token(db: Session, realm_id: int, purpose: str, raw: str) -> 
     if row is None:
         return None
     now = utcnow()
-    spent = db.execute(
+    if not claim_once(
+        db,
         update(ActionToken)
         .where(
             ActionToken.id == row.id,
@@ -88,10 +89,8 @@ def consume_action_token(db: Session, realm_id: int, purpose: str, raw: str) -> 
             ActionToken.revoked_at.is_(None),
             ActionToken.expires_at > now,
         )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if spent.rowcount != 1:
+        .values(used_at=now),
+    ):
         return None
     db.refresh(row)
     return row
@@ -100,7 +99,8 @@ def consume_action_token(db: Session, realm_id: int, purpose: str, raw: str) -> 
 def revoke_action_tokens(db: Session, user: User, purpose: str) -> int:
     """Revoke every live token of ``user`` for ``purpose``; how many were revoked."""
     now = utcnow()
-    result = db.execute(
+    return affected_rows(
+        db,
         update(ActionToken)
         .where(
             ActionToken.user_id == user.id,
@@ -109,6 +109,5 @@ def revoke_action_tokens(db: Session, user: User, purpose: str) -> int:
             ActionToken.revoked_at.is_(None),
         )
         .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount

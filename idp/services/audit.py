@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import AuditEvent, User
@@ -233,7 +233,7 @@ def list_events(
 ) -> tuple[list[AuditEvent], int]:
     """A page of the realm's events, newest first, and how many match: ``subject``
     narrows to subjects containing it (any case), ``types`` to those types (None: all)."""
-    query: Select[tuple[AuditEvent]] = select(AuditEvent).where(AuditEvent.realm_id == realm_id)
+    query = select(AuditEvent).where(AuditEvent.realm_id == realm_id)
     if subject:
         query = query.where(
             func.lower(AuditEvent.subject).contains(subject.lower(), autoescape=True)

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import claim_once, utcnow
 from ..models import Authenticator, BackupCode, User
 from .context import settings
 from .crypto import keyed_digest
@@ -79,17 +79,17 @@ def issue_backup_codes(db: Session, user: User) -> list[str]:
 def consume_backup_code(db: Session, user: User, raw_code: object) -> None:
     """Mark one unused code of the user as used, atomically, or raise InvalidCode."""
     code = parse_backup_code(raw_code)
-    result = db.execute(
+    claimed = claim_once(
+        db,
         update(BackupCode)
         .where(
             BackupCode.digest == _digest(user.id, code),
             BackupCode.user_id == user.id,
             BackupCode.used_at.is_(None),
         )
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .values(used_at=utcnow()),
     )
-    if result.rowcount != 1:
+    if not claimed:
         raise InvalidCode("wrong or used backup code")
 
 

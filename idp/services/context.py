@@ -13,7 +13,8 @@ from .crypto import DataCipher
 
 
 def settings() -> Settings:
-    return current_app.extensions["idp.settings"]
+    found: Settings = current_app.extensions["idp.settings"]  # set by create_app
+    return found
 
 
 def cipher() -> DataCipher:

@@ -168,10 +168,6 @@ def invitation_states(db: Session, users: list[User]) -> dict[int, InvitationSta
     return states
 
 
-def invitation_state(db: Session, user: User) -> InvitationState | None:
-    return invitation_states(db, [user]).get(user.id)
-
-
 def resend_invitation(
     db: Session,
     realm: Realm,
@@ -216,7 +212,8 @@ def revoke_invitation(db: Session, user: User, *, actor: str, client_address: st
     db.execute(
         delete(OutboxMessage).where(
             OutboxMessage.user_id == user.id,
-            OutboxMessage.template == "invitation",
+            OutboxMessage.kind == "mail",
+            OutboxMessage.topic == "invitation",
             OutboxMessage.status == "pending",
         )
     )

@@ -30,8 +30,8 @@ from webauthn.helpers.structs import AuthenticationCredential, UserVerificationR
 
 from ..db import utcnow
 from ..models import Authenticator, Realm, User
-from . import throttle
 from .audit import record_event
+from .factors.frames import throttled_attempt
 from .security_keys import (
     AUTHENTICATE,
     PASSKEY,
@@ -200,10 +200,15 @@ def verify_passkey(
     handle = credential.response.user_handle
     if handle is None or bytes(handle) != user.sub.encode():
         raise UnknownCredential()  # SS 7.2 step 6: the user handle names the key's owner
-    lock = throttle.guard_second_factor(
-        db, realm.id, user, stage="passkey", client_address=client_address
-    )
-    try:
+    with throttled_attempt(
+        db,
+        realm,
+        user,
+        method="passkey",
+        stage="passkey",
+        client_address=client_address,
+        tell_lockout=False,
+    ):
         _check(
             db,
             realm,
@@ -214,22 +219,4 @@ def verify_passkey(
             client_address=client_address,
             require_user_verification=True,
         )
-    except SecurityKeyRefused as exc:
-        failures = throttle.record_failure(db, lock, throttle.SECOND_FACTOR)
-        record_event(
-            db,
-            realm.id,
-            "login.second_factor.failed",
-            actor=f"user:{user.email}",
-            subject=user,
-            client_address=client_address,
-            outcome="failure",
-            detail={
-                "method": "passkey",
-                "reason": type(exc).__name__,
-                "failures_in_row": failures,
-            },
-        )
-        raise
-    throttle.reset(db, lock)
     return user

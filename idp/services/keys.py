@@ -19,18 +19,21 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..cache import process_cache
-from ..db import rollback_quietly, utcnow
+from ..db import affected_rows, rollback_quietly, utcnow
 from ..models import Authenticator, OutboxMessage, Realm, SigningKey
 from .context import cipher, settings
 from .crypto import random_token
 from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from joserfc._keys import KeySetSerialization
 
 PUBLISHED = ("active", "previous")
 
@@ -76,12 +79,12 @@ def rotate_signing_key(db: Session, realm: Realm, alg: str | None = None) -> Sig
 
 
 def retire_signing_keys(db: Session, realm: Realm) -> int:
-    result = db.execute(
+    return affected_rows(
+        db,
         update(SigningKey)
         .where(SigningKey.realm_id == realm.id, SigningKey.status == "previous")
-        .values(status="retired", retired_at=utcnow())
+        .values(status="retired", retired_at=utcnow()),
     )
-    return result.rowcount or 0
 
 
 def list_signing_keys(db: Session, realm: Realm) -> list[SigningKey]:
@@ -133,6 +136,8 @@ def realm_keys(db: Session, realm_id: int) -> RealmKeys:
             encrypted = db.scalar(
                 select(SigningKey.private_key_encrypted).where(SigningKey.kid == active_kid)
             )
+            if encrypted is None:
+                raise RuntimeError(f"signing key {active_kid} has no private key")
             private = KeySet.import_key_set({"keys": [_loads(cipher().decrypt(encrypted))]})
         jwks = {"keys": [dict(r.public_jwk) for r in rows]}
         body = json.dumps(jwks, separators=(",", ":")).encode()
@@ -147,7 +152,7 @@ def realm_keys(db: Session, realm_id: int) -> RealmKeys:
             algs=sorted({r.alg for r in rows}),
         )
 
-    keys = process_cache("signing_keys").get(
+    keys: RealmKeys | None = process_cache("signing_keys").get(
         realm_id, fetch, build, on_unavailable=lambda: rollback_quietly(db)
     )
     if keys is None:  # no published key at all
@@ -156,7 +161,7 @@ def realm_keys(db: Session, realm_id: int) -> RealmKeys:
 
 
 def public_key_set(db: Session, realm_id: int) -> KeySet:
-    return KeySet.import_key_set(realm_keys(db, realm_id).jwks)
+    return KeySet.import_key_set(cast("KeySetSerialization", realm_keys(db, realm_id).jwks))
 
 
 def reencrypt_private_keys(db: Session) -> int:
@@ -175,12 +180,13 @@ def reencrypt_data(db: Session) -> int:
     for row in db.scalars(select(Authenticator).where(Authenticator.secret_encrypted.isnot(None))):
         row.secret_encrypted = cipher().rotate(row.secret_encrypted or "")
         count += 1
-    # Sent mail keeps no parameters; failed mail keeps them (an operator may retry it).
-    for message in db.scalars(select(OutboxMessage).where(OutboxMessage.params.isnot(None))):
-        message.params = cipher().rotate(message.params or "")
+    # A sent message keeps no payload; a failed one keeps it (an operator may retry it).
+    for message in db.scalars(select(OutboxMessage).where(OutboxMessage.payload.isnot(None))):
+        message.payload = cipher().rotate(message.payload or "")
         count += 1
     return count
 
 
 def _loads(text: str) -> dict[str, Any]:
-    return json.loads(text)
+    value: dict[str, Any] = json.loads(text)
+    return value

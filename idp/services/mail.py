@@ -1,20 +1,24 @@
-"""Writing mail to the outbox (``models.mail.OutboxMessage``).
+"""Writing mail to the outbox: mail is the outbox's first kind (``idp.services.outbox``).
 
 ``enqueue_mail`` adds a row to the caller's transaction and never talks to a mail server, so
 mail can't block or fail the request that causes it, and a rolled-back event sends nothing.
-The sender (``idp.mail.sender``) renders and delivers it later, in the recipient's language.
+The mail sender (``idp.mail.sender``) renders and delivers it later, in the recipient's
+language. A mail's row: ``recipient`` is the address, ``topic`` the template's name,
+``locale`` the language, and the payload the template's parameters.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ..i18n import LANGUAGES
 from ..models import OutboxMessage, Realm, User
-from . import context
+from . import outbox
+
+#: The outbox kind of mail.
+MAIL = "mail"
 
 
 def recipient_locale(realm: Realm, user: User | None, locale: str | None = None) -> str:
@@ -42,20 +46,13 @@ def enqueue_mail(
     address = to or (user.email if user else None)
     if not address:
         raise ValueError("a message needs a recipient")
-    message = OutboxMessage(
-        realm_id=realm.id,
-        user_id=user.id if user else None,
-        to_address=address,
-        template=template,
-        params=context.cipher().encrypt(json.dumps(params or {})),
+    return outbox.enqueue(
+        db,
+        realm,
+        kind=MAIL,
+        recipient=address,
+        topic=template,
+        payload=params or {},
+        user=user,
         locale=recipient_locale(realm, user, locale),
     )
-    db.add(message)
-    return message
-
-
-def message_params(message: OutboxMessage) -> dict[str, Any]:
-    """The decrypted parameters of a queued message ({} once it was sent)."""
-    if not message.params:
-        return {}
-    return json.loads(context.cipher().decrypt(message.params))

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import affected_rows, utcnow
 from ..models import (
     ActionToken,
     AuthorizationCode,
@@ -33,10 +33,11 @@ def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
     up on more than ``FAILED_MAIL_DAYS`` ago. Audit events are kept."""
     cutoff = utcnow() - timedelta(days=grace_days)
     counts = {
-        "interactions": db.execute(
-            delete(Interaction).where(Interaction.expires_at < cutoff)
-        ).rowcount,
-        "tokens": db.execute(
+        "interactions": affected_rows(
+            db, delete(Interaction).where(Interaction.expires_at < cutoff)
+        ),
+        "tokens": affected_rows(
+            db,
             delete(Token).where(
                 Token.access_expires_at < cutoff,
                 or_(
@@ -44,46 +45,51 @@ def purge_expired(db: Session, *, grace_days: int = 1) -> dict[str, int]:
                     Token.refresh_expires_at < cutoff,
                     Token.revoked_at < cutoff,
                 ),
-            )
-        ).rowcount,
-        "authorization_codes": db.execute(
-            delete(AuthorizationCode).where(AuthorizationCode.expires_at < cutoff)
-        ).rowcount,
-        "sso_sessions": db.execute(
+            ),
+        ),
+        "authorization_codes": affected_rows(
+            db, delete(AuthorizationCode).where(AuthorizationCode.expires_at < cutoff)
+        ),
+        "sso_sessions": affected_rows(
+            db,
             delete(SsoSession).where(
                 or_(SsoSession.expires_at < cutoff, SsoSession.ended_at < cutoff)
-            )
-        ).rowcount,
-        "trusted_browsers": db.execute(
-            delete(TrustedBrowser).where(TrustedBrowser.expires_at < cutoff)
-        ).rowcount,
+            ),
+        ),
+        "trusted_browsers": affected_rows(
+            db, delete(TrustedBrowser).where(TrustedBrowser.expires_at < cutoff)
+        ),
         # Password counters decay after an hour; second-factor counters count wrong codes in
         # a row until a success (SPEC L6), so only cleared ones go.
-        "throttle_counters": db.execute(
+        "throttle_counters": affected_rows(
+            db,
             delete(Throttle).where(
                 Throttle.updated_at < cutoff,
                 or_(Throttle.failures == 0, Throttle.key.startswith("pwd:")),
                 or_(Throttle.blocked_until.is_(None), Throttle.blocked_until < cutoff),
-            )
-        ).rowcount,
-        "emailed_links": db.execute(
+            ),
+        ),
+        "emailed_links": affected_rows(
+            db,
             delete(ActionToken).where(
                 ActionToken.purpose != INVITATION,
                 or_(ActionToken.expires_at < cutoff, ActionToken.used_at < cutoff),
-            )
-        ).rowcount,
-        "mail": db.execute(
+            ),
+        ),
+        # The outbox, every kind (reported as "mail", its first kind, as before).
+        "mail": affected_rows(
+            db,
             delete(OutboxMessage).where(
                 or_(
                     (OutboxMessage.status == "sent") & (OutboxMessage.sent_at < cutoff),
                     (OutboxMessage.status == "failed")
                     & (OutboxMessage.created_at < utcnow() - timedelta(days=FAILED_MAIL_DAYS)),
                 )
-            )
-        ).rowcount,
+            ),
+        ),
         # Single-use WebAuthn challenges (issue 10) that were never spent.
-        "webauthn_challenges": db.execute(
-            delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at < cutoff)
-        ).rowcount,
+        "webauthn_challenges": affected_rows(
+            db, delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at < cutoff)
+        ),
     }
-    return {k: v or 0 for k, v in counts.items()}
+    return counts

@@ -15,7 +15,7 @@ from ..db import rollback_quietly, utcnow
 from ..models import Realm
 from .audit import record_event
 from .brand_checks import check_accent_color, check_logo
-from .errors import N_, AlreadyExists, InvalidInput, NotFound
+from .errors import N_, AlreadyExists, InvalidInput
 from .names import unsafe_character
 from .trusted_browsers import void_realm_trusts
 
@@ -96,13 +96,6 @@ def peek_realm(name: str) -> RealmSnapshot | None:
     """The realm called ``name`` as last cached by this process, without any query (for the
     page that says the database is unavailable)."""
     return process_cache("realms").peek(name) if isinstance(name, str) else None
-
-
-def get_realm(db: Session, name: str) -> Realm:
-    realm = find_realm(db, name)
-    if realm is None:
-        raise NotFound(f"no realm {name!r}")
-    return realm
 
 
 def list_realms(db: Session) -> list[Realm]:

@@ -43,7 +43,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from ..db import utcnow
+from ..db import claim_once, utcnow
 from ..models import Authenticator, Realm, User, WebAuthnChallenge
 from .context import settings
 from .crypto import digest, random_token
@@ -220,9 +220,9 @@ def spend_challenge(
         text = challenge.decode("ascii")
     except UnicodeDecodeError as exc:
         raise ChallengeNotValid() from exc
-    spent = db.execute(
-        delete(WebAuthnChallenge)
-        .where(
+    if not claim_once(
+        db,
+        delete(WebAuthnChallenge).where(
             WebAuthnChallenge.challenge_digest == digest(text),
             WebAuthnChallenge.realm_id == realm_id,
             WebAuthnChallenge.user_id.is_(None)
@@ -231,10 +231,8 @@ def spend_challenge(
             WebAuthnChallenge.purpose == purpose,
             WebAuthnChallenge.binding_digest == binding,
             WebAuthnChallenge.expires_at > utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if spent.rowcount != 1:
+        ),
+    ):  # a claim-once DELETE: of two racing spends, one wins
         raise ChallengeNotValid()
     return challenge
 

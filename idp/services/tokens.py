@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import claim_once, utcnow
 from ..models import AuthorizationCode, Token
 from .crypto import digest, random_token
 
@@ -89,13 +89,12 @@ def consume_authorization_code(
     )
     if row is None:
         return None
-    spent = db.execute(
+    if not claim_once(
+        db,
         update(AuthorizationCode)
         .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        .values(used_at=utcnow()),
+    ):
         # The first use's tokens and every token rotated from them (their families).
         families = select(Token.family_id).where(Token.code_id == row.id)
         db.execute(
@@ -171,7 +170,7 @@ def record_token(
 
 #: One statement built once (on the table, not the ORM entity): each token request only
 #: binds its values, with no per-call statement construction or cache-key work.
-_INSERT_TOKEN = insert(Token.__table__)
+_INSERT_TOKEN = insert(cast(Table, Token.__table__))
 
 
 def find_refresh_token(db: Session, realm_id: int, refresh_token: object) -> Token | None:
@@ -194,13 +193,12 @@ def find_refresh_token(db: Session, realm_id: int, refresh_token: object) -> Tok
 def rotate_refresh_token(db: Session, row: Token) -> bool:
     """Mark a refresh token exchanged, once. False when another request spent it first (a
     replay): the family is then revoked."""
-    rotated = db.execute(
+    if not claim_once(
+        db,
         update(Token)
         .where(Token.id == row.id, Token.rotated_at.is_(None))
-        .values(rotated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if rotated.rowcount != 1:  # type: ignore[attr-defined]
+        .values(rotated_at=utcnow()),
+    ):
         revoke_family(db, row.family_id)
         return False
     return True

@@ -16,7 +16,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from .. import clock
-from ..db import utcnow
+from ..db import claim_once, utcnow
 from ..models import Authenticator
 from .context import cipher
 from .errors import CodeReplayed, InvalidCode
@@ -84,15 +84,15 @@ def verify_totp(
     step = matching_step(secret, code, at)
     if step is None:
         raise InvalidCode("wrong security code")
-    result = db.execute(
+    claimed = claim_once(
+        db,
         update(Authenticator)
         .where(
             Authenticator.id == authenticator.id,
             or_(Authenticator.last_step.is_(None), Authenticator.last_step < step),
         )
-        .values(last_step=step, last_used_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .values(last_step=step, last_used_at=utcnow()),
     )
-    if result.rowcount != 1:
+    if not claimed:
         raise CodeReplayed("this security code was used already")
     return step

@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import affected_rows, utcnow
 from ..models import Authenticator, Realm, TrustedBrowser, User
 from .audit import record_event
 from .crypto import digest, random_token
@@ -155,9 +155,9 @@ def revoke_trust(db: Session, user: User, trust_id: int, *, client_address: str 
 
 def void_trusts(db: Session, user: User) -> int:
     """End every trust of the user (a 2FA change, a password change, an admin reset)."""
-    return db.execute(delete(TrustedBrowser).where(TrustedBrowser.user_id == user.id)).rowcount
+    return affected_rows(db, delete(TrustedBrowser).where(TrustedBrowser.user_id == user.id))
 
 
 def void_realm_trusts(db: Session, realm: Realm) -> int:
     """End every trust in the realm (the setting was turned off)."""
-    return db.execute(delete(TrustedBrowser).where(TrustedBrowser.realm_id == realm.id)).rowcount
+    return affected_rows(db, delete(TrustedBrowser).where(TrustedBrowser.realm_id == realm.id))

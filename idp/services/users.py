@@ -75,10 +75,6 @@ def find_user_by_email(db: Session, realm: Realm, email: str) -> User | None:
     )
 
 
-def find_user_by_sub(db: Session, realm_id: int, sub: str) -> User | None:
-    return db.scalar(select(User).where(User.realm_id == realm_id, User.sub == sub))
-
-
 def get_user(db: Session, realm_id: int, user_id: int) -> User | None:
     user = db.get(User, user_id)
     if user is None or user.realm_id != realm_id:
@@ -194,13 +190,13 @@ def search_users(
     app or security key (the console's "Not yet enrolled"), ``admins_only`` the admins."""
     stmt = select(User).where(User.realm_id == realm.id)
     if without_second_factor:
-        from .factors import FACTOR_TYPES  # here: factors imports password_reset, which imports us
+        from .factors import registry  # here: factors imports password_reset, which imports us
 
         stmt = stmt.where(
             ~select(Authenticator.id)
             .where(
                 Authenticator.user_id == User.id,
-                Authenticator.type.in_(FACTOR_TYPES),
+                Authenticator.type.in_(registry.second_factor_types()),
                 Authenticator.status == "active",
             )
             .exists()

@@ -45,7 +45,8 @@ def _conditional(body: bytes, content_type: str, cache_control: str) -> Response
     resp.set_etag(hashlib.sha256(body).hexdigest()[:32])
     resp.headers["Cache-Control"] = cache_control
     resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp.make_conditional(request)
+    resp.make_conditional(request)  # in place (it returns resp, typed as werkzeug's Response)
+    return resp
 
 
 @bp.get("/logo")
@@ -145,7 +146,12 @@ def page_owner(status: int) -> tuple[Realm | None, User | None]:
         if realm is None:
             return None, None
         # Loaded now, so that drawing the page needs no query that could fail.
-        loaded = (realm.name, realm.display_name, realm.logo_content_type, realm.accent_color)
+        loaded: tuple[object, ...] = (
+            realm.name,
+            realm.display_name,
+            realm.logo_content_type,
+            realm.accent_color,
+        )
         # The machine endpoints have no browser session (``browser_session``): their
         # error pages show no account menu, whatever cookies came along (V7).
         user = current_user(realm) if status < 500 and not is_protocol_request() else None

@@ -4,9 +4,9 @@ SSO session, the client address and the re-authentication rule for sensitive act
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import Response, abort, current_app, g, redirect, request, session, url_for
+from flask import Response, abort, g, make_response, redirect, request, session, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from .. import clock
 from ..assurance import MFA, is_every_factor
@@ -77,7 +77,8 @@ def sso_cookie_path(realm: Realm) -> str:
 def current_sso(realm: Realm) -> SsoSession | None:
     if "idp_sso" not in g:
         g.idp_sso = find_sso_session(get_session(), realm.id, request.cookies.get(SSO_COOKIE))
-    return g.idp_sso
+    sso: SsoSession | None = g.idp_sso
+    return sso
 
 
 def current_user(realm: Realm) -> User | None:
@@ -94,7 +95,7 @@ def principal_from(sso: SsoSession | None) -> Principal | None:
     return Principal(user=user, amr=list(sso.amr), auth_time=sso.auth_time, sid=sso.sid)
 
 
-def set_sso_cookie(response: Response, realm: Realm, value: str) -> None:
+def set_sso_cookie(response: BaseResponse, realm: Realm, value: str) -> None:
     response.set_cookie(
         SSO_COOKIE,
         value,
@@ -106,7 +107,7 @@ def set_sso_cookie(response: Response, realm: Realm, value: str) -> None:
     )
 
 
-def clear_sso_cookie(response: Response, realm: Realm) -> None:
+def clear_sso_cookie(response: BaseResponse, realm: Realm) -> None:
     response.delete_cookie(
         SSO_COOKIE,
         path=sso_cookie_path(realm),
@@ -175,7 +176,8 @@ def require_sign_in(
     )
     db.commit()
     remember_binding(ix.uid, binding)
-    return redirect(url_for("login.start", realm=realm.name, uid=ix.uid))
+    # make_response: the redirect as the app's Response (flask.redirect is typed as werkzeug's).
+    return make_response(redirect(url_for("login.start", realm=realm.name, uid=ix.uid)))
 
 
 def require_admin(realm: Realm) -> Response | None:
@@ -244,14 +246,6 @@ def require_recent_sign_in(
     if sso is not None and recently_authenticated(sso, user):
         return None
     return require_sign_in(realm, reason="reauth", user=user, return_to=return_to)
-
-
-def url_with_query(base: str, params: dict[str, str]) -> str:
-    return f"{base}?{urlencode(params)}" if params else base
-
-
-def app_name() -> str:
-    return current_app.config.get("IDP_PRODUCT_NAME", "idp")
 
 
 #: Key in the signed browser session: which pending key this browser was shown.

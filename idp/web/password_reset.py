@@ -29,6 +29,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..db import get_session
 from ..i18n import current_locale
@@ -53,7 +54,7 @@ def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
         load_realm(values["realm"])
 
 
-def _render(template: str, status: int = 200, **context: Any) -> Response:
+def _render(template: str, status: int = 200, /, **context: Any) -> Response:
     return make_response(
         render_template(
             template, realm=g.idp_realm, minutes=password_reset.LINK_TTL // 60, **context
@@ -134,7 +135,7 @@ def _hint(ix: Interaction | None) -> str:
 
 
 @bp.get("/reset-password/<token>")
-def open_link(realm: str, token: str) -> Response:
+def open_link(realm: str, token: str) -> BaseResponse:
     """The emailed link: keep the token in this browser's session, out of the address."""
     session[TOKEN] = {"realm": g.idp_realm.name, "token": token[:100]}
     return redirect(url_for("password_reset.choose", realm=g.idp_realm.name))
@@ -161,7 +162,7 @@ def _invalid_link() -> Response:
 
 
 @bp.route("/reset-password", methods=["GET", "POST"])
-def choose(realm: str) -> Response:
+def choose(realm: str) -> BaseResponse:
     """Choose the new password (twice, as on the account page), then on to sign in."""
     db = get_session()
     token = _kept_token()

@@ -2,7 +2,7 @@
 (granian, its workers, PostgreSQL, production settings) under the same ``wrk`` load, with
 ``py-spy`` sampling every worker (``pip install py-spy``; it needs ptrace rights).
 
-``python -m idp.bench_profile token`` prints the top functions by own ("self") time and by
+``python -m idp.bench.profile token`` prints the top functions by own ("self") time and by
 time on the stack ("total"), as shares of the samples, for one endpoint: discovery, JWKS,
 token or introspection.
 """
@@ -17,12 +17,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
-from . import bench_load as load
-from . import bench_setup as setup
-from .bench_compare import _post_json
-from .cli.servers import usable_cores
+from ..cli.servers import usable_cores
+from . import load, setup
+from .compare import _post_json
 
 
 def _frames(stack: str) -> list[str]:
@@ -71,7 +71,7 @@ def summarise(raw: Path, top: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m idp.bench_profile", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m idp.bench.profile", description=__doc__)
     parser.add_argument(
         "endpoint", choices=["discovery", "JWKS", "token", "introspection", "sign-ins"]
     )
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             auth = {"Authorization": instance.basic_auth}
             grant = {"grant_type": "client_credentials"}
             token = _post_json(f"{proto}/token", grant, instance.basic_auth)["access_token"]
-            kw: dict = {"headers": setup.PROXY_HEADERS}
+            kw: dict[str, Any] = {"headers": setup.PROXY_HEADERS}
             target = {
                 "sign-ins": "",
                 "discovery": f"{realm}/.well-known/openid-configuration",

@@ -27,24 +27,25 @@ import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
-from . import bench_load as load
-from . import bench_setup as setup
-from .cli.servers import usable_cores
+from ..cli.servers import usable_cores
+from . import load, setup
 
-NODE_APP = Path(__file__).resolve().parent.parent / "bench" / "oidc-provider"
+NODE_APP = Path(__file__).resolve().parents[2] / "bench" / "oidc-provider"
 NODE_SECRET = "bench-secret-0123456789abcdef"  # noqa: S105 - the bench's throwaway client
 
 
-def _post_json(url: str, body: dict[str, str], auth: str) -> dict:
+def _post_json(url: str, body: dict[str, str], auth: str) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 - loopback URLs built here
         url,
         data=urlencode(body).encode(),
         headers={"Authorization": auth, **setup.PROXY_HEADERS},
     )
     with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-        return json.load(resp)
+        answer: dict[str, Any] = json.load(resp)
+        return answer
 
 
 def _basic(client_id: str, secret: str) -> str:
@@ -66,7 +67,7 @@ class Bench:
         self.idp_port, self.hello_port, self.node_port = (setup.free_port() for _ in range(3))
         self.idp = self._spawn(serve, env | {"IDP_PORT": str(self.idp_port)}, self.idp_port)
         self.hello = self._spawn(
-            [*serve, "--app=idp.bench_hello:create_app"],
+            [*serve, "--app=idp.bench.hello:create_app"],
             env | {"IDP_PORT": str(self.hello_port)},
             self.hello_port,
         )
@@ -103,9 +104,25 @@ class Bench:
 
     # -- one measurement ------------------------------------------------------------------
 
-    def _wrk(self, pid: int, url: str, **kw: object) -> load.Figures:
+    def _wrk(
+        self,
+        pid: int,
+        url: str,
+        *,
+        method: str = "GET",
+        body: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> load.Figures:
         a = self.args
-        return load.wrk(pid, url, seconds=a.seconds, connections=a.connections, **kw)  # type: ignore[arg-type]
+        return load.wrk(
+            pid,
+            url,
+            seconds=a.seconds,
+            connections=a.connections,
+            method=method,
+            body=body,
+            headers=headers,
+        )
 
     def endpoints(self) -> dict[str, dict[str, Callable[[], load.Figures]]]:
         proto = f"{self.realm}/protocol/openid-connect"
@@ -191,9 +208,9 @@ class Bench:
     def run(self) -> None:
         table = self.selected()
         for name, sides in table.items():  # warm every worker up once
-            for side in sides.values():
+            for warm in sides.values():
                 if name != "password sign-ins":
-                    side()
+                    warm()
         for r in range(self.args.rounds):
             print(f"round {r + 1}/{self.args.rounds}", file=sys.stderr, flush=True)
             for name, sides in table.items():
@@ -268,7 +285,7 @@ def report(bench: Bench) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m idp.bench_compare", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m idp.bench.compare", description=__doc__)
     parser.add_argument("--workers", type=int, default=usable_cores())
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)

@@ -44,14 +44,15 @@ class Instance:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _admin(sql: str) -> None:
     import psycopg
 
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 @contextlib.contextmanager
@@ -72,14 +73,14 @@ def prepare(database_url: str, instance_path: str, users: int) -> Instance:
     """The README's production steps (secrets, migrate, realm, client, users) in-process."""
     from cryptography.fernet import Fernet
 
-    from . import create_app
-    from .config import new_secret
-    from .db import get_session
-    from .migrate import upgrade_database
-    from .models import User
-    from .services.clients import create_client
-    from .services.realms import create_realm
-    from .services.users import create_user
+    from .. import create_app
+    from ..config import new_secret
+    from ..db import get_session
+    from ..migrate import upgrade_database
+    from ..models import User
+    from ..services.clients import create_client
+    from ..services.realms import create_realm
+    from ..services.users import create_user
 
     env = {
         "IDP_ENV": "production",
@@ -117,6 +118,7 @@ def prepare(database_url: str, instance_path: str, users: int) -> Instance:
         assert db.query(User).count() == users
         db.commit()
         client_id, secret = new.client.client_id, new.client_secret
+        assert secret is not None  # a confidential client
     app.extensions["idp.engine"].dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")} | env
     return Instance(env=env, client_id=client_id, client_secret=secret, users=emails)

@@ -7,12 +7,12 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from . import create_app
-from .db import get_session
-from .migrate import upgrade_database
-from .services import passwords
-from .services.clients import create_client
-from .services.realms import create_realm
+from .. import create_app
+from ..db import get_session
+from ..migrate import upgrade_database
+from ..services import passwords
+from ..services.clients import create_client
+from ..services.realms import create_realm
 
 
 def _rate(name: str, fn: Callable[[], object], seconds: float = 2.0) -> None:

@@ -220,7 +220,9 @@ _ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def sign_in(agent: _Agent, realm_path: str, client: tuple[str, str, str], email: str, pw: str):
+def sign_in(
+    agent: _Agent, realm_path: str, client: tuple[str, str, str], email: str, pw: str
+) -> None:
     """One full sign-in: authorize -> sign-in page -> password page -> password -> resume ->
     token."""
     client_id, basic, redirect_uri = client
@@ -353,7 +355,7 @@ def argon2_ceiling(processes: int, seconds: float) -> tuple[float, float]:
     the settings give (IDP_ARGON2_*), and the CPU ms one verification takes."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from .config import Settings
+    from ..config import Settings
 
     d = Settings()
     cost = (
