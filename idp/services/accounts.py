@@ -11,21 +11,18 @@ from sqlalchemy.orm import Session
 from ..models import User
 from . import notifications
 from .audit import record_event
-from .sessions import end_user_sessions, revoke_user_tokens
+from .sessions import AdminReason, sign_out_by_admin
 from .trusted_browsers import void_trusts
 from .users import set_password
-
-
-def _sign_out_everywhere(db: Session, user: User) -> None:
-    end_user_sessions(db, user)
-    revoke_user_tokens(db, user)
 
 
 def disable_account(db: Session, user: User, *, actor: str, client_address: str | None) -> None:
     """Refuse the user's sign-ins from now on, end every session and revoke every token
     (enabling the account again brings none of them back)."""
     user.disabled = True
-    _sign_out_everywhere(db, user)
+    sign_out_by_admin(
+        db, user, reason=AdminReason.ACCOUNT_DISABLED, actor=actor, client_address=client_address
+    )
     record_event(
         db,
         user.realm_id,
@@ -57,7 +54,9 @@ def reset_password(
     every token is revoked and every trusted browser forgotten, as when a password leaks.
     The user is told by mail (issue 9)."""
     set_password(db, user, new_password)
-    _sign_out_everywhere(db, user)
+    sign_out_by_admin(
+        db, user, reason=AdminReason.PASSWORD_RESET, actor=actor, client_address=client_address
+    )
     void_trusts(db, user)  # SPEC P8: as after the user's own password change
     record_event(
         db,

@@ -1,12 +1,22 @@
-"""SSO sessions (the browser's signed-in state at the provider) and token revocation, and the
-account page's list of one's own sessions: each is named by an opaque handle (a keyed digest
-of its sid), so the page shows neither the sid nor a row id, and a handle only ever finds a
-session of the user who asks."""
+"""SSO sessions (the browser's signed-in state at the provider) and token revocation, the one
+sign-out, and the account page's list of one's own sessions: each is named by an opaque
+handle (a keyed digest of its sid), so the page shows neither the sid nor a row id, and a
+handle only ever finds a session of the user who asks.
+
+Sign-out is one service, :func:`sign_out`: it ends the session(s), revokes the tokens hanging
+from them and records the audit event, and returns what it ended (:class:`SignedOut`), where
+back-channel logout will find the clients to tell. Each path calls it through a function
+named for the path: the account page (``sign_out_session``, ``sign_out_everywhere``),
+RP-initiated logout (``sign_out_for_client``), the console's and the CLI's account actions
+(``sign_out_by_admin``)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -97,14 +107,6 @@ def revoke_user_tokens(db: Session, user: User, *, except_sid: str | None = None
     db.execute(query.values(revoked_at=utcnow()))
 
 
-def revoke_session_tokens(db: Session, sid: str) -> None:
-    db.execute(
-        update(Token)
-        .where(Token.sid == sid, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
 # -- the account page's session list ---------------------------------------------------------
 def session_handle(row: SsoSession) -> str:
     """The opaque name of a session on the account page: reveals neither its sid, nor its
@@ -138,22 +140,100 @@ def find_own_session(db: Session, user: User, handle: object) -> SsoSession | No
     return None
 
 
-def sign_out_session(
-    db: Session, user: User, row: SsoSession, *, this_browser: bool, client_address: str | None
-) -> None:
-    """End one of the user's sessions and revoke the tokens issued in it (audited as
-    ``session.signed_out``)."""
-    if row.user_id != user.id:
-        raise ValueError("not the user's session")
-    end_sso_session(db, row)
-    revoke_session_tokens(db, row.sid)
-    browser, platform = browser_summary(row.user_agent)
+# -- the one sign-out --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SignedOut:
+    """What one sign-out ended: the SSO sessions (by sid), and for the token rows it revoked, the
+    clients (row ids) they were issued to, by the session they were issued in (None: in no
+    session). Back-channel logout (the next issue) tells those clients."""
+
+    user_id: int
+    sids: tuple[str, ...]
+    clients: dict[str | None, frozenset[int]] = field(default_factory=dict)
+    #: Token rows revoked (an access token and its refresh token are one row).
+    tokens_revoked: int = 0
+
+
+def sign_out(
+    db: Session,
+    user: User,
+    *,
+    event_type: str,
+    actor: str,
+    client_address: str | None,
+    session: SsoSession | None = None,
+    keep_sid: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> SignedOut:
+    """End ``session`` (one of ``user``'s), or with ``session`` None every session of the user
+    but ``keep_sid`` and every unfinished sign-in (``end_user_sign_ins``); revoke the tokens
+    issued in what ended (every token of the user, for all of them); record ``event_type``
+    with ``detail``. Every path that signs a user out comes here (the account page, RP-initiated
+    logout, the console and the CLI, through the named functions below), so that what hangs
+    from a session ends with it, and is told, in one place. The caller commits.
+
+    The conditional UPDATEs make a session already ended (by a concurrent request) count as
+    nothing here."""
+    now = utcnow()
+    ending = update(SsoSession).where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
+    revoking = update(Token).where(Token.revoked_at.is_(None))
+    if session is not None:
+        if session.user_id != user.id:
+            raise ValueError("not the user's session")
+        ending = ending.where(SsoSession.id == session.id)
+        revoking = revoking.where(Token.sid == session.sid)
+    else:
+        end_user_sign_ins(db, user)
+        revoking = revoking.where(Token.user_id == user.id)
+        if keep_sid is not None:
+            ending = ending.where(SsoSession.sid != keep_sid)
+            revoking = revoking.where(or_(Token.sid.is_(None), Token.sid != keep_sid))
+    sids = tuple(
+        db.scalars(
+            ending.values(ended_at=now).returning(SsoSession.sid),
+            execution_options={"synchronize_session": "fetch"},
+        ).all()
+    )
+    revoked = db.execute(
+        revoking.values(revoked_at=now).returning(Token.sid, Token.client_id),
+        execution_options={"synchronize_session": "fetch"},
+    ).all()
+    clients: dict[str | None, set[int]] = {}
+    for sid, client_id in revoked:
+        clients.setdefault(sid, set()).add(client_id)
+    result = SignedOut(
+        user.id,
+        sids,
+        {sid: frozenset(ids) for sid, ids in clients.items()},
+        len(revoked),
+    )
     record_event(
         db,
         user.realm_id,
-        "session.signed_out",
-        actor=f"user:{user.email}",
+        event_type,
+        actor=actor,
         subject=user,
+        client_address=client_address,
+        detail=detail,
+    )
+    # Back-channel logout (OpenID Connect Back-Channel Logout 1.0) plugs in here: for each
+    # ended sid, a logout token to each of ``result.clients[sid]`` that registered a
+    # backchannel_logout_uri, through the outbox, in this same transaction.
+    return result
+
+
+def sign_out_session(
+    db: Session, user: User, row: SsoSession, *, this_browser: bool, client_address: str | None
+) -> SignedOut:
+    """The account page: the user ends one of their sessions (this browser's, by its Sign
+    out, or one on their list of sessions)."""
+    browser, platform = browser_summary(row.user_agent)
+    return sign_out(
+        db,
+        user,
+        session=row,
+        event_type="session.signed_out",
+        actor=f"user:{user.email}",
         client_address=client_address,
         detail={
             "browser": " / ".join(p for p in (browser, platform) if p),
@@ -163,22 +243,59 @@ def sign_out_session(
     )
 
 
-def sign_out_everywhere(db: Session, user: User, *, client_address: str | None) -> int:
-    """End every session of the user (this browser's too) and revoke every token of the
-    user (audited as ``session.signed_out_all``). Returns how many sessions ended."""
-    ended = len(list_active_sessions(db, user))
-    end_user_sessions(db, user)
-    revoke_user_tokens(db, user)
-    record_event(
+def sign_out_everywhere(db: Session, user: User, *, client_address: str | None) -> SignedOut:
+    """The account page's Sign out everywhere: every session of the user, this one too."""
+    return sign_out(
         db,
-        user.realm_id,
-        "session.signed_out_all",
+        user,
+        event_type="session.signed_out_all",
         actor=f"user:{user.email}",
-        subject=user,
         client_address=client_address,
-        detail={"sessions": ended},
+        detail={"sessions": len(list_active_sessions(db, user))},
     )
-    return ended
+
+
+def sign_out_for_client(
+    db: Session, row: SsoSession, *, client_id: str | None, client_address: str | None
+) -> SignedOut:
+    """RP-Initiated Logout 1.0: the browser's session ends at a relying party's request
+    (``client_id``, when the request names one), confirmed by the user or by an ID token of
+    this very session."""
+    user = db.get(User, row.user_id)
+    assert user is not None  # the session's user (the row's foreign key)
+    return sign_out(
+        db,
+        user,
+        session=row,
+        event_type="session.signed_out_by_client",
+        actor=f"user:{user.email}",
+        client_address=client_address,
+        detail={"client_id": client_id},
+    )
+
+
+class AdminReason(StrEnum):
+    """Why an admin or the operator signs a user out: the ``reason`` of the event (the
+    console shows it in words, ``audit.VALUE_LABELS``)."""
+
+    ACCOUNT_DISABLED = "account_disabled"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a reason code, not a password)
+    SECOND_FACTORS_RESET = "mfa_reset"
+
+
+def sign_out_by_admin(
+    db: Session, user: User, *, reason: AdminReason, actor: str, client_address: str | None
+) -> SignedOut:
+    """An account action of the console or the ``idp`` command ends every session of the
+    user."""
+    return sign_out(
+        db,
+        user,
+        event_type="session.ended_by_admin",
+        actor=actor,
+        client_address=client_address,
+        detail={"reason": str(reason), "sessions": len(list_active_sessions(db, user))},
+    )
 
 
 #: (marker in the User-Agent, name), first match wins: Edge and Opera also say "Chrome",

@@ -7,33 +7,20 @@ Where a policy requires 2FA of the user (SPEC P5) they may replace the key but n
 it. Trusted browsers (SPEC P8) are listed on the 2FA page and revoked one by one; revoking
 only takes trust away, so it needs no recent sign-in.
 
-A new set of backup codes is shown by POST/redirect/GET: the POST issues the set and keeps
-it, encrypted with the data key, in the signed browser session; the GET shows it once and
-drops it, so a reload says the codes were shown already and never issues another set.
-The home page lists the user's active sessions, each with Sign out, and Sign out
-everywhere.
+A new set of backup codes is shown by POST/redirect/GET (``new_codes``). The home page
+lists the user's active sessions, each with Sign out, and Sign out everywhere.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Response,
-    flash,
-    g,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from .. import clock
 from ..db import get_session
-from ..i18n import switched_locale
 from ..interaction import policy
 from ..interaction.context import realm_policy, user_facts
 from ..models import User
@@ -44,44 +31,18 @@ from ..services.errors import (
     InvalidInput,
     TooManyAttempts,
 )
-from ..services.sessions import end_sso_session, revoke_session_tokens
+
+# The blueprint's other view modules: importing them puts their routes on ``bp``, so that
+# registering ``account.bp`` brings every account page (they import ``account_bp``, not this).
+from . import account_keys, account_two_factor  # noqa: F401
+from .account_bp import bp, render
 from .common import (
     clear_sso_cookie,
     client_address,
     current_sso,
-    current_user,
-    load_realm,
-    require_sign_in,
     single,
 )
 from .login_pages import countdown
-
-bp = Blueprint("account", __name__, url_prefix="/realms/<realm>/account")
-
-
-@bp.url_value_preprocessor
-def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    if values and "realm" in values:
-        load_realm(values["realm"])
-
-
-@bp.before_request
-def _signed_in() -> Response | None:
-    user = current_user(g.idp_realm)
-    if user is None:
-        return require_sign_in(g.idp_realm)
-    g.user = user
-    # The language switch used on the account pages is the user's language for mail.
-    if users.record_locale(user, switched_locale()):
-        get_session().commit()
-    return None
-
-
-def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
-    # Positional-only: templates take a ``status`` variable (the two-factor status).
-    return make_response(
-        render_template(template, realm=g.idp_realm, user=g.user, **context), http_status
-    )
 
 
 def browser_label(user_agent: str | None) -> str:
@@ -121,7 +82,7 @@ def _grace(user: User) -> dict[str, Any] | None:
 
 @bp.get("/")
 def home(realm: str) -> Response:
-    return _render(
+    return render(
         "account/home.html",
         two_factor_enabled=factors.has_second_factor(get_session(), g.user),
         grace=_grace(g.user),
@@ -165,11 +126,13 @@ def sign_out_everywhere(realm: str) -> Response:
 
 @bp.post("/sign-out")
 def sign_out(realm: str) -> Response:
+    """The menu's Sign out: this browser's session ends (``sessions.sign_out_session``)."""
     db = get_session()
     sso = current_sso(g.idp_realm)
     if sso is not None:
-        end_sso_session(db, sso)
-        revoke_session_tokens(db, sso.sid)
+        sessions.sign_out_session(
+            db, g.user, sso, this_browser=True, client_address=client_address()
+        )
         db.commit()
     return _signed_out_here()
 
@@ -179,11 +142,11 @@ def password(realm: str) -> Response:
     """Change one's own password: the current one, then the new one twice. Other sessions
     end and their tokens are revoked; this one stays."""
     if request.method == "GET":
-        return _render("account/password.html")
+        return render("account/password.html")
     current = single("current_password") or ""
     new = single("new_password") or ""
     if new != (single("confirm_password") or ""):
-        return _render("account/password.html", 400, error=_("The new passwords do not match."))
+        return render("account/password.html", 400, error=_("The new passwords do not match."))
     db = get_session()
     sso = current_sso(g.idp_realm)
     try:
@@ -197,7 +160,7 @@ def password(realm: str) -> Response:
         )
     except TooManyAttempts as exc:
         db.commit()
-        resp = _render(
+        resp = render(
             "account/password.html",
             429,
             error=_("Too many attempts."),
@@ -207,11 +170,11 @@ def password(realm: str) -> Response:
         return resp
     except (InvalidCredentials, AccountDisabled):
         db.commit()  # the failure counts
-        return _render("account/password.html", 401, error=_("The current password is not right."))
+        return render("account/password.html", 401, error=_("The current password is not right."))
     except InvalidInput as exc:
         db.rollback()
         # The password rules' refusal (marked N_ in idp.services.passwords), translated.
-        return _render("account/password.html", 400, error=_(str(exc)))
+        return render("account/password.html", 400, error=_(str(exc)))
     db.commit()
     flash(_("Your password is changed. Other devices are signed out."))
     return redirect(url_for("account.home", realm=realm))
@@ -252,7 +215,3 @@ def send_verification(realm: str) -> Response:
         )
     )
     return redirect(url_for("account.home", realm=realm))
-
-
-# The two-factor pages are in their own module, on this blueprint.
-from . import account_keys, account_two_factor  # noqa: E402, F401

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
 
 from ..db import get_session
 from ..interaction.context import second_factor_required_by
@@ -19,8 +20,8 @@ from ..models import Authenticator
 from ..services import security_key_flows, security_keys
 from ..services.audit import record_event
 from ..services.errors import InvalidInput
-from .account import _render, bp
-from .account_two_factor import REQUIRED_BECAUSE, _keep_new_codes
+from .account_bp import bp, render
+from .account_two_factor import REQUIRED_BECAUSE
 from .common import (
     client_address,
     current_sso,
@@ -28,6 +29,7 @@ from .common import (
     require_recent_sign_in,
     single,
 )
+from .new_codes import keep_new_codes
 
 NOT_ADDED = _l(
     "The security key was not added: your browser's answer could not be verified, or it "
@@ -49,7 +51,7 @@ def _add_page(status: int = 200, **extra: Any) -> Response:
             db, g.idp_realm, g.user, binding=security_keys.session_binding(sso.sid)
         )
         db.commit()
-    return _render(
+    return render(
         "account/add_security_key.html", status, options=options, available=available, **extra
     )
 
@@ -89,7 +91,7 @@ def add_security_key(realm: str) -> Response:
     if added.codes is not None:
         # The first factor: 2FA is on now, and the key just used proves this session.
         note_enrolment(sso)
-        _keep_new_codes(g.user, added.codes, enabled_now=True)
+        keep_new_codes(g.user, added.codes, enabled_now=True)
         return redirect(url_for("account.show_new_backup_codes", realm=realm))
     flash(_("Security key “%(name)s” added.", name=added.key.name))
     return redirect(url_for("account.two_factor", realm=realm))
@@ -142,7 +144,7 @@ def remove_security_key(realm: str, key_id: int) -> Response:
     if denied:
         return denied
     if request.method == "GET":
-        return _render("account/remove_security_key.html", key=key, last=last)
+        return render("account/remove_security_key.html", key=key, last=last)
     name = key.name
     off = security_key_flows.remove_security_key(db, g.user, key, client_address=client_address())
     db.commit()

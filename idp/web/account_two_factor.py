@@ -1,45 +1,36 @@
 """The two-factor pages of the account (SPEC 1, 3, 4, P5, P8), on the ``account`` blueprint:
 status, enable or replace the key, disable, new backup codes (POST/redirect/GET, see
-``account``) and their file, trusted browsers."""
+``new_codes``) and their file, trusted browsers."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from flask import (
-    Response,
-    flash,
-    g,
-    redirect,
-    request,
-    session,
-    url_for,
-)
+from flask import flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
 
 from ..db import get_session
 from ..interaction.context import second_factor_required_by
 from ..models import TrustedBrowser, User
 from ..services import backup_codes, factors, security_keys, trusted_browsers
-from ..services.context import cipher
 from ..services.crypto import digest
 from ..services.errors import (
     InvalidCode,
     NotFound,
 )
-from .account import _render, bp
+from .account_bp import bp, render
 from .code_file import backup_codes_download
 from .common import (
     client_address,
     current_sso,
-    is_local_path,
     note_enrolment,
     require_recent_sign_in,
     single,
     totp_enrolment,
 )
+from .new_codes import after_setup, keep_new_codes, take_new_codes
 
 #: Why Disable is not offered (SPEC P5), by the policy that requires the second factor.
 REQUIRED_BECAUSE = {
@@ -74,7 +65,7 @@ def two_factor(realm: str) -> Response:
     required_by = second_factor_required_by(db, g.idp_realm, g.user)
     code_set = backup_codes.current_set(db, g.user) if status.enabled else []
     trusts = trusted_browsers.list_trusts(db, g.idp_realm, g.user)
-    return _render(
+    return render(
         "account/two_factor.html",
         status=status,
         low=backup_codes.LOW_WATERMARK,
@@ -123,7 +114,7 @@ def enable(realm: str) -> Response:
         return denied
     db = get_session()
     if request.method == "GET":
-        return _render("account/enable.html", **_enrolment_context(g.user))
+        return render("account/enable.html", **_enrolment_context(g.user))
     sso = current_sso(g.idp_realm)
     try:
         codes = factors.enable_totp(
@@ -136,7 +127,7 @@ def enable(realm: str) -> Response:
         )
     except (InvalidCode, NotFound):
         db.rollback()
-        return _render(
+        return render(
             "account/enable.html",
             400,
             **_enrolment_context(g.user),
@@ -148,7 +139,7 @@ def enable(realm: str) -> Response:
     db.commit()
     if sso is not None:
         note_enrolment(sso)  # the code just typed counts as this session's second factor
-    _keep_new_codes(g.user, codes, enabled_now=True)
+    keep_new_codes(g.user, codes, enabled_now=True)
     return redirect(url_for("account.show_new_backup_codes", realm=realm))
 
 
@@ -159,7 +150,7 @@ def new_backup_codes(realm: str) -> Response:
     if denied:
         return denied
     if request.method == "GET":
-        return _render("account/backup_codes_confirm.html")
+        return render("account/backup_codes_confirm.html")
     db = get_session()
     try:
         codes = factors.regenerate_backup_codes(
@@ -168,73 +159,19 @@ def new_backup_codes(realm: str) -> Response:
     except NotFound:
         return redirect(url_for("account.two_factor", realm=realm))
     db.commit()
-    _keep_new_codes(g.user, codes, enabled_now=False)
+    keep_new_codes(g.user, codes, enabled_now=False)
     return redirect(url_for("account.show_new_backup_codes", realm=realm))
-
-
-#: Key in the signed browser session of a set just issued, between its POST and its GET.
-NEW_CODES = "new_backup_codes"
-
-
-def _this_sid_digest() -> str:
-    sso = current_sso(g.idp_realm)
-    return digest(sso.sid) if sso else ""
-
-
-def _keep_new_codes(user: User, codes: list[str], *, enabled_now: bool) -> None:
-    """Carry a new set to the page that shows it: encrypted with the data key (the signed
-    session is readable by whoever holds the cookie), bound to the user and this session."""
-    payload = {"user": user.id, "sid": _this_sid_digest(), "codes": codes, "enabled": enabled_now}
-    session[NEW_CODES] = cipher().encrypt(json.dumps(payload))
-
-
-def _take_new_codes(user: User) -> tuple[list[str], bool] | None:
-    """The set kept by ``_keep_new_codes``, dropped from the session as it is read; None
-    when there is none (shown already) or it is no longer the user's current set."""
-    token = session.pop(NEW_CODES, None)
-    if not isinstance(token, str):
-        return None
-    try:
-        payload = json.loads(cipher().decrypt(token))
-    except ValueError:
-        return None
-    if payload.get("user") != user.id or payload.get("sid") != _this_sid_digest():
-        return None
-    codes = [c for c in payload.get("codes", []) if isinstance(c, str)]
-    current = backup_codes.numbered_current_codes(get_session(), user, codes)
-    if not current:
-        return None
-    return [code for _number, code in current], bool(payload.get("enabled"))
-
-
-#: Key in the signed browser session of the page to go back to once 2FA is set up (the
-#: console's "Set up two-factor authentication first").
-AFTER_SETUP = "after_2fa_setup"
-
-
-def return_after_setup(user: User, path: str) -> None:
-    """Lead the "Done" of the backup codes shown when ``user`` enables 2FA in this browser
-    to ``path`` (a local path of this realm) instead of the two-factor page."""
-    session[AFTER_SETUP] = {"user": user.id, "path": path}
-
-
-def _after_setup(user: User) -> str | None:
-    kept = session.pop(AFTER_SETUP, None)
-    if not isinstance(kept, dict) or kept.get("user") != user.id:
-        return None
-    path = kept.get("path")
-    return path if isinstance(path, str) and is_local_path(g.idp_realm, path) else None
 
 
 @bp.get("/two-factor/backup-codes/new")
 def show_new_backup_codes(realm: str) -> Response:
     """The set just issued, exactly once; a reload says it was shown already."""
-    taken = _take_new_codes(g.user)
+    taken = take_new_codes(g.user)
     if taken is None:
-        return _render("account/backup_codes.html", codes=[], formatted=[], enabled_now=False)
+        return render("account/backup_codes.html", codes=[], formatted=[], enabled_now=False)
     codes, enabled_now = taken
-    back = _after_setup(g.user) if enabled_now else None
-    return _render(
+    back = after_setup(g.user) if enabled_now else None
+    return render(
         "account/backup_codes.html",
         codes=codes,
         enabled_now=enabled_now,
@@ -270,7 +207,7 @@ def disable(realm: str) -> Response:
     if not factors.has_second_factor(db, g.user):
         return redirect(url_for("account.two_factor", realm=realm))
     if request.method == "GET":
-        return _render("account/disable_confirm.html")
+        return render("account/disable_confirm.html")
     factors.disable_two_factor(db, g.user, client_address=client_address())
     db.commit()
     flash(_("Two-factor authentication is disabled."))

@@ -4,27 +4,18 @@ and the audit log.
 
 The account actions are the services' (``services.accounts``, ``factors``), which the CLI
 calls too; each needs a recent sign-in with every factor the admin has. The destructive ones
-(disable 2FA, disable the account) ask for confirmation on a page of their own first."""
+(disable 2FA, disable the account) ask for confirmation on a page of their own first. The
+blueprint and what the console's view modules share are in ``admin_bp``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    flash,
-    g,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import get_timezone, pgettext
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
 from .. import clock
 from ..db import get_session
@@ -32,59 +23,25 @@ from ..formats import format_when, list_words, zone_name
 from ..i18n import LANGUAGE_NAMES
 from ..interaction.context import second_factor_required_by
 from ..models import AuditEvent, User
-from ..services import accounts, audit, factors, invitations, users
+from ..services import accounts, audit, factors, invitations
 from ..services.errors import InvalidInput
-from .common import (
-    client_address,
-    load_realm,
-    require_admin,
-    require_recent_sign_in,
-    single,
+
+# The blueprint's other view module: importing it puts its routes on ``bp``, so that
+# registering ``admin.bp`` brings every console page (it imports ``admin_bp``, not this).
+from . import admin_users  # noqa: F401
+from .admin_bp import (
+    USER_ID,
+    actor,
+    bp,
+    page_number,
+    recent_sign_in,
+    render,
+    subject_user,
+    user_page,
 )
+from .common import client_address, require_recent_sign_in, single
 
-bp = Blueprint("admin", __name__, url_prefix="/realms/<realm>/admin")
-PER_PAGE = 25
-#: The converter of user ids in URLs: a number the ``user_account.id`` column can hold (a
-#: 32-bit integer on PostgreSQL); a larger one is no user, 404 without a query.
-USER_ID = f"int(max={2**31 - 1})"
 EVENTS_PER_PAGE = 50
-
-
-@bp.url_value_preprocessor
-def _realm(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    if values and "realm" in values:
-        load_realm(values["realm"])
-
-
-@bp.before_request
-def _admin_only() -> Response | None:
-    return require_admin(g.idp_realm)
-
-
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    # Five digits at most: int() of thousands of digits raises rather than returning.
-    if len(raw) <= 5 and raw.isascii() and raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    return 1
-
-
-def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
-    # Positional-only: templates take a ``status`` variable (the two-factor status).
-    return make_response(
-        render_template(template, realm=g.idp_realm, user=g.user, **context), http_status
-    )
-
-
-def _subject(user_id: int) -> User:
-    subject = users.get_user(get_session(), g.idp_realm.id, user_id)
-    if subject is None:
-        abort(404)
-    return subject
-
-
-def _actor() -> str:
-    return audit.actor_for(g.user, admin=True)
 
 
 @bp.get("/")
@@ -94,70 +51,56 @@ def index(realm: str) -> Response:
 
 @bp.get(f"/users/<{USER_ID}:user_id>")
 def user_detail(realm: str, user_id: int) -> Response:
-    subject = _subject(user_id)
+    subject = subject_user(user_id)
     db = get_session()
     status = factors.two_factor_status(db, subject)
     invited = invitations.invitation_states(db, [subject])
-    return _render("admin/user.html", subject=subject, status=status, invitations=invited)
-
-
-def _user_page(user_id: int) -> Response:
-    return redirect(url_for("admin.user_detail", realm=g.idp_realm.name, user_id=user_id))
-
-
-def _recent_sign_in(user_id: int | None = None) -> Response | None:
-    """The account actions below need a recent sign-in with every factor the admin has.
-    A refused POST changes nothing; after the sign-in the browser comes back to the user's
-    page (``user_id``) or, by default, to the page it was on."""
-    return_to = None
-    if user_id is not None:
-        return_to = url_for("admin.user_detail", realm=g.idp_realm.name, user_id=user_id)
-    return require_recent_sign_in(g.idp_realm, g.user, return_to=return_to)
+    return render("admin/user.html", subject=subject, status=status, invitations=invited)
 
 
 @bp.route(f"/users/<{USER_ID}:user_id>/reset-2fa", methods=["GET", "POST"])
 def reset_two_factor(realm: str, user_id: int) -> Response:
-    subject = _subject(user_id)
-    denied = _recent_sign_in()
+    subject = subject_user(user_id)
+    denied = recent_sign_in()
     if denied:
         return denied
     if request.method == "GET":
         # A user the realm policy covers is asked to set two-factor up again at the next sign-in.
         covered = second_factor_required_by(get_session(), g.idp_realm, subject) == "realm"
-        return _render("admin/reset_confirm.html", subject=subject, covered=covered)
+        return render("admin/reset_confirm.html", subject=subject, covered=covered)
     db = get_session()
-    factors.reset_second_factors(db, subject, actor=_actor(), client_address=client_address())
+    factors.reset_second_factors(db, subject, actor=actor(), client_address=client_address())
     db.commit()
     flash(_("Two-factor authentication is disabled for %(email)s.", email=subject.email))
-    return _user_page(user_id)
+    return user_page(user_id)
 
 
 def _refuse_own_account(subject: User) -> Response | None:
     if subject.id != g.user.id:
         return None
     flash(_("You cannot disable your own account."))
-    return _user_page(subject.id)
+    return user_page(subject.id)
 
 
 @bp.get(f"/users/<{USER_ID}:user_id>/disable")
 def disable_confirm(realm: str, user_id: int) -> Response:
     """The confirmation of "Disable account": what it does, then the POST (``set_status``).
     Opening it changes nothing."""
-    subject = _subject(user_id)
+    subject = subject_user(user_id)
     refused = _refuse_own_account(subject)
     if refused:
         return refused
     if subject.disabled:
-        return _user_page(user_id)
-    denied = _recent_sign_in()
+        return user_page(user_id)
+    denied = recent_sign_in()
     if denied:
         return denied
-    return _render("admin/disable_confirm.html", subject=subject)
+    return render("admin/disable_confirm.html", subject=subject)
 
 
 @bp.post(f"/users/<{USER_ID}:user_id>/status")
 def set_status(realm: str, user_id: int) -> Response:
-    subject = _subject(user_id)
+    subject = subject_user(user_id)
     action = single("action")
     if action not in ("disable", "enable"):
         abort(400)
@@ -166,45 +109,45 @@ def set_status(realm: str, user_id: int) -> Response:
         if refused:
             return refused
         # After a sign-in again the admin is asked again, as the 2FA reset does.
-        denied = require_recent_sign_in(
+        denied: Response | None = require_recent_sign_in(
             g.idp_realm,
             g.user,
             return_to=url_for("admin.disable_confirm", realm=realm, user_id=user_id),
         )
     else:
-        denied = _recent_sign_in(user_id)
+        denied = recent_sign_in(user_id)
     if denied:
         return denied
     db = get_session()
     change = accounts.disable_account if action == "disable" else accounts.enable_account
-    change(db, subject, actor=_actor(), client_address=client_address())
+    change(db, subject, actor=actor(), client_address=client_address())
     db.commit()
     if subject.disabled:
         flash(_("The account %(email)s is disabled.", email=subject.email))
     else:
         flash(_("The account %(email)s is enabled.", email=subject.email))
-    return _user_page(user_id)
+    return user_page(user_id)
 
 
 @bp.post(f"/users/<{USER_ID}:user_id>/email-verified")
 def set_email_verified(realm: str, user_id: int) -> Response:
-    subject = _subject(user_id)
+    subject = subject_user(user_id)
     value = single("verified")
     if value not in ("yes", "no"):
         abort(400)
-    denied = _recent_sign_in(user_id)
+    denied = recent_sign_in(user_id)
     if denied:
         return denied
     db = get_session()
     accounts.set_email_verified(
-        db, subject, value == "yes", actor=_actor(), client_address=client_address()
+        db, subject, value == "yes", actor=actor(), client_address=client_address()
     )
     db.commit()
     if subject.email_verified:
         flash(_("The email address of %(email)s is marked verified.", email=subject.email))
     else:
         flash(_("The email address of %(email)s is marked not verified.", email=subject.email))
-    return _user_page(user_id)
+    return user_page(user_id)
 
 
 def _password_problem(exc: InvalidInput) -> str:
@@ -215,8 +158,8 @@ def _password_problem(exc: InvalidInput) -> str:
 
 @bp.post(f"/users/<{USER_ID}:user_id>/password")
 def reset_password(realm: str, user_id: int) -> Response:
-    subject = _subject(user_id)
-    denied = _recent_sign_in(user_id)
+    subject = subject_user(user_id)
+    denied = recent_sign_in(user_id)
     if denied:
         return denied
     db = get_session()
@@ -225,16 +168,16 @@ def reset_password(realm: str, user_id: int) -> Response:
             db,
             subject,
             single("password") or "",
-            actor=_actor(),
+            actor=actor(),
             client_address=client_address(),
         )
     except InvalidInput as exc:
         db.rollback()
         flash(_password_problem(exc))
-        return _user_page(user_id)
+        return user_page(user_id)
     db.commit()
     flash(_("The password of %(email)s is reset.", email=subject.email))
-    return _user_page(user_id)
+    return user_page(user_id)
 
 
 # -- the audit log ------------------------------------------------------------------------------
@@ -320,7 +263,7 @@ def _type_options() -> list[tuple[str, list[tuple[str, str]]]]:
 def audit_log(realm: str) -> Response:
     subject = (request.args.get("user") or "")[:320]
     kind = (request.args.get("type") or "").strip()[:64]
-    page = _page_number()
+    page = page_number()
     types = audit.matching_types(kind) if kind else None
     unknown = types == []
     rows: list[AuditEvent] = []
@@ -334,7 +277,7 @@ def audit_log(realm: str) -> Response:
             page=page,
             per_page=EVENTS_PER_PAGE,
         )
-    return _render(
+    return render(
         "admin/audit.html",
         400 if unknown else 200,
         rows=[_event_row(e) for e in rows],
@@ -351,7 +294,3 @@ def audit_log(realm: str) -> Response:
         pages=max(1, -(-total // EVENTS_PER_PAGE)),
         total=total,
     )
-
-
-# Invitations and the email-address controls are in their own module, on this blueprint.
-from . import admin_users  # noqa: E402, F401

@@ -13,32 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    flash,
-    g,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response
 
 from ..branding_messages import branding_refusal, logo_too_large
 from ..db import get_session
 from ..formats import join_sentences
 from ..i18n import LANGUAGE_NAMES
 from ..interaction import policy as sign_in_policy
-from ..services import audit, brand_checks, clients, realms, security_keys
+from ..services import brand_checks, clients, realms, security_keys
 from ..services.errors import InvalidInput
 from ..services.factors import has_second_factor
-from .account_two_factor import return_after_setup
-from .admin_users import NOT_ENROLLED, count_not_enrolled
+from .admin_bp import NOT_ENROLLED, actor, count_not_enrolled, render
 from .brand import DEFAULT_ACCENT, error_page
 from .common import (
     client_address,
@@ -47,6 +36,7 @@ from .common import (
     require_recent_sign_in,
     single,
 )
+from .new_codes import return_after_setup
 
 bp = Blueprint("admin_settings", __name__, url_prefix="/realms/<realm>/admin")
 
@@ -99,16 +89,6 @@ def _too_large(exc: RequestEntityTooLarge) -> Response:
     )
 
 
-def _actor() -> str:
-    return audit.actor_for(g.user, admin=True)
-
-
-def _render(template: str, http_status: int = 200, /, **context: Any) -> Response:
-    return make_response(
-        render_template(template, realm=g.idp_realm, user=g.user, **context), http_status
-    )
-
-
 def _settings_page(
     http_status: int = 200,
     error: str | None = None,
@@ -116,7 +96,7 @@ def _settings_page(
     error_field: str | None = None,
     brand: dict[str, Any] | None = None,
 ) -> Response:
-    return _render(
+    return render(
         "admin/settings.html",
         http_status,
         policy=realms.realm_policy(g.idp_realm),
@@ -197,7 +177,7 @@ def save_settings(realm: str) -> Response:
             grace_days=grace_days,
             trust_browser_days=trust_browser_days,
             passkey_sign_in=passkey_sign_in,
-            actor=_actor(),
+            actor=actor(),
             client_address=client_address(),
         )
     except InvalidInput as exc:
@@ -219,7 +199,7 @@ def save_settings(realm: str) -> Response:
             "trust_browser_days": trust_browser_days,
             "passkey_sign_in": passkey_sign_in,
         }
-        return _render(
+        return render(
             "admin/settings_confirm.html",
             fields={name: value for name, value in sent.items() if value is not None},
         )
@@ -277,7 +257,7 @@ def save_branding(realm: str) -> Response:
             logo=logo,
             logo_declared_type=upload.mimetype if upload else None,
             remove_logo=remove_logo,
-            actor=_actor(),
+            actor=actor(),
             client_address=client_address(),
         )
     except InvalidInput as exc:
@@ -307,7 +287,7 @@ def save_branding(realm: str) -> Response:
 
 @bp.get("/clients")
 def clients_list(realm: str) -> Response:
-    return _render("admin/clients.html", rows=clients.list_clients(get_session(), g.idp_realm))
+    return render("admin/clients.html", rows=clients.list_clients(get_session(), g.idp_realm))
 
 
 @bp.post("/clients")
@@ -324,7 +304,7 @@ def set_client_policy(realm: str) -> Response:
         return denied
     db = get_session()
     clients.set_client_require_2fa(
-        db, client, value == "yes", actor=_actor(), client_address=client_address()
+        db, client, value == "yes", actor=actor(), client_address=client_address()
     )
     db.commit()
     name = f"{client.name} ({client.client_id})"

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from .. import clock
 from ..db import get_session
@@ -33,43 +33,21 @@ from ..models import Realm, User
 from ..services import factors, invitations, users, verification
 from ..services.errors import AlreadyExists, InvalidInput, TooManyAttempts
 from ..services.factors import TwoFactorStatus
-from .admin import (
+from .admin_bp import (
+    NOT_ENROLLED,
     PER_PAGE,
     USER_ID,
-    _actor,
-    _page_number,
-    _recent_sign_in,
-    _render,
-    _subject,
-    _user_page,
+    UserFilter,
+    actor,
     bp,
+    not_enrolled_filter,
+    page_number,
+    recent_sign_in,
+    render,
+    subject_user,
+    user_page,
 )
 from .common import client_address, require_recent_sign_in, single
-
-#: The value of the user list's ``show`` parameter that keeps the users the realm's policy
-#: covers and who have no second factor yet.
-NOT_ENROLLED = "not-enrolled"
-
-
-def not_enrolled_filter(realm: Realm) -> dict[str, bool] | None:
-    """``search_users``' arguments for the users the realm's policy covers (SPEC P1) who
-    have no second factor; None when the policy covers nobody."""
-    covers = realm_policy(realm).require_2fa
-    if covers == policy.REQUIRE_ALL:
-        return {"without_second_factor": True}
-    if covers == policy.REQUIRE_ADMINS:
-        return {"without_second_factor": True, "admins_only": True}
-    return None
-
-
-def count_not_enrolled(db: Session, realm: Realm) -> tuple[int, int, bool]:
-    """How many users have no second factor, out of how many, and whether those are the
-    users the policy covers (True) or, when it covers nobody, all of the realm's users."""
-    kept = not_enrolled_filter(realm)
-    scope = {"admins_only": True} if kept and kept.get("admins_only") else {}
-    _, missing = users.search_users(db, realm, per_page=0, without_second_factor=True, **scope)
-    _, out_of = users.search_users(db, realm, per_page=0, **scope)
-    return missing, out_of, kept is not None
 
 
 @dataclass(frozen=True)
@@ -112,14 +90,15 @@ def users_list(realm: str) -> Response:
     db = get_session()
     query = (request.args.get("q") or "")[:200]
     show = NOT_ENROLLED if request.args.get("show") == NOT_ENROLLED else ""
-    page = _page_number()
+    page = page_number()
     kept = not_enrolled_filter(g.idp_realm)
     rows: list[User] = []
     total = 0
     if not show or kept is not None:
-        rows, total = users.search_users(
-            db, g.idp_realm, query, page, PER_PAGE, **(kept if show and kept else {})
+        narrow = (
+            kept if show and kept else UserFilter(without_second_factor=False, admins_only=False)
         )
+        rows, total = users.search_users(db, g.idp_realm, query, page, PER_PAGE, **narrow)
     statuses = factors.two_factor_statuses(db, rows)
     context: dict[str, Any] = {
         "rows": rows,
@@ -133,7 +112,7 @@ def users_list(realm: str) -> Response:
         "pages": max(1, -(-total // PER_PAGE)),
         "total": total,
     }
-    return _render("admin/users.html", **context)
+    return render("admin/users.html", **context)
 
 
 def _inviter() -> str:
@@ -146,13 +125,12 @@ def invite_user(realm: str) -> Response:
     language of the invitation (the admin's page language unless chosen). The account is
     created with no password and the user gets a link to choose one (valid 7 days)."""
     if request.method == "GET":
-        return _render("admin/invite.html", form={"locale": current_locale()})
-    form = {
-        "email": (single("email") or "").strip(),
-        "name": (single("name") or "").strip(),
-        "admin": single("admin") == "yes",
-        "locale": supported(single("locale")) or current_locale(),
-    }
+        return render("admin/invite.html", form={"locale": current_locale()})
+    email = (single("email") or "").strip()
+    name = (single("name") or "").strip()
+    is_admin = single("admin") == "yes"
+    locale = supported(single("locale")) or current_locale()
+    form = {"email": email, "name": name, "admin": is_admin, "locale": locale}
     denied = require_recent_sign_in(
         g.idp_realm, g.user, return_to=url_for("admin.invite_user", realm=realm)
     )
@@ -163,17 +141,17 @@ def invite_user(realm: str) -> Response:
         subject, expires = invitations.invite_user(
             db,
             g.idp_realm,
-            form["email"],
-            display_name=form["name"],
-            is_admin=form["admin"],
-            actor=_actor(),
+            email,
+            display_name=name,
+            is_admin=is_admin,
+            actor=actor(),
             inviter=_inviter(),
-            locale=form["locale"],
+            locale=locale,
             client_address=client_address(),
         )
     except (InvalidInput, AlreadyExists) as exc:
         db.rollback()
-        return _render("admin/invite.html", 400, form=form, error=_(str(exc)))
+        return render("admin/invite.html", 400, form=form, error=_(str(exc)))
     db.commit()
     flash(
         _(
@@ -182,31 +160,31 @@ def invite_user(realm: str) -> Response:
             date=format_when(expires),
         )
     )
-    return _user_page(subject.id)
+    return user_page(subject.id)
 
 
 @bp.get(f"/users/<{USER_ID}:user_id>/invitation/revoke")
 def revoke_invitation_confirm(realm: str, user_id: int) -> Response:
     """The confirmation of "Revoke invitation" (it deletes the account); opening it changes
     nothing. An account that is not waiting for its invitation goes back to its page."""
-    subject = _subject(user_id)
+    subject = subject_user(user_id)
     if not invitations.is_invited(subject):
-        return _user_page(user_id)
-    denied = _recent_sign_in()
+        return user_page(user_id)
+    denied = recent_sign_in()
     if denied:
         return denied
-    return _render("admin/revoke_invitation_confirm.html", subject=subject)
+    return render("admin/revoke_invitation_confirm.html", subject=subject)
 
 
 @bp.post(f"/users/<{USER_ID}:user_id>/invitation")
 def invitation(realm: str, user_id: int) -> Response:
     """Resend (a new link; the old one stops working) or Revoke (the never-used account is
     deleted) an invitation."""
-    subject = _subject(user_id)
+    subject = subject_user(user_id)
     action = single("action")
     if action not in ("resend", "revoke"):
         abort(400)
-    denied = _recent_sign_in(user_id)
+    denied = recent_sign_in(user_id)
     if denied:
         return denied
     db = get_session()
@@ -217,18 +195,18 @@ def invitation(realm: str, user_id: int) -> Response:
                 db,
                 g.idp_realm,
                 subject,
-                actor=_actor(),
+                actor=actor(),
                 inviter=_inviter(),
                 client_address=client_address(),
             )
         else:
             invitations.revoke_invitation(
-                db, subject, actor=_actor(), client_address=client_address()
+                db, subject, actor=actor(), client_address=client_address()
             )
     except invitations.NotInvited:
         db.rollback()
         flash(_("%(email)s has accepted the invitation already.", email=email))
-        return _user_page(user_id)
+        return user_page(user_id)
     db.commit()
     if action == "revoke":
         flash(_("The invitation of %(email)s is revoked and the account deleted.", email=email))
@@ -240,24 +218,24 @@ def invitation(realm: str, user_id: int) -> Response:
             date=format_when(expires),
         )
     )
-    return _user_page(user_id)
+    return user_page(user_id)
 
 
 @bp.post(f"/users/<{USER_ID}:user_id>/send-verification")
 def send_verification(realm: str, user_id: int) -> Response:
     """Email the user a link that verifies their address (at most one a minute)."""
-    subject = _subject(user_id)
-    denied = _recent_sign_in(user_id)
+    subject = subject_user(user_id)
+    denied = recent_sign_in(user_id)
     if denied:
         return denied
     db = get_session()
     try:
         verification.send_verification(
-            db, g.idp_realm, subject, actor=_actor(), client_address=client_address()
+            db, g.idp_realm, subject, actor=actor(), client_address=client_address()
         )
     except verification.AlreadyVerified:
         flash(_("The email address of %(email)s is verified already.", email=subject.email))
-        return _user_page(user_id)
+        return user_page(user_id)
     except TooManyAttempts as exc:
         db.rollback()
         flash(
@@ -267,17 +245,17 @@ def send_verification(realm: str, user_id: int) -> Response:
                 seconds=exc.retry_after,
             )
         )
-        return _user_page(user_id)
+        return user_page(user_id)
     db.commit()
     flash(_("A verification link is sent to %(email)s.", email=subject.email))
-    return _user_page(user_id)
+    return user_page(user_id)
 
 
 @bp.post(f"/users/<{USER_ID}:user_id>/email")
 def change_email(realm: str, user_id: int) -> Response:
     """Give the user a new address; it is not verified unless the admin vouches for it."""
-    subject = _subject(user_id)
-    denied = _recent_sign_in(user_id)
+    subject = subject_user(user_id)
+    denied = recent_sign_in(user_id)
     if denied:
         return denied
     db = get_session()
@@ -287,14 +265,14 @@ def change_email(realm: str, user_id: int) -> Response:
             subject,
             single("email") or "",
             verified=single("verified") == "yes",
-            actor=_actor(),
+            actor=actor(),
             client_address=client_address(),
         )
     except (InvalidInput, AlreadyExists) as exc:
         db.rollback()
         flash(_(str(exc)))
-        return _user_page(user_id)
+        return user_page(user_id)
     db.commit()
     if changed:
         flash(_("The email address is now %(email)s.", email=subject.email))
-    return _user_page(user_id)
+    return user_page(user_id)

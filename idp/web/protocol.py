@@ -45,7 +45,6 @@ from ..oidc.hints import hinted_subject
 from ..oidc.server import AuthorizationServer
 from ..services import clients as client_service
 from ..services.realms import cached_realm
-from ..services.sessions import end_sso_session, revoke_session_tokens
 from .common import (
     binding_for,
     clear_sso_cookie,
@@ -327,6 +326,8 @@ def logout(realm: str) -> Response:
     anyone may hold: SPEC V3), the user confirms first (a POST with a CSRF token). Redirects
     only to an exactly registered URI."""
     from ..app_extensions import csrf
+    from ..services.sessions import sign_out_for_client
+    from .common import client_address
 
     realm_row = g.idp_realm
     try:
@@ -358,10 +359,15 @@ def logout(realm: str) -> Response:
                 )
             )
         csrf.protect()
-    db = get_session()
     if sso is not None:
-        end_sso_session(db, sso)
-        revoke_session_tokens(db, sso.sid)
+        db = get_session()
+        client = end_request.client
+        sign_out_for_client(
+            db,
+            sso,
+            client_id=client.client_id if client is not None else None,
+            client_address=client_address(),
+        )
         db.commit()
     resp = server().create_endpoint_response("end_session", end_request)
     if resp is None:

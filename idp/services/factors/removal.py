@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ...models import Authenticator, User
 from .. import notifications, throttle
 from ..audit import record_event
-from ..sessions import end_user_sessions, end_user_sign_ins, revoke_user_tokens
+from ..sessions import AdminReason, end_user_sign_ins, sign_out_by_admin
 from ..trusted_browsers import void_trusts
 from .status import has_second_factor
 
@@ -31,8 +31,13 @@ def remove_second_factors(
     db.execute(delete(Authenticator).where(Authenticator.user_id == user.id))
     throttle.reset(db, throttle.second_factor_key(user.id))
     if end_sessions:
-        end_user_sessions(db, user)
-        revoke_user_tokens(db, user)
+        sign_out_by_admin(
+            db,
+            user,
+            reason=AdminReason.SECOND_FACTORS_RESET,
+            actor=actor,
+            client_address=client_address,
+        )
     else:
         end_user_sign_ins(db, user)  # SPEC V1: the user's own disable keeps the sessions
     record_event(
