@@ -16,9 +16,9 @@ from idp.models import User
 from idp.services.realms import create_realm
 from idp.services.verification import RESEND_INTERVAL_SECONDS, VERIFY_TTL_SECONDS
 from tests.helpers import Browser, run_idp
+from tests.support.console import admin_browser
 from tests.support.mail_links import email_claims, events_of, link_in, link_refused, notices
-from tests.test_two_factor_admin import admin_browser
-from tests.test_two_factor_signin import account_sign_in
+from tests.support.signin import account_sign_in
 
 SUBJECT = "Verify your email address"
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from idp.db import get_session
+from idp.models import AuditEvent
 
 
 def in_app(realm: Any, fn: Any) -> Any:
@@ -14,3 +17,16 @@ def in_app(realm: Any, fn: Any) -> Any:
         result = fn(db)
         db.commit()
         return result
+
+
+def audit_events(realm: Any, kind: str) -> list[AuditEvent]:
+    """The realm's audit events of type ``kind``, oldest first, detached from the session."""
+    with realm.server.app.app_context():
+        db = get_session()
+        rows = db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.realm_id == realm.id, AuditEvent.type == kind)
+            .order_by(AuditEvent.id)
+        ).all()
+        db.expunge_all()
+        return list(rows)
