@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
 from idp.db import get_session
 from idp.models import AuditEvent
 
+T = TypeVar("T")
 
-def in_app(realm: Any, fn: Any) -> Any:
+
+def in_app(realm: Any, fn: Callable[[Any], T]) -> T:
     """Run ``fn(db)`` in the live server's app context, commit, and return its result."""
     with realm.server.app.app_context():
         db = get_session()

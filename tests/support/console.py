@@ -65,7 +65,9 @@ def user_state(realm: Any, email: str) -> tuple[bool, str, bool]:
         from idp.services.users import find_user_by_email
 
         db = get_session()
-        user = find_user_by_email(db, db.get(Realm, realm.id), email)
+        row = db.get(Realm, realm.id)
+        assert row is not None
+        user = find_user_by_email(db, row, email)
         assert user is not None
         return user.disabled, user.password_hash, factors.has_second_factor(db, user)
 

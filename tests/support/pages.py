@@ -18,7 +18,7 @@ def csrf_token(page: Page) -> str:
     for form in page.forms:
         for name, value, _ in form["fields"]:
             if name == "csrf_token" and value:
-                return value
+                return str(value)
     raise AssertionError(f"no CSRF token on {page.url}")
 
 

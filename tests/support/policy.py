@@ -40,4 +40,6 @@ def set_client_flag(realm: Any, client_id: str, value: bool) -> None:
 
 def realm_policy_of(realm: Any) -> dict[str, Any]:
     with realm.server.app.app_context():
-        return realm_policy(get_session().get(Realm, realm.id))
+        row = get_session().get(Realm, realm.id)
+        assert row is not None
+        return realm_policy(row)

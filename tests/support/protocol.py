@@ -26,7 +26,9 @@ def auth_url(realm: conftest.TestRealm, params: dict[str, str] | list[tuple[str,
     return f"{realm.endpoints['auth']}?{urlencode(params)}"
 
 
-def auth_params(client_id: str, redirect_uri: str, challenge: str | None, **extra: str) -> dict:
+def auth_params(
+    client_id: str, redirect_uri: str, challenge: str | None, **extra: str
+) -> dict[str, str]:
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -73,8 +75,9 @@ def redeem_for(
     )
 
 
-def redeem_ok(realm: conftest.TestRealm, rp: Any, code: str, verifier: str) -> dict:
+def redeem_ok(realm: conftest.TestRealm, rp: Any, code: str, verifier: str) -> dict[str, Any]:
     """Redeem a code for the confidential client ``rp``; the token response (must be 200)."""
     resp = redeem_for(realm, rp, code, verifier)
     assert resp.status_code == 200, resp.text
-    return resp.json()
+    answer: dict[str, Any] = resp.json()
+    return answer

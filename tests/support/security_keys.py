@@ -72,4 +72,5 @@ def post_key(browser: Browser, page: Page, response: str) -> Page:
 
 
 def last_failure_reason(realm: Any) -> str:
-    return audit_events(realm, "login.second_factor.failed")[-1].detail["reason"]
+    reason: str = audit_events(realm, "login.second_factor.failed")[-1].detail["reason"]
+    return reason

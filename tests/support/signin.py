@@ -41,7 +41,9 @@ def is_code_page(page: Page) -> bool:
     )
 
 
-def finish_tokens(client: RP, flow: Any, browser: Browser) -> tuple[dict, dict, dict]:
+def finish_tokens(
+    client: RP, flow: Any, browser: Browser
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Exchange the code; return the token response, the verified ID-token claims and the
     verified access-token claims (both checked against the realm's JWKS)."""
     token = client.finish(flow, browser)
@@ -52,7 +54,7 @@ def finish_tokens(client: RP, flow: Any, browser: Browser) -> tuple[dict, dict, 
 
 def sign_in_with_totp(
     realm: Any, client: RP, user: Any, offset: int = 0, browser: Browser | None = None, **kw: Any
-) -> tuple[Browser, dict, dict, dict]:
+) -> tuple[Browser, dict[str, Any], dict[str, Any], dict[str, Any]]:
     browser, flow, page = to_code_page(realm, client, user, browser=browser, **kw)
     assert is_code_page(page), page.text
     browser.submit(page, {"code": totp_code(user.totp_secret, offset)})
@@ -62,7 +64,7 @@ def sign_in_with_totp(
 
 def sign_in_with_backup_code(
     realm: Any, client: RP, user: Any, code: str, browser: Browser | None = None, **kw: Any
-) -> tuple[Browser, Page, dict, dict, dict]:
+) -> tuple[Browser, Page, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Returns the notice page shown after the backup code too."""
     browser, flow, page = to_code_page(realm, client, user, browser=browser, **kw)
     page = browser.get(page.link("Use a backup code instead"))
@@ -111,7 +113,7 @@ def prompt_none_error(client: RP, browser: Browser) -> str | None:
     return browser.callback_params().get("error")
 
 
-def password_sign_in(client: RP, browser: Browser, user: Any, **params: Any) -> dict:
+def password_sign_in(client: RP, browser: Browser, user: Any, **params: Any) -> dict[str, Any]:
     """A sign-in with the password alone; returns the verified ID-token claims."""
     flow = client.start(**params)
     sign_in_password(browser, flow.url, user.email, user.password)
@@ -127,7 +129,9 @@ def sign_in_via_rp(client: RP, browser: Browser, email: str, password: str) -> t
     return flow, sign_in_password(browser, flow.url, email, password)
 
 
-def sign_in_for_tokens(realm: Any, client: RP, email: str, password: str) -> tuple[Browser, dict]:
+def sign_in_for_tokens(
+    realm: Any, client: RP, email: str, password: str
+) -> tuple[Browser, dict[str, Any]]:
     browser = realm.browser()
     flow, page = sign_in_via_rp(client, browser, email, password)
     assert browser.left_to and browser.left_to.startswith(client.redirect_uri), page.text
