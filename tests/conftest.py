@@ -49,7 +49,27 @@ def _fresh_postgres(url: str) -> None:
 DATABASE_INDEPENDENT = ("test_browser", "test_interop_", "test_fuzz", "test_packaging", "test_i18n")
 
 
+#: What a test needs, read from the fixtures it asks for. A test that asks for one of these
+#: carries the marker, so that ``-m "not browser and not interop and not postgres"`` (``make
+#: test-fast``) leaves it out although the test itself doesn't repeat the marker. Whole modules
+#: say theirs with ``pytestmark`` (test_browser_*.py, test_interop_*.py). The markers are
+#: registered, with what each needs, in pyproject.toml.
+NEEDS = {
+    "chromium": "browser",  # Debian's chromium through Playwright
+    "new_context": "browser",
+    "axe_source": "browser",  # and Node.js (npm ci of axe-core)
+    "node_rp": "interop",  # openid-client on Node.js
+    "scratch_postgres": "postgres",  # a PostgreSQL server to create databases on
+    "postgres_database": "postgres",
+    "own_postgres": "postgres",  # PostgreSQL's binaries, to run a server of its own
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in set(getattr(item, "fixturenames", ())) & NEEDS.keys():
+            item.add_marker(NEEDS[name])
     if not os.environ.get("IDP_TEST_DATABASE_URL") or os.environ.get("IDP_TEST_EVERYTHING"):
         return
     skip = pytest.mark.skip(
