@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from idp import clock, create_app
 from idp.cli import upgrade_database
 from idp.db import get_session
+from idp.models import Realm
 from idp.services import factors, totp
 from idp.services.clients import create_client
 from idp.services.realms import create_realm, set_realm_policy
@@ -102,7 +104,7 @@ class _Dispatch:
     def __init__(self) -> None:
         self.app: Flask | None = None
 
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         assert self.app is not None
         return self.app(environ, start_response)
 
@@ -205,6 +207,12 @@ class TestRealm:
             "introspect": f"{base}/token/introspect",
         }
 
+    def row(self, db: Session) -> Realm:
+        """This realm's row in ``db`` (a session of the live server's app)."""
+        realm = db.get(Realm, self.id)
+        assert realm is not None
+        return realm
+
     def user(
         self,
         email: str | None = None,
@@ -216,10 +224,7 @@ class TestRealm:
         email = email or f"user-{secrets.token_hex(4)}@example.com"
         with self.server.app.app_context():
             db = get_session()
-            from idp.models import Realm
-
-            realm = db.get(Realm, self.id)
-            row = create_user(db, realm, email, password, is_admin=admin)
+            row = create_user(db, self.row(db), email, password, is_admin=admin)
             db.commit()
             result = TestUser(email=email, password=password, id=row.id, sub=row.sub)
             if with_totp:
@@ -252,11 +257,9 @@ class TestRealm:
     ) -> tuple[str, str | None]:
         with self.server.app.app_context():
             db = get_session()
-            from idp.models import Realm
-
             new = create_client(
                 db,
-                db.get(Realm, self.id),
+                self.row(db),
                 "Test RP",
                 [redirect_uri],
                 public=public,
@@ -270,18 +273,14 @@ class TestRealm:
         """Change the realm's sign-in policy (``require_2fa``, ``grace_days``,
         ``trust_browser_days``) as an operator would."""
         with self.server.app.app_context():
-            from idp.models import Realm
-
             db = get_session()
-            set_realm_policy(db, db.get(Realm, self.id), actor="test", client_address=None, **kw)
+            set_realm_policy(db, self.row(db), actor="test", client_address=None, **kw)
             db.commit()
 
     def lookup_user(self, email: str) -> Any:
         with self.server.app.app_context():
-            from idp.models import Realm
-
             db = get_session()
-            return find_user_by_email(db, db.get(Realm, self.id), email)
+            return find_user_by_email(db, self.row(db), email)
 
     def browser(self) -> Browser:
         return Browser(self.base)
