@@ -60,7 +60,7 @@ def is_dead_sign_in(page: Page) -> bool:
 
 def account_sign_in(realm: Any, browser: Browser, user: Any, code: str | None = None) -> Page:
     """Open the account page, which sends the browser through the hosted sign-in."""
-    page = sign_in_password(browser, realm.url("account/"), user.email, user.password)
+    page: Page = sign_in_password(browser, realm.url("account/"), user.email, user.password)
     if code is not None:
         assert is_code_page(page), page.text
         page = browser.submit(page, {"code": code})
@@ -76,7 +76,7 @@ def console(realm: Any) -> Browser:
     """An admin (with an authenticator app, so that any policy lets them into the console)
     signed in just now: the console's account actions need a recent sign-in."""
     admin = realm.user(admin=True, with_totp=True)
-    browser = realm.browser()
+    browser: Browser = realm.browser()
     account_sign_in(realm, browser, admin, code=totp_code(admin.totp_secret, 0))
     return browser
 

@@ -19,7 +19,8 @@ def link_in(mail: Any, path_part: str) -> str:
     links = [link for link in mail.links() if path_part in link]
     assert len(links) == 1, mail.text
     assert links[0] in mail.html.replace("&amp;", "&")
-    return links[0]
+    link: str = links[0]
+    return link
 
 
 def email_claims(realm: Any, rp: Any, email: str, password: str) -> tuple[bool, bool]:

@@ -40,7 +40,8 @@ def reset_link(mailbox: Any, email: str) -> str:
     links = [link for link in mail.links() if "/reset-password/" in link]
     assert len(links) == 1, mail.text
     assert links[0] in mail.html, "the HTML part carries the same link"
-    return links[0]
+    link: str = links[0]
+    return link
 
 
 def choose_password(browser: Browser, link: str, new: str = NEW_PASSWORD) -> Page:
@@ -60,7 +61,7 @@ def make_rp(realm: Any, rp: Any) -> RP:
 
 def sign_in_for_tokens(
     realm: Any, client: RP, email: str, password: str, secret: str | None = None
-) -> tuple[Browser, dict]:
+) -> tuple[Browser, dict[str, Any]]:
     """A fresh browser signs in to ``client`` (with a TOTP code when ``secret``) and
     exchanges the code for tokens."""
     browser = realm.browser()
