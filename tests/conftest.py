@@ -4,11 +4,14 @@ tests never depend on each other's data or order."""
 
 from __future__ import annotations
 
+import ast
+import itertools
 import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,6 +68,60 @@ NEEDS = {
     "postgres_database": "postgres",
     "own_postgres": "postgres",  # PostgreSQL's binaries, to run a server of its own
 }
+
+
+def _module_marks(path: Path) -> set[str]:
+    """The markers a test module's ``pytestmark`` gives all its tests, read without importing it."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and "pytestmark" in [
+            getattr(t, "id", "") for t in node.targets
+        ]:
+            return {
+                n.attr
+                for n in ast.walk(node.value)
+                if isinstance(n, ast.Attribute) and getattr(n.value, "attr", "") == "mark"
+            }
+    return set()
+
+
+def _matches(expression: ast.expr, marks: set[str]) -> bool | None:
+    """``-m``'s expression (``not browser and not slow``) for a test with ``marks``; None
+    when it uses more than names, ``and``, ``or``, ``not`` and parentheses."""
+    if isinstance(expression, ast.Name):
+        return expression.id in marks
+    if isinstance(expression, ast.UnaryOp) and isinstance(expression.op, ast.Not):
+        inner = _matches(expression.operand, marks)
+        return None if inner is None else not inner
+    if isinstance(expression, ast.BoolOp):
+        values = [_matches(value, marks) for value in expression.values]
+        if None in values:
+            return None
+        return all(values) if isinstance(expression.op, ast.And) else any(values)
+    return None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m``, a test module whose own ``pytestmark`` rules out all its tests is not even
+    imported, whatever markers its tests add: ``make test-fast`` skips importing the browser,
+    interop and slow modules (collecting every module takes 5 to 20 seconds)."""
+    text = config.option.markexpr
+    if not text or not (
+        collection_path.name.startswith("test_") and collection_path.suffix == ".py"
+    ):
+        return None
+    try:
+        expression = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    marks = _module_marks(collection_path)
+    others = sorted({n.id for n in ast.walk(expression) if isinstance(n, ast.Name)} - marks)
+    if len(others) > 8:
+        return None
+    for size in range(len(others) + 1):
+        for added in itertools.combinations(others, size):
+            if _matches(expression, marks | set(added)) is not False:
+                return None  # some test of the module could still be selected
+    return True
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker

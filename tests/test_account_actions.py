@@ -32,6 +32,8 @@ from tests.support.signin import (
 )
 from tests.support.two_factor_pages import asks_for_code, enable_via_pages, is_reauth_page
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def travel() -> Iterator[Any]:

@@ -45,6 +45,8 @@ from tests.support.two_factor_pages import (
 )
 from tests.support.two_factor_pages import issue_new_codes as _issue_new_codes
 
+pytestmark = pytest.mark.slow
+
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "

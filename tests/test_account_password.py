@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from idp.models import User
 from idp.services.passwords import verify_password
 from tests.support.app_db import in_app
@@ -23,6 +25,8 @@ from tests.support.signin import (
     sign_in_refused,
     still_signed_in,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def _password_is(realm: Any, user: Any, password: str) -> bool:

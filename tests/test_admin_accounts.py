@@ -10,6 +10,7 @@ import re
 import secrets
 from typing import Any
 
+import pytest
 import requests
 
 from idp.db import get_session
@@ -36,6 +37,8 @@ from tests.support.signin import (
     sign_in_refused,
     still_signed_in,
 )
+
+pytestmark = pytest.mark.slow
 
 DISABLED_TEXT = "This account is disabled. Contact your administrator."
 

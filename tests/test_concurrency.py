@@ -15,6 +15,8 @@ from idp.services.totp import matching_step, parse_totp_code
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.support.signin import make_rp, rfc6238, to_code_page, wrong_code
 
+pytestmark = pytest.mark.slow
+
 N = 20
 
 

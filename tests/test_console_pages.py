@@ -26,6 +26,8 @@ from tests.helpers import Browser, Page
 from tests.support.console import admin_browser, audit_rows, user_state
 from tests.support.pages import csrf_token, notices
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 #: The event types other parts of issue 7 add (the common brief's shared names).
 NEW_TYPES = (

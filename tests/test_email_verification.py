@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from idp import clock
 from idp.db import get_session
 from idp.models import User
@@ -19,6 +21,8 @@ from tests.helpers import Browser, run_idp
 from tests.support.console import admin_browser
 from tests.support.mail_links import email_claims, events_of, link_in, link_refused, notices
 from tests.support.signin import account_sign_in
+
+pytestmark = pytest.mark.slow
 
 SUBJECT = "Verify your email address"
 

@@ -28,6 +28,8 @@ from tests.oidc_rp import RP, sign_in_password
 from tests.support.app_db import in_app
 from tests.support.signin import finish_tokens, make_rp
 
+pytestmark = pytest.mark.slow
+
 
 # -- helpers ----------------------------------------------------------------------------------
 def b64(data: bytes) -> str:

@@ -13,6 +13,8 @@ import json
 import re
 import secrets
 
+import pytest
+
 from idp import clock
 from idp.db import get_session
 from idp.models import Realm
@@ -23,6 +25,8 @@ from tests.support.console import admin_browser
 from tests.support.mail_links import email_claims, events_of, link_in, link_refused, notices
 from tests.support.pages import error_text
 from tests.support.signin import WRONG_PASSWORD_TEXT
+
+pytestmark = pytest.mark.slow
 
 SUBJECT = "You are invited"
 NEW_PASSWORD = "my own secret 42"

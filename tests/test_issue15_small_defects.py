@@ -25,6 +25,8 @@ from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.support.password_reset import make_rp, reset_link
 from tests.support.soft_key import SoftKey, page_options
 
+pytestmark = pytest.mark.slow
+
 
 # -- helpers ---------------------------------------------------------------------------------
 class _Inputs(HTMLParser):

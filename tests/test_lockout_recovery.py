@@ -25,7 +25,7 @@ from tests.support.password_reset import (
     reset_link,
 )
 
-pytestmark = pytest.mark.settings(proxy_count=1)
+pytestmark = [pytest.mark.settings(proxy_count=1), pytest.mark.slow]
 
 LOCKOUT_SUBJECT = "Someone is trying to sign in to your account"
 

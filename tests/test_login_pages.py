@@ -35,6 +35,8 @@ from tests.support.signin import (
 )
 from tests.support.two_factor_pages import enrol_from_account_pages
 
+pytestmark = pytest.mark.slow
+
 
 def _own_address(browser: Browser) -> str:
     """An address of its own (the tests' server trusts one proxy), so password failures here

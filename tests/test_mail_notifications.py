@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import pyotp
+import pytest
 
 from idp.models import User
 from tests.helpers import Browser, Page, run_idp, totp_code
@@ -37,6 +38,8 @@ from tests.support.two_factor_pages import (
     open_two_factor,
 )
 from tests.support.two_factor_pages import issue_new_codes as _issue_new_codes
+
+pytestmark = pytest.mark.slow
 
 ADDRESS = "127.0.0.1"  # the live server sees the test's requests come from loopback
 ENABLED = "Two-factor authentication was turned on"

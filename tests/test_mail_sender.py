@@ -44,6 +44,8 @@ from tests.support.serving import serve_idp as _serve
 from tests.support.signin import account_sign_in
 from tests.support.smtp import SmtpServer
 
+pytestmark = pytest.mark.slow
+
 N = 50
 
 

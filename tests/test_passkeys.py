@@ -18,7 +18,7 @@ from tests.support.security_keys import user_with_key
 from tests.support.signin import finish_tokens, make_rp
 from tests.support.soft_key import b64, page_options
 
-pytestmark = pytest.mark.settings(localhost=True)
+pytestmark = [pytest.mark.settings(localhost=True), pytest.mark.slow]
 
 
 def passkey_page(realm: Any, client: Any) -> tuple[Browser, Any, Page]:

@@ -47,7 +47,7 @@ from tests.support.password_reset import (
     signed_in,
 )
 
-pytestmark = pytest.mark.settings(proxy_count=1)
+pytestmark = [pytest.mark.settings(proxy_count=1), pytest.mark.slow]
 
 
 def client_ip() -> str:

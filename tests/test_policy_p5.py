@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pyotp
+import pytest
 from sqlalchemy import func, select
 
 from idp.models import Authenticator, Realm, User
@@ -18,6 +19,8 @@ from tests.helpers import Browser, Page, totp_code
 from tests.support.app_db import in_app
 from tests.support.policy import set_client_flag
 from tests.support.signin import account_sign_in, finish_tokens, is_code_page, make_rp, to_code_page
+
+pytestmark = pytest.mark.slow
 
 ENABLED = "Two-factor authentication is enabled."
 REALM_WHY = (

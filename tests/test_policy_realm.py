@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pyotp
+import pytest
 from sqlalchemy import select, update
 
 from idp import clock
@@ -20,6 +21,8 @@ from tests.support.app_db import in_app
 from tests.support.flows import password_until_resume
 from tests.support.policy import set_policy, two_factor_enabled
 from tests.support.signin import finish_tokens, is_code_page, make_rp
+
+pytestmark = pytest.mark.slow
 
 
 def is_enrol_page(page: Page) -> bool:

@@ -28,6 +28,8 @@ from tests.support.console import admin_on, audit_rows, sign_in_at
 from tests.support.pages import text_of
 from tests.support.policy import realm_policy_of as policy
 
+pytestmark = pytest.mark.slow
+
 SAVED = "The realm settings are saved."
 REQUIRE_HINT = (
     "A user who must have two-factor authentication and has not set it up is led through "

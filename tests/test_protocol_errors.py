@@ -30,6 +30,8 @@ from tests.support.protocol import redeem as _redeem
 from tests.support.protocol import redeem_for as _redeem_for
 from tests.support.protocol import redeem_ok as _redeem_ok
 
+pytestmark = pytest.mark.slow
+
 IDP = Path(sys.executable).parent / "idp"
 T = TypeVar("T")
 

@@ -36,7 +36,7 @@ from tests.support.security_keys import last_failure_reason as _last_failure_rea
 from tests.support.signin import account_sign_in, finish_tokens, make_rp, to_code_page
 from tests.support.soft_key import SoftKey, b64, page_options
 
-pytestmark = pytest.mark.settings(localhost=True)
+pytestmark = [pytest.mark.settings(localhost=True), pytest.mark.slow]
 
 
 # -- adding a key ----------------------------------------------------------------------------

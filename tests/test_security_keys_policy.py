@@ -32,6 +32,8 @@ from tests.support.security_keys import keys_of, post_key, shown_codes, to_key_p
 from tests.support.signin import finish_tokens, make_rp, to_code_page
 from tests.support.soft_key import SoftKey, page_options
 
+pytestmark = pytest.mark.slow
+
 LOCALHOST = pytest.mark.settings(localhost=True)
 ENROL_KEY = "/enrol/security-key"
 

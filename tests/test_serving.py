@@ -11,10 +11,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from idp.bench_load import process_tree
 from tests.support.serving import serve_idp as _serve
+
+pytestmark = pytest.mark.slow
 
 
 def test_serve_runs_one_worker_per_setting_and_answers(tmp_path):

@@ -23,6 +23,8 @@ from tests.support.app_db import in_app
 from tests.support.signin import PAPE, finish_tokens, is_code_page, make_rp, password_sign_in
 from tests.support.two_factor_pages import ENABLED, enrol_from_account_pages, shown_key
 
+pytestmark = pytest.mark.slow
+
 ESSENTIAL_2 = json.dumps({"id_token": {"acr": {"essential": True, "values": ["2"]}}})
 
 

@@ -24,6 +24,8 @@ from tests.oidc_rp import RP, sign_in_password
 from tests.support.app_db import in_app
 from tests.support.signin import account_sign_in, finish_tokens, is_code_page, make_rp, to_code_page
 
+pytestmark = pytest.mark.slow
+
 TRUSTED_AMR = ["pwd", "mfa", "trusted_browser"]
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME = (

@@ -47,6 +47,8 @@ from tests.support.two_factor_pages import (
     shown_codes,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def new_user_on_enable_page(realm: Any) -> tuple[Any, Browser, Page]:
     """A user without 2FA signs in on the account page and opens Enable."""

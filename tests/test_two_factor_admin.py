@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import requests
 
 from tests.helpers import Page, run_idp, totp_code
@@ -20,6 +21,8 @@ from tests.support.signin import (
     wrong_code,
 )
 from tests.support.two_factor_pages import enable_via_pages, open_two_factor
+
+pytestmark = pytest.mark.slow
 
 
 def user_row(page: Page, email: str) -> str:

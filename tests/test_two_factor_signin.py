@@ -40,6 +40,8 @@ from tests.support.signin import (
     wrong_code,
 )
 
+pytestmark = pytest.mark.slow
+
 
 # -- helpers ----------------------------------------------------------------------------------
 def forget_last_step(realm: Any, user: Any) -> None:

@@ -33,6 +33,8 @@ from tests.support.dead_sign_ins import (
     two_factor_enabled,
 )
 
+pytestmark = pytest.mark.slow
+
 ESSENTIAL_2 = json.dumps({"id_token": {"acr": {"essential": True, "values": ["2"]}}})
 
 

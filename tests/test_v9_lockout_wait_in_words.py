@@ -23,7 +23,7 @@ from idp.services.errors import TooManyAttempts
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.support.password_reset import NEW_PASSWORD, make_rp
 
-pytestmark = pytest.mark.settings(proxy_count=1)
+pytestmark = [pytest.mark.settings(proxy_count=1), pytest.mark.slow]
 
 YEAR = 365 * 24 * 3600
 
