@@ -22,8 +22,8 @@ from idp.services.invitations import INVITATION_TTL_SECONDS
 from idp.services.users import find_user_by_email
 from tests.helpers import Browser, run_idp
 from tests.support.console import admin_browser
-from tests.support.mail_links import email_claims, events_of, link_in, link_refused, notices
-from tests.support.pages import error_text
+from tests.support.mail_links import email_claims, events_of, link_in, link_refused
+from tests.support.pages import error_text, notices
 from tests.support.signin import WRONG_PASSWORD_TEXT
 
 pytestmark = pytest.mark.slow

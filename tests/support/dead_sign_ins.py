@@ -16,16 +16,12 @@ from idp import clock
 from idp.models import User
 from idp.services.factors import has_second_factor
 from tests.helpers import Browser, Page, run_idp, totp_code
-from tests.oidc_rp import RP, sign_in_password
+from tests.oidc_rp import sign_in_password
 from tests.support.app_db import in_app
 from tests.support.password_reset import ask_for_link, choose_password, reset_link
 
 NEW_PASSWORD = "a passphrase nobody knew before"
 SSO_COOKIE = "IDP_SESSION"
-
-
-def make_rp(realm: Any, rp: Any) -> RP:
-    return RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
 
 
 def two_factor_enabled(realm: Any, user: Any) -> bool:

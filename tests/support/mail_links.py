@@ -3,7 +3,6 @@ the claims a relying party gets, the console's audit trail of a user."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import requests
@@ -40,10 +39,6 @@ def email_claims(realm: Any, rp: Any, email: str, password: str) -> tuple[bool, 
     ).json()
     assert claims["email"] == info["email"]
     return claims["email_verified"], info["email_verified"]
-
-
-def notices(page: Page) -> list[str]:
-    return re.findall(r'<p class="notice" role="status">(.*?)</p>', page.text, re.S)
 
 
 def events_of(browser: Browser, realm: Any, email: str) -> list[dict[str, str]]:

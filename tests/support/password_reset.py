@@ -4,7 +4,6 @@ it and choose a new password; and sign in to a relying party for tokens."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import requests
@@ -49,14 +48,6 @@ def choose_password(browser: Browser, link: str, new: str = NEW_PASSWORD) -> Pag
     form = browser.get(link)
     assert form.status == 200 and 'id="reset-form"' in form.text, form.text
     return browser.submit(form, {"new_password": new, "confirm_password": new})
-
-
-def notices(page: Page) -> list[str]:
-    return re.findall(r'<p class="notice" role="status">(.*?)</p>', page.text, re.S)
-
-
-def make_rp(realm: Any, rp: Any) -> RP:
-    return RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
 
 
 def sign_in_for_tokens(
