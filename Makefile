@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # tools (Playwright, hypothesis...): a first `make run` installs less.
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test test-tools lint fmt bench bench-compare bench-tools messages clean
+.PHONY: run test test-fast test-tools lint fmt bench bench-compare bench-tools messages clean
 
 $(STAMP): pyproject.toml clients/example-rp.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,14 @@ run: $(RUN_STAMP)
 
 test: $(STAMP) test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast lane, for the edit-test loop: what needs no browser, no Node.js, no Apache and no
+# PostgreSQL, and nothing marked slow (markers in pyproject.toml), on SQLite. Under a minute;
+# on every core when pytest-xdist is installed. `make test` runs everything.
+FAST := not browser and not interop and not postgres and not slow
+test-fast: $(STAMP)
+	IDP_TEST_DATABASE_URL= $(BIN)/python -m pytest -q -m "$(FAST)" \
+	  $$($(BIN)/python -c 'import xdist' 2>/dev/null && echo "-n auto") $(PYTEST_ARGS)
 
 # The browser tests drive Debian's chromium (with a Japanese font, so that the screenshots of
 # the Japanese pages show text); the interop tests run openid-client on Node.js and Apache with

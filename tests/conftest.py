@@ -4,21 +4,26 @@ tests never depend on each other's data or order."""
 
 from __future__ import annotations
 
+import ast
+import itertools
 import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from idp import clock, create_app
 from idp.cli import upgrade_database
 from idp.db import get_session
+from idp.models import Realm
 from idp.services import factors, totp
 from idp.services.clients import create_client
 from idp.services.realms import create_realm, set_realm_policy
@@ -49,7 +54,81 @@ def _fresh_postgres(url: str) -> None:
 DATABASE_INDEPENDENT = ("test_browser", "test_interop_", "test_fuzz", "test_packaging", "test_i18n")
 
 
+#: What a test needs, read from the fixtures it asks for. A test that asks for one of these
+#: carries the marker, so that ``-m "not browser and not interop and not postgres"`` (``make
+#: test-fast``) leaves it out although the test itself doesn't repeat the marker. Whole modules
+#: say theirs with ``pytestmark`` (test_browser_*.py, test_interop_*.py). The markers are
+#: registered, with what each needs, in pyproject.toml.
+NEEDS = {
+    "chromium": "browser",  # Debian's chromium through Playwright
+    "new_context": "browser",
+    "axe_source": "browser",  # and Node.js (npm ci of axe-core)
+    "node_rp": "interop",  # openid-client on Node.js
+    "scratch_postgres": "postgres",  # a PostgreSQL server to create databases on
+    "postgres_database": "postgres",
+    "own_postgres": "postgres",  # PostgreSQL's binaries, to run a server of its own
+}
+
+
+def _module_marks(path: Path) -> set[str]:
+    """The markers a test module's ``pytestmark`` gives all its tests, read without importing it."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and "pytestmark" in [
+            getattr(t, "id", "") for t in node.targets
+        ]:
+            return {
+                n.attr
+                for n in ast.walk(node.value)
+                if isinstance(n, ast.Attribute) and getattr(n.value, "attr", "") == "mark"
+            }
+    return set()
+
+
+def _matches(expression: ast.expr, marks: set[str]) -> bool | None:
+    """``-m``'s expression (``not browser and not slow``) for a test with ``marks``; None
+    when it uses more than names, ``and``, ``or``, ``not`` and parentheses."""
+    if isinstance(expression, ast.Name):
+        return expression.id in marks
+    if isinstance(expression, ast.UnaryOp) and isinstance(expression.op, ast.Not):
+        inner = _matches(expression.operand, marks)
+        return None if inner is None else not inner
+    if isinstance(expression, ast.BoolOp):
+        values = [_matches(value, marks) for value in expression.values]
+        if None in values:
+            return None
+        return all(values) if isinstance(expression.op, ast.And) else any(values)
+    return None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m``, a test module whose own ``pytestmark`` rules out all its tests is not even
+    imported, whatever markers its tests add: ``make test-fast`` skips importing the browser,
+    interop and slow modules (collecting every module takes 5 to 20 seconds)."""
+    text = config.option.markexpr
+    if not text or not (
+        collection_path.name.startswith("test_") and collection_path.suffix == ".py"
+    ):
+        return None
+    try:
+        expression = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    marks = _module_marks(collection_path)
+    others = sorted({n.id for n in ast.walk(expression) if isinstance(n, ast.Name)} - marks)
+    if len(others) > 8:
+        return None
+    for size in range(len(others) + 1):
+        for added in itertools.combinations(others, size):
+            if _matches(expression, marks | set(added)) is not False:
+                return None  # some test of the module could still be selected
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in set(getattr(item, "fixturenames", ())) & NEEDS.keys():
+            item.add_marker(NEEDS[name])
     if not os.environ.get("IDP_TEST_DATABASE_URL") or os.environ.get("IDP_TEST_EVERYTHING"):
         return
     skip = pytest.mark.skip(
@@ -82,7 +161,7 @@ class _Dispatch:
     def __init__(self) -> None:
         self.app: Flask | None = None
 
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         assert self.app is not None
         return self.app(environ, start_response)
 
@@ -185,6 +264,12 @@ class TestRealm:
             "introspect": f"{base}/token/introspect",
         }
 
+    def row(self, db: Session) -> Realm:
+        """This realm's row in ``db`` (a session of the live server's app)."""
+        realm = db.get(Realm, self.id)
+        assert realm is not None
+        return realm
+
     def user(
         self,
         email: str | None = None,
@@ -196,10 +281,7 @@ class TestRealm:
         email = email or f"user-{secrets.token_hex(4)}@example.com"
         with self.server.app.app_context():
             db = get_session()
-            from idp.models import Realm
-
-            realm = db.get(Realm, self.id)
-            row = create_user(db, realm, email, password, is_admin=admin)
+            row = create_user(db, self.row(db), email, password, is_admin=admin)
             db.commit()
             result = TestUser(email=email, password=password, id=row.id, sub=row.sub)
             if with_totp:
@@ -232,11 +314,9 @@ class TestRealm:
     ) -> tuple[str, str | None]:
         with self.server.app.app_context():
             db = get_session()
-            from idp.models import Realm
-
             new = create_client(
                 db,
-                db.get(Realm, self.id),
+                self.row(db),
                 "Test RP",
                 [redirect_uri],
                 public=public,
@@ -250,18 +330,14 @@ class TestRealm:
         """Change the realm's sign-in policy (``require_2fa``, ``grace_days``,
         ``trust_browser_days``) as an operator would."""
         with self.server.app.app_context():
-            from idp.models import Realm
-
             db = get_session()
-            set_realm_policy(db, db.get(Realm, self.id), actor="test", client_address=None, **kw)
+            set_realm_policy(db, self.row(db), actor="test", client_address=None, **kw)
             db.commit()
 
     def lookup_user(self, email: str) -> Any:
         with self.server.app.app_context():
-            from idp.models import Realm
-
             db = get_session()
-            return find_user_by_email(db, db.get(Realm, self.id), email)
+            return find_user_by_email(db, self.row(db), email)
 
     def browser(self) -> Browser:
         return Browser(self.base)

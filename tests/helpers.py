@@ -5,10 +5,12 @@ on the provider and stops at the first redirect that leaves it (the relying part
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pyotp
@@ -20,13 +22,13 @@ from idp import clock
 class _Forms(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.forms: list[dict] = []
-        self._form: dict | None = None
+        self.forms: list[dict[str, Any]] = []
+        self._form: dict[str, Any] | None = None
         self.links: list[tuple[str, str]] = []
         self._a: str | None = None
         self._text: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "form":
             self._form = {
@@ -56,7 +58,7 @@ class _Forms(HTMLParser):
 @dataclass
 class Page:
     response: requests.Response
-    forms: list[dict] = field(default_factory=list)
+    forms: list[dict[str, Any]] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -173,11 +175,10 @@ def npm_ci(folder: Path, needed: str) -> None:
     )
 
 
-def run_idp(server, *args: str, stdin: str | None = None):
+def run_idp(server: Any, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the ``idp`` command in a subprocess against the live server's database and
     instance folder, as an operator on the same host would."""
     import os
-    import subprocess
     import sys
     from pathlib import Path
 

@@ -13,19 +13,26 @@ import pytest
 
 from idp import clock
 from tests.helpers import Browser, Page, run_idp
-from tests.test_admin_accounts import (
+from tests.support.console import (
     NEW_PASSWORD,
+    admin_browser,
     admin_events,
     assert_audited_once,
-    assert_refresh_refused,
-    notices,
-    refresh,
-    sign_in_for_tokens,
     user_state,
 )
-from tests.test_two_factor_account import asks_for_code, enable_via_pages, is_reauth_page
-from tests.test_two_factor_admin import admin_browser, still_signed_in
-from tests.test_two_factor_signin import make_rp, prompt_none_error, sign_in_with_totp
+from tests.support.pages import notices
+from tests.support.signin import (
+    assert_refresh_refused,
+    make_rp,
+    prompt_none_error,
+    refresh,
+    sign_in_for_tokens,
+    sign_in_with_totp,
+    still_signed_in,
+)
+from tests.support.two_factor_pages import asks_for_code, enable_via_pages, is_reauth_page
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

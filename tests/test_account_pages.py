@@ -21,15 +21,20 @@ from idp.services.backup_codes import download_filename
 from idp.services.sessions import browser_summary
 from tests.browser_support import axe_violations, sign_in_with_password
 from tests.helpers import Browser, Page, totp_code
-from tests.test_admin_accounts import (
+from tests.support.app_db import in_app
+from tests.support.pages import csrf_token as _csrf
+from tests.support.pages import notices
+from tests.support.signin import (
+    account_sign_in,
     assert_refresh_refused,
-    notices,
+    make_rp,
     refresh,
     sign_in_for_tokens,
+    sign_in_with_backup_code,
+    still_signed_in,
 )
-from tests.test_two_factor_account import (
+from tests.support.two_factor_pages import (
     ENABLED,
-    _csrf,
     backup_refused,
     enable_via_pages,
     is_reauth_page,
@@ -38,13 +43,9 @@ from tests.test_two_factor_account import (
     password_only_session,
     shown_codes,
 )
-from tests.test_two_factor_admin import still_signed_in
-from tests.test_two_factor_signin import (
-    account_sign_in,
-    in_app,
-    make_rp,
-    sign_in_with_backup_code,
-)
+from tests.support.two_factor_pages import issue_new_codes as _issue_new_codes
+
+pytestmark = pytest.mark.slow
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME = (
@@ -64,13 +65,6 @@ def _flask_session(browser: Browser) -> str:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         text += (zlib.decompress(raw) if compressed else raw).decode()
     return text
-
-
-def _issue_new_codes(browser: Browser, realm: Any) -> Page:
-    confirm = browser.get(realm.url("account/two-factor/backup-codes"))
-    assert "Issue new backup codes?" in confirm.text, confirm.text
-    assert '<button type="submit">Issue new codes</button>' in confirm.text
-    return browser.submit(confirm)
 
 
 def _events(realm: Any, kind: str) -> list[AuditEvent]:

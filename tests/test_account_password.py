@@ -6,26 +6,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from idp.models import User
 from idp.services.passwords import verify_password
-from tests.helpers import Browser, Page
-from tests.test_admin_accounts import (
-    admin_events,
-    assert_refresh_refused,
-    notices,
-    sign_in_for_tokens,
-    sign_in_refused,
-)
-from tests.test_two_factor_admin import admin_browser, still_signed_in
-from tests.test_two_factor_signin import (
+from tests.support.app_db import in_app
+from tests.support.console import admin_browser, admin_events
+from tests.support.pages import error_text, notices
+from tests.support.password_change import NEW_PASSPHRASE as NEW
+from tests.support.password_change import change_password as _change
+from tests.support.password_change import password_page as _password_page
+from tests.support.signin import (
     WRONG_PASSWORD_TEXT,
     account_sign_in,
-    error_text,
-    in_app,
+    assert_refresh_refused,
     make_rp,
+    sign_in_for_tokens,
+    sign_in_refused,
+    still_signed_in,
 )
 
-NEW = "a brand new passphrase"
+pytestmark = pytest.mark.slow
 
 
 def _password_is(realm: Any, user: Any, password: str) -> bool:
@@ -33,25 +34,6 @@ def _password_is(realm: Any, user: Any, password: str) -> bool:
         return verify_password(db.get(User, user.id).password_hash, password)
 
     return in_app(realm, check)
-
-
-def _password_page(realm: Any, browser: Browser) -> Page:
-    home = browser.get(realm.url("account/"))
-    page = browser.get(home.link("Change password"))
-    assert page.status == 200 and 'autocomplete="new-password"' in page.text, page.text
-    return page
-
-
-def _change(browser: Browser, page: Page, current: str, new: str, confirm: str | None = None):
-    return browser.submit(
-        page,
-        {
-            "current_password": current,
-            "new_password": new,
-            "confirm_password": new if confirm is None else confirm,
-        },
-        action="/account/password",
-    )
 
 
 def test_user_changes_own_password_and_other_sessions_end(realm, rp):

@@ -10,98 +10,44 @@ import re
 import secrets
 from typing import Any
 
+import pytest
 import requests
 
 from idp.db import get_session
-from idp.models import Realm
-from idp.services import factors
 from idp.services.realms import create_realm
 from tests import conftest
 from tests.helpers import Browser, Page
-from tests.oidc_rp import RP, sign_in_password
-from tests.test_two_factor_admin import admin_browser, audit_rows, still_signed_in
-from tests.test_two_factor_signin import (
+from tests.support.console import (
+    NEW_PASSWORD,
+    admin_browser,
+    admin_events,
+    assert_audited_once,
+    user_state,
+)
+from tests.support.pages import csrf_token, error_text, notices
+from tests.support.signin import (
     WRONG_PASSWORD_TEXT,
     account_sign_in,
-    error_text,
+    assert_refresh_refused,
     finish_tokens,
     make_rp,
     prompt_none_error,
+    refresh,
+    sign_in_for_tokens,
+    sign_in_refused,
+    still_signed_in,
 )
 
+pytestmark = pytest.mark.slow
+
 DISABLED_TEXT = "This account is disabled. Contact your administrator."
-NEW_PASSWORD = "n3w-pass"  # exactly 8 characters: the shortest accepted
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def sign_in_via_rp(client: RP, browser: Browser, email: str, password: str) -> tuple[Any, Page]:
-    """Start an authorization request and submit the password page; return the flow and
-    the last page."""
-    flow = client.start()
-    return flow, sign_in_password(browser, flow.url, email, password)
-
-
-def sign_in_for_tokens(realm: Any, client: RP, email: str, password: str) -> tuple[Browser, dict]:
-    browser = realm.browser()
-    flow, page = sign_in_via_rp(client, browser, email, password)
-    assert browser.left_to and browser.left_to.startswith(client.redirect_uri), page.text
-    token, _, _ = finish_tokens(client, flow, browser)
-    assert token.get("refresh_token")
-    return browser, token
-
-
-def sign_in_refused(client: RP, email: str, password: str, base: str) -> Page:
-    """A fresh browser tries to sign in; the sign-in must fail with no code issued."""
-    browser = Browser(base)
-    _, page = sign_in_via_rp(client, browser, email, password)
-    assert page.status == 401, page.text
-    assert browser.left_to is None  # nothing sent to the relying party
-    assert "code=" not in page.url
-    return page
-
-
-def refresh(client: RP, rp: Any, refresh_token: str) -> requests.Response:
-    return requests.post(
-        client.meta["token_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-        auth=(rp.client_id, rp.client_secret),
-        timeout=10,
-    )
-
-
-def assert_refresh_refused(client: RP, rp: Any, refresh_token: str) -> None:
-    answer = refresh(client, rp, refresh_token)
-    assert answer.status_code == 400, answer.text
-    assert answer.json()["error"] == "invalid_grant"
-
-
-def csrf_token(page: Page) -> str:
-    for form in page.forms:
-        for name, value, _ in form["fields"]:
-            if name == "csrf_token" and value:
-                return value
-    raise AssertionError(f"no CSRF token on {page.url}")
-
-
 def account_status(page: Page) -> str:
     match = re.search(r'<dd id="account-status">(.*?)</dd>', page.text)
     assert match, page.text
     return match.group(1)
-
-
-def notices(page: Page) -> list[str]:
-    return re.findall(r'<p class="notice" role="status">(.*?)</p>', page.text, re.S)
-
-
-def user_state(realm: Any, email: str) -> tuple[bool, str, bool]:
-    """(disabled, password hash, two-factor enabled) straight from the database."""
-    with realm.server.app.app_context():
-        from idp.services.users import find_user_by_email
-
-        db = get_session()
-        user = find_user_by_email(db, db.get(Realm, realm.id), email)
-        assert user is not None
-        return user.disabled, user.password_hash, factors.has_second_factor(db, user)
 
 
 def listed_emails(page: Page) -> list[str]:
@@ -110,23 +56,6 @@ def listed_emails(page: Page) -> list[str]:
         assert '<p class="empty"' in page.text, page.text
         return []
     return re.findall(r'<td><a href="[^"]*">([^<]+)</a>', body.group(1))
-
-
-def admin_events(browser: Browser, realm: Any, email: str, kind: str) -> list[dict[str, str]]:
-    page = browser.get(realm.url("admin/audit") + f"?user={email}&type={kind}")
-    assert page.status == 200
-    return [r for r in audit_rows(page) if r["type"].startswith(kind)]
-
-
-def assert_audited_once(
-    browser: Browser, realm: Any, kind: str, *, actor: Any, subject: Any
-) -> None:
-    """Exactly one successful ``kind`` event about ``subject``, done by the admin ``actor``."""
-    rows = admin_events(browser, realm, subject.email, kind)
-    assert len(rows) == 1, rows
-    assert rows[0]["actor"] == f"admin:{actor.email}"
-    assert rows[0]["subject"] == subject.email
-    assert rows[0]["outcome"] == "success"
 
 
 def second_realm(server: Any) -> conftest.TestRealm:

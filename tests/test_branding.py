@@ -27,6 +27,8 @@ from idp.services import realms as realm_service
 from tests.helpers import Browser, Page, run_idp
 from tests.support.images import png
 
+pytestmark = pytest.mark.slow
+
 ACCENT = "#0b5cad"
 LOW_CONTRAST = "#ffcc00"
 

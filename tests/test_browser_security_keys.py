@@ -106,7 +106,7 @@ def test_p1_enrolment_inside_the_sign_in_with_a_key(realm, test_rp, new_context)
     """A user the realm's policy covers, without a second factor, chooses a security key on
     the enrolment page; Chromium's dialog creates it, the backup codes follow, and the
     relying party gets a two-factor sign-in with ``hwk``."""
-    from tests.test_policy_realm import set_policy
+    from tests.support.policy import set_policy
 
     set_policy(realm, require_2fa="all")
     user = realm.user()

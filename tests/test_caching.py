@@ -21,7 +21,7 @@ from tests.helpers import run_idp
 from tests.support.queries import counted_queries
 
 PERIOD = 3600
-pytestmark = pytest.mark.settings(key_cache_seconds=PERIOD)
+pytestmark = [pytest.mark.settings(key_cache_seconds=PERIOD), pytest.mark.slow]
 
 
 def _discovery(realm: Any, **headers: str) -> requests.Response:

@@ -17,6 +17,8 @@ from idp.db import get_session
 from tests.helpers import run_idp
 from tests.oidc_rp import RP, sign_in_password
 
+pytestmark = pytest.mark.slow
+
 IDP = Path(sys.executable).parent / "idp"
 
 

@@ -22,6 +22,8 @@ import requests
 
 from tests.helpers import Browser
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 IDP = str(Path(sys.executable).parent / "idp")
 RP_URL = "http://127.0.0.1:8000"  # where the demo client's redirect URI points

@@ -12,14 +12,10 @@ import pyotp
 import pytest
 
 from idp.services.totp import matching_step, parse_totp_code
-from tests.helpers import Browser, Page, totp_code
-from tests.test_two_factor_signin import (
-    make_rp,
-    rfc6238,
-    to_code_page,
-    wait_for_step_room,
-    wrong_code,
-)
+from tests.helpers import Browser, Page, totp_code, wait_for_step_room
+from tests.support.signin import make_rp, rfc6238, to_code_page, wrong_code
+
+pytestmark = pytest.mark.slow
 
 N = 20
 

@@ -25,6 +25,8 @@ from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.support.app_db import in_app
 from tests.support.dead_sign_ins import account_sign_in
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def travel() -> Iterator[Any]:

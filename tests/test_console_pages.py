@@ -23,9 +23,10 @@ from idp.services import audit
 from idp.services.audit import EVENT_LABELS, HIDDEN, detail_items, matching_types
 from idp.services.users import find_user_by_email
 from tests.helpers import Browser, Page
-from tests.support.console import audit_rows
-from tests.test_admin_accounts import csrf_token, notices, user_state
-from tests.test_two_factor_admin import admin_browser
+from tests.support.console import admin_browser, audit_rows, user_state
+from tests.support.pages import csrf_token, notices
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The event types other parts of issue 7 add (the common brief's shared names).

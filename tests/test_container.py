@@ -30,6 +30,8 @@ from sqlalchemy import create_engine, make_url, text
 from idp.devsetup import DEMO_CLIENT_ID, DEMO_REDIRECT
 from idp.services.realms import DEFAULT_REALM
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 HEAD_REVISIONS = sorted(p.name.split("_")[0] for p in (ROOT / "migrations/versions").glob("*.py"))

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from idp import clock
 from idp.db import get_session
 from idp.models import User
 from idp.services.realms import create_realm
 from idp.services.verification import RESEND_INTERVAL_SECONDS, VERIFY_TTL_SECONDS
 from tests.helpers import Browser, run_idp
-from tests.support.mail_links import email_claims, events_of, link_in, link_refused, notices
-from tests.test_two_factor_admin import admin_browser
-from tests.test_two_factor_signin import account_sign_in
+from tests.support.console import admin_browser
+from tests.support.mail_links import email_claims, events_of, link_in, link_refused
+from tests.support.pages import notices
+from tests.support.signin import account_sign_in
+
+pytestmark = pytest.mark.slow
 
 SUBJECT = "Verify your email address"
 

@@ -23,6 +23,8 @@ import requests
 
 from tests.helpers import Browser
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 IDP = str(Path(sys.executable).parent / "idp")
 

@@ -43,6 +43,8 @@ from werkzeug.routing import Rule
 from idp.web.failures import PROTOCOL_PATH
 from tests.support.flows import CHALLENGE
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("IDP_FUZZ_EXAMPLES", "1000"))
 
 FUZZ = settings(

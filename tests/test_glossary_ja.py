@@ -24,6 +24,8 @@ from tests.support.console import audit_rows
 from tests.support.flows import authorize_url
 from tests.support.password_reset import ask_for_link
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "idp/translations/ja/LC_MESSAGES/messages.po"
 JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")

@@ -14,6 +14,8 @@ import requests
 from idp.oidc.client_auth import MalformedCredentials, basic_credentials
 from tests.helpers import Browser, Page
 
+pytestmark = pytest.mark.slow
+
 LONG_QUERY = "?q=" + "a" * 2100
 
 

@@ -19,6 +19,8 @@ from .conftest import TestRealm as Realm
 from .support.flows import authorize_url
 from .support.untranslated import untranslated
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "idp/translations/ja/LC_MESSAGES/messages.po"
 MO = PO.with_suffix(".mo")

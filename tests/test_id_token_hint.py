@@ -26,7 +26,9 @@ from tests import conftest
 from tests.helpers import Browser
 from tests.oidc_rp import RP, sign_in_password
 from tests.support.app_db import in_app
-from tests.test_two_factor_signin import finish_tokens, make_rp
+from tests.support.signin import finish_tokens, make_rp
+
+pytestmark = pytest.mark.slow
 
 
 # -- helpers ----------------------------------------------------------------------------------

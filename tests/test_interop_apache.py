@@ -23,6 +23,8 @@ import requests
 
 from tests.helpers import Browser, Page, totp_code
 
+pytestmark = pytest.mark.interop
+
 APACHE = "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")
 

@@ -14,6 +14,8 @@ import requests
 
 from tests.helpers import npm_ci, totp_code
 
+pytestmark = pytest.mark.interop
+
 NODE_DIR = Path(__file__).resolve().parent.parent / "clients" / "node"
 
 

@@ -18,6 +18,8 @@ from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 
 from tests.helpers import Browser, totp_code
 
+pytestmark = pytest.mark.interop
+
 
 def _client(realm: Any, rp: Any) -> Client:
     client = Client(client_authn_method=CLIENT_AUTHN_METHOD)

@@ -18,6 +18,8 @@ from idp.services.errors import InvalidInput
 from tests.helpers import run_idp
 from tests.oidc_rp import RP, sign_in_password
 
+pytestmark = pytest.mark.slow
+
 INACTIVE = {"active": False}
 
 

@@ -13,15 +13,20 @@ import json
 import re
 import secrets
 
+import pytest
+
 from idp import clock
 from idp.db import get_session
 from idp.models import Realm
 from idp.services.invitations import INVITATION_TTL_SECONDS
 from idp.services.users import find_user_by_email
 from tests.helpers import Browser, run_idp
-from tests.support.mail_links import email_claims, events_of, link_in, link_refused, notices
-from tests.test_two_factor_admin import admin_browser
-from tests.test_two_factor_signin import WRONG_PASSWORD_TEXT, error_text
+from tests.support.console import admin_browser
+from tests.support.mail_links import email_claims, events_of, link_in, link_refused
+from tests.support.pages import error_text, notices
+from tests.support.signin import WRONG_PASSWORD_TEXT
+
+pytestmark = pytest.mark.slow
 
 SUBJECT = "You are invited"
 NEW_PASSWORD = "my own secret 42"

@@ -22,8 +22,11 @@ from sqlalchemy import select, update
 from idp.db import get_session, utcnow
 from idp.models import BackupCode
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
-from tests.support.password_reset import make_rp, reset_link
+from tests.support.password_reset import reset_link
+from tests.support.signin import make_rp
 from tests.support.soft_key import SoftKey, page_options
+
+pytestmark = pytest.mark.slow
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.support.app_db import in_app
 from tests.support.flows import authorize_url
 
-pytestmark = pytest.mark.settings(proxy_count=1)
+pytestmark = [pytest.mark.settings(proxy_count=1), pytest.mark.slow]
 
 
 def words(page: Page | str) -> str:

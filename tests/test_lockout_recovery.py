@@ -17,15 +17,10 @@ from idp.models import AuditEvent, Throttle, User
 from idp.services import factors, throttle
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.support.app_db import in_app
-from tests.support.password_reset import (
-    NEW_PASSWORD,
-    ask_for_link,
-    choose_password,
-    make_rp,
-    reset_link,
-)
+from tests.support.password_reset import NEW_PASSWORD, ask_for_link, choose_password, reset_link
+from tests.support.signin import make_rp
 
-pytestmark = pytest.mark.settings(proxy_count=1)
+pytestmark = [pytest.mark.settings(proxy_count=1), pytest.mark.slow]
 
 LOCKOUT_SUBJECT = "Someone is trying to sign in to your account"
 

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from idp import create_app
@@ -22,6 +23,8 @@ from idp.db import get_session
 from idp.migrate import upgrade_database
 from idp.services.clients import create_client
 from idp.services.realms import create_realm
+
+pytestmark = pytest.mark.slow
 
 IDP = str(Path(sys.executable).parent / "idp")
 #: granian's own lines (``[INFO] Starting granian ...``): not the app's.

@@ -21,18 +21,21 @@ from idp.services.errors import InvalidCode
 from idp.services.totp import parse_totp_code
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.oidc_rp import sign_in_password
+from tests.support.app_db import in_app
 from tests.support.flows import password_until_resume
-from tests.test_step_up import enrol_from_account_pages, password_sign_in
-from tests.test_two_factor_signin import (
+from tests.support.pages import error_text
+from tests.support.signin import (
     PAPE,
-    error_text,
     finish_tokens,
-    in_app,
     is_code_page,
     make_rp,
+    password_sign_in,
     to_code_page,
     wrong_code,
 )
+from tests.support.two_factor_pages import enrol_from_account_pages
+
+pytestmark = pytest.mark.slow
 
 
 def _own_address(browser: Browser) -> str:

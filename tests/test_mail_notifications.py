@@ -14,28 +14,32 @@ from typing import Any
 from urllib.parse import urljoin
 
 import pyotp
+import pytest
 
 from idp.models import User
 from tests.helpers import Browser, Page, run_idp, totp_code
-from tests.test_account_pages import _issue_new_codes
-from tests.test_account_password import NEW, _change, _password_page
-from tests.test_admin_accounts import NEW_PASSWORD
-from tests.test_two_factor_account import (
-    _csrf,
-    enable_via_pages,
-    field,
-    new_user_enabled,
-    open_two_factor,
-)
-from tests.test_two_factor_admin import admin_browser
-from tests.test_two_factor_signin import (
+from tests.support.app_db import in_app
+from tests.support.console import NEW_PASSWORD, admin_browser
+from tests.support.pages import csrf_token as _csrf
+from tests.support.password_change import NEW_PASSPHRASE as NEW
+from tests.support.password_change import change_password as _change
+from tests.support.password_change import password_page as _password_page
+from tests.support.signin import (
     account_sign_in,
-    in_app,
     make_rp,
     sign_in_with_backup_code,
     to_code_page,
     wrong_code,
 )
+from tests.support.two_factor_pages import (
+    enable_via_pages,
+    field,
+    new_user_enabled,
+    open_two_factor,
+)
+from tests.support.two_factor_pages import issue_new_codes as _issue_new_codes
+
+pytestmark = pytest.mark.slow
 
 ADDRESS = "127.0.0.1"  # the live server sees the test's requests come from loopback
 ENABLED = "Two-factor authentication was turned on"

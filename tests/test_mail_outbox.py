@@ -16,6 +16,8 @@ from idp.models import OutboxMessage, Realm, User
 from idp.services.mail import enqueue_mail
 from idp.services.users import find_user_by_email
 
+pytestmark = pytest.mark.slow
+
 
 def _queue(app, realm_id: int, email: str, *, commit: bool = True, **params) -> int:
     with app.app_context():

@@ -36,10 +36,15 @@ from idp.services.mail import enqueue_mail
 from idp.services.realms import create_realm
 from idp.services.users import create_user, find_user_by_email
 from tests.helpers import Browser, run_idp
+from tests.support.password_change import NEW_PASSPHRASE as NEW
+from tests.support.password_change import change_password as _change
+from tests.support.password_change import password_page as _password_page
+from tests.support.serving import IDP
+from tests.support.serving import serve_idp as _serve
+from tests.support.signin import account_sign_in
 from tests.support.smtp import SmtpServer
-from tests.test_account_password import NEW, _change, _password_page
-from tests.test_serving import IDP, _serve
-from tests.test_two_factor_signin import account_sign_in
+
+pytestmark = pytest.mark.slow
 
 N = 50
 

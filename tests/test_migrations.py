@@ -24,6 +24,8 @@ import idp.models  # noqa: F401  (registers every table on Base.metadata)
 from idp.cli import alembic_config
 from idp.db import Base, make_engine
 
+pytestmark = pytest.mark.slow
+
 
 def _upgrade_and_diff(url: str) -> list:
     command.upgrade(alembic_config(url), "head")

@@ -18,6 +18,8 @@ from idp.web.oauth_errors import error_page
 from tests import conftest
 from tests.oidc_rp import RP, sign_in_password
 
+pytestmark = pytest.mark.slow
+
 #: Three English words in a row: a sentence left untranslated.
 _ENGLISH = re.compile(r"[A-Za-z'’]{2,}(?:[\s,;:.()]+[A-Za-z'’]{2,}){2,}")
 

@@ -21,6 +21,8 @@ from idp.models import Authenticator, User
 from tests.helpers import run_idp, totp_code
 from tests.oidc_rp import RP, sign_in_password
 
+pytestmark = pytest.mark.slow
+
 IDP = str(Path(sys.executable).parent / "idp")
 
 

@@ -53,6 +53,8 @@ from tests.conftest import PASSWORD, start_server
 from tests.helpers import Browser
 from tests.support.flows import authorize_url
 
+pytestmark = pytest.mark.slow
+
 #: RFC 7636's example verifier, whose S256 challenge ``authorize_url`` sends.
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 PROTOCOL = {

@@ -12,11 +12,13 @@ import pytest
 
 from tests.helpers import Browser, Page
 from tests.support.app_db import in_app
+from tests.support.pages import error_text
+from tests.support.security_keys import last_failure_reason as _last_failure_reason
+from tests.support.security_keys import user_with_key
+from tests.support.signin import finish_tokens, make_rp
 from tests.support.soft_key import b64, page_options
-from tests.test_security_keys import _last_failure_reason, user_with_key
-from tests.test_two_factor_signin import error_text, finish_tokens, make_rp
 
-pytestmark = pytest.mark.settings(localhost=True)
+pytestmark = [pytest.mark.settings(localhost=True), pytest.mark.slow]
 
 
 def passkey_page(realm: Any, client: Any) -> tuple[Browser, Any, Page]:

@@ -30,6 +30,7 @@ from idp.services import factors
 from idp.services.passwords import verify_password
 from tests.helpers import Browser, totp_code, wait_for_step_room
 from tests.support.app_db import in_app
+from tests.support.pages import notices
 from tests.support.password_reset import (
     INVALID_TEXT,
     NEW_PASSWORD,
@@ -38,16 +39,15 @@ from tests.support.password_reset import (
     ask_for_link,
     choose_password,
     forgot_page,
-    make_rp,
-    notices,
     refresh_status,
     reset_link,
     reset_mail,
     sign_in_for_tokens,
     signed_in,
 )
+from tests.support.signin import make_rp
 
-pytestmark = pytest.mark.settings(proxy_count=1)
+pytestmark = [pytest.mark.settings(proxy_count=1), pytest.mark.slow]
 
 
 def client_ip() -> str:

@@ -9,20 +9,18 @@ import re
 from typing import Any
 
 import pyotp
+import pytest
 from sqlalchemy import func, select
 
-from idp.models import Authenticator, Client, Realm, User
+from idp.models import Authenticator, Realm, User
 from idp.services import factors
 from idp.services.realms import set_realm_policy
 from tests.helpers import Browser, Page, totp_code
-from tests.test_two_factor_signin import (
-    account_sign_in,
-    finish_tokens,
-    in_app,
-    is_code_page,
-    make_rp,
-    to_code_page,
-)
+from tests.support.app_db import in_app
+from tests.support.policy import set_client_flag
+from tests.support.signin import account_sign_in, finish_tokens, is_code_page, make_rp, to_code_page
+
+pytestmark = pytest.mark.slow
 
 ENABLED = "Two-factor authentication is enabled."
 REALM_WHY = (
@@ -42,17 +40,6 @@ def set_policy(realm: Any, **kw: Any) -> None:
             db, db.get(Realm, realm.id), actor="test", client_address=None, **kw
         ),
     )
-
-
-def set_client_flag(realm: Any, client_id: str, value: bool) -> None:
-    def change(db: Any) -> None:
-        row = db.scalar(
-            select(Client).where(Client.realm_id == realm.id, Client.client_id == client_id)
-        )
-        assert row is not None
-        row.require_2fa = value
-
-    in_app(realm, change)
 
 
 def factor_rows(realm: Any, user: Any) -> int:

@@ -8,27 +8,21 @@ import re
 from typing import Any
 
 import pyotp
+import pytest
 from sqlalchemy import select, update
 
 from idp import clock
 from idp.db import utcnow
 from idp.models import BackupCode, Realm, SsoSession, User
 from idp.services import backup_codes, factors
-from idp.services.realms import set_realm_policy
 from tests.helpers import Browser, Page, wait_for_step_room
 from tests.oidc_rp import sign_in_password
 from tests.support.app_db import in_app
 from tests.support.flows import password_until_resume
-from tests.test_two_factor_signin import finish_tokens, is_code_page, make_rp
+from tests.support.policy import set_policy, two_factor_enabled
+from tests.support.signin import finish_tokens, is_code_page, make_rp
 
-
-def set_policy(realm: Any, **values: Any) -> None:
-    in_app(
-        realm,
-        lambda db: set_realm_policy(
-            db, db.get(Realm, realm.id), actor="test", client_address=None, **values
-        ),
-    )
+pytestmark = pytest.mark.slow
 
 
 def is_enrol_page(page: Page) -> bool:
@@ -48,10 +42,6 @@ def enrol_on(browser: Browser, page: Page) -> Page:
     assert done.status == 200 and "Two-factor authentication is enabled." in done.text, done.text
     assert len(re.findall(r"<li><code>\d{4}-\d{4}</code></li>", done.text)) == 10
     return done
-
-
-def two_factor_enabled(realm: Any, user: Any) -> bool:
-    return in_app(realm, lambda db: factors.has_second_factor(db, db.get(User, user.id)))
 
 
 def signed_in_at_provider(realm: Any, browser: Browser) -> bool:

@@ -7,7 +7,6 @@ stored, what is refused, and what the audit log says."""
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import subprocess
@@ -22,9 +21,14 @@ from idp.db import get_session
 from idp.models import AuditEvent, Client, Realm
 from idp.services.audit import OPERATOR
 from idp.services.realms import realm_branding as branding_of
-from idp.services.realms import realm_policy, set_realm_policy
-from tests.helpers import Browser, Page, run_idp, totp_code
-from tests.support.console import audit_rows
+from idp.services.realms import set_realm_policy
+from tests.helpers import Page, run_idp
+from tests.support.app_db import audit_events as events
+from tests.support.console import admin_on, audit_rows, sign_in_at
+from tests.support.pages import text_of
+from tests.support.policy import realm_policy_of as policy
+
+pytestmark = pytest.mark.slow
 
 SAVED = "The realm settings are saved."
 REQUIRE_HINT = (
@@ -36,26 +40,9 @@ UNCHANGED = {"require_2fa": "none", "require_2fa_since": None, "grace_days": 0}
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def policy(realm: Any) -> dict[str, Any]:
-    with realm.server.app.app_context():
-        return realm_policy(get_session().get(Realm, realm.id))
-
-
 def realm_branding(realm: Any) -> dict[str, Any]:
     with realm.server.app.app_context():
         return branding_of(get_session().get(Realm, realm.id))
-
-
-def events(realm: Any, kind: str) -> list[AuditEvent]:
-    with realm.server.app.app_context():
-        db = get_session()
-        rows = db.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.realm_id == realm.id, AuditEvent.type == kind)
-            .order_by(AuditEvent.id)
-        ).all()
-        db.expunge_all()
-        return list(rows)
 
 
 def client_requires_2fa(realm: Any, client_id: str) -> bool:
@@ -66,31 +53,6 @@ def client_requires_2fa(realm: Any, client_id: str) -> bool:
         )
         assert row is not None
         return row.require_2fa
-
-
-def text_of(page: Page) -> str:
-    return html.unescape(page.text)
-
-
-def sign_in_at(realm: Any, browser: Browser, path: str, user: Any) -> Page:
-    """Open a console page; it asks for the sign-in (and the code of an admin with 2FA),
-    then shows the page."""
-    page = browser.get(realm.url(path))
-    assert page.status == 200 and 'name="password"' in page.text, page.text
-    page = browser.submit(page, {"email": user.email, "password": user.password})
-    if user.totp_secret:
-        page = browser.submit(page, {"code": totp_code(user.totp_secret)})
-    return page
-
-
-def admin_on(
-    realm: Any, path: str = "admin/settings", *, with_totp: bool = False
-) -> tuple[Any, Browser, Page]:
-    admin = realm.user(admin=True, with_totp=with_totp)
-    browser = realm.browser()
-    page = sign_in_at(realm, browser, path, admin)
-    assert page.status == 200 and page.url.endswith(path), page.text
-    return admin, browser, page
 
 
 def is_reauth_page(page: Page, user: Any) -> bool:

@@ -14,9 +14,12 @@ from sqlalchemy import text
 from idp.db import make_engine, server_hung_up
 
 URL = os.environ.get("IDP_TEST_DATABASE_URL", "")
-pytestmark = pytest.mark.skipif(
-    not URL.startswith("postgresql"), reason="PostgreSQL only (IDP_TEST_DATABASE_URL)"
-)
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        not URL.startswith("postgresql"), reason="PostgreSQL only (IDP_TEST_DATABASE_URL)"
+    ),
+]
 
 
 def _backend_pid(engine) -> int:

@@ -4,7 +4,6 @@ wrong, replayed, tampered with or abusive. Everything goes through the real HTTP
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import secrets
@@ -24,63 +23,26 @@ from idp.services.realms import create_realm
 from tests import conftest
 from tests.helpers import Browser, run_idp
 from tests.oidc_rp import RP, sign_in_password
+from tests.support.protocol import auth_params as _params
+from tests.support.protocol import auth_url as _auth_url
+from tests.support.protocol import pkce as _pkce
+from tests.support.protocol import redeem as _redeem
+from tests.support.protocol import redeem_for as _redeem_for
+from tests.support.protocol import redeem_ok as _redeem_ok
+
+pytestmark = pytest.mark.slow
 
 IDP = Path(sys.executable).parent / "idp"
 T = TypeVar("T")
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    return verifier, challenge
-
-
-def _auth_url(realm: conftest.TestRealm, params: dict[str, str] | list[tuple[str, str]]) -> str:
-    return f"{realm.endpoints['auth']}?{urlencode(params)}"
-
-
-def _params(client_id: str, redirect_uri: str, challenge: str | None, **extra: str) -> dict:
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": redirect_uri,
-        "scope": "openid email offline_access",
-        "state": secrets.token_urlsafe(8),
-        "nonce": secrets.token_urlsafe(8),
-    }
-    if challenge is not None:
-        params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
-    params.update(extra)
-    return params
-
-
 def _sign_in_for_code(realm: conftest.TestRealm, browser: Browser, user: Any, params: dict) -> str:
     sign_in_password(browser, _auth_url(realm, params), user.email, user.password)
     callback = browser.callback_params()
     assert callback.get("state") == params["state"], callback
     assert "code" in callback, callback
     return callback["code"]
-
-
-def _redeem(
-    realm: conftest.TestRealm,
-    code: str,
-    *,
-    client_id: str,
-    secret: str | None,
-    redirect_uri: str,
-    verifier: str | None = None,
-) -> requests.Response:
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-    if verifier is not None:
-        data["code_verifier"] = verifier
-    auth = (client_id, secret) if secret else None
-    if secret is None:
-        data["client_id"] = client_id
-    return requests.post(realm.endpoints["token"], data=data, auth=auth, timeout=10)
 
 
 def _refresh(realm: conftest.TestRealm, rp: Any, refresh_token: str) -> requests.Response:
@@ -119,27 +81,6 @@ def _tokens(realm: conftest.TestRealm, rp: Any, user: Any, browser: Browser | No
         realm, browser, user, _params(rp.client_id, rp.redirect_uri, challenge)
     )
     return _redeem_ok(realm, rp, code, verifier)
-
-
-def _redeem_for(
-    realm: conftest.TestRealm, rp: Any, code: str, verifier: str | None
-) -> requests.Response:
-    """Redeem a code as the confidential client ``rp`` with its own secret and redirect URI."""
-    return _redeem(
-        realm,
-        code,
-        client_id=rp.client_id,
-        secret=rp.client_secret,
-        redirect_uri=rp.redirect_uri,
-        verifier=verifier,
-    )
-
-
-def _redeem_ok(realm: conftest.TestRealm, rp: Any, code: str, verifier: str) -> dict:
-    """Redeem a code for the confidential client ``rp``; the token response (must be 200)."""
-    resp = _redeem_for(realm, rp, code, verifier)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
 
 
 def _assert_error_page(resp: requests.Response) -> None:

@@ -13,7 +13,10 @@ import pytest
 import requests
 
 from tests.helpers import Browser, Page
-from tests.test_protocol_errors import _auth_url, _params, _pkce, _redeem_ok
+from tests.support.protocol import auth_params as _params
+from tests.support.protocol import auth_url as _auth_url
+from tests.support.protocol import pkce as _pkce
+from tests.support.protocol import redeem_ok as _redeem_ok
 
 
 def _hidden_fields(page: Page) -> dict[str, str]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import pyotp
+import pytest
 from sqlalchemy import select
 
 from idp import clock
@@ -20,6 +21,8 @@ from idp.models import AuditEvent, Realm, User
 from idp.services import factors
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.support.app_db import in_app
+
+pytestmark = pytest.mark.slow
 
 WARNING = "Saving this will ask you to set up two-factor authentication right away"
 SAVED = "The realm settings are saved."

@@ -19,88 +19,24 @@ import requests
 from sqlalchemy import select
 
 from idp import clock
-from idp.models import AuditEvent, Authenticator
 from idp.services.security_keys import CHALLENGE_TTL
 from tests.helpers import Browser, Page, run_idp, totp_code
-from tests.support.soft_key import SoftKey, b64, page_options
-from tests.test_two_factor_signin import (
-    account_sign_in,
-    error_text,
-    finish_tokens,
-    in_app,
-    make_rp,
-    to_code_page,
+from tests.support.app_db import audit_events as events
+from tests.support.app_db import in_app
+from tests.support.pages import error_text
+from tests.support.security_keys import (
+    KEY_PAGE,
+    add_key,
+    keys_of,
+    post_key,
+    to_key_page,
+    user_with_key,
 )
+from tests.support.security_keys import last_failure_reason as _last_failure_reason
+from tests.support.signin import account_sign_in, finish_tokens, make_rp, to_code_page
+from tests.support.soft_key import SoftKey, b64, page_options
 
-pytestmark = pytest.mark.settings(localhost=True)
-
-KEY_PAGE = "/security-key"
-
-
-def events(realm: Any, kind: str) -> list[AuditEvent]:
-    def find(db: Any) -> list[AuditEvent]:
-        rows = db.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.realm_id == realm.id, AuditEvent.type == kind)
-            .order_by(AuditEvent.id)
-        ).all()
-        db.expunge_all()
-        return list(rows)
-
-    return in_app(realm, find)
-
-
-def keys_of(realm: Any, user: Any) -> list[Authenticator]:
-    def find(db: Any) -> list[Authenticator]:
-        rows = db.scalars(
-            select(Authenticator).where(
-                Authenticator.user_id == user.id, Authenticator.type == "webauthn"
-            )
-        ).all()
-        db.expunge_all()
-        return list(rows)
-
-    return in_app(realm, find)
-
-
-def shown_codes(page: Page) -> list[str]:
-    block = re.search(r'<ol class="codes" id="backup-codes"[^>]*>(.*?)</ol>', page.text, re.S)
-    assert block, page.text
-    return [c.replace("-", "") for c in re.findall(r"<code>([^<]*)</code>", block.group(1))]
-
-
-def add_key(realm: Any, browser: Browser, key: SoftKey, name: str = "YubiKey") -> Page:
-    """On the 2FA page: "Add a security key or passkey", name it, answer the browser's
-    dialog with ``key``."""
-    two_factor = browser.get(realm.url("account/two-factor"))
-    page = browser.get(two_factor.link("Add a security key or passkey"))
-    assert page.status == 200 and 'data-webauthn="create"' in page.text, page.text
-    options = page_options(page.text)
-    assert options["rp"]["id"] == "localhost" and options["attestation"] == "none"
-    assert options["authenticatorSelection"]["userVerification"] == "preferred"
-    return browser.submit(page, {"name": name, "credential": key.create(options)})
-
-
-def user_with_key(realm: Any, *, user_verified: bool = True) -> tuple[Any, SoftKey, Browser]:
-    """A user without 2FA adds a key on the account page: 2FA is on, backup codes shown."""
-    user = realm.user()
-    browser = realm.browser()
-    account_sign_in(realm, browser, user)
-    key = SoftKey(realm.base, user_verified=user_verified)
-    done = add_key(realm, browser, key)
-    assert done.status == 200 and "Two-factor authentication is enabled" in done.text, done.text
-    user.backup_codes = shown_codes(done)
-    return user, key, browser
-
-
-def to_key_page(realm: Any, client: Any, user: Any) -> tuple[Browser, Any, Page]:
-    browser, flow, page = to_code_page(realm, client, user)
-    assert page.status == 200 and page.url.endswith(KEY_PAGE), page.url
-    return browser, flow, page
-
-
-def post_key(browser: Browser, page: Page, response: str) -> Page:
-    return browser.submit(page, {"credential": response}, action=KEY_PAGE)
+pytestmark = [pytest.mark.settings(localhost=True), pytest.mark.slow]
 
 
 # -- adding a key ----------------------------------------------------------------------------
@@ -242,10 +178,6 @@ def _refused(browser: Browser, page: Page, response: str) -> Page:
     assert refused.status == 401 and KEY_PAGE in refused.url, refused.text
     assert "was not accepted" in error_text(refused)
     return refused
-
-
-def _last_failure_reason(realm: Any) -> str:
-    return events(realm, "login.second_factor.failed")[-1].detail["reason"]
 
 
 def test_replayed_assertion_is_refused(realm, rp):

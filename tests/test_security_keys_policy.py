@@ -23,13 +23,16 @@ import pytest
 from idp.assurance import PAPE_MFA
 from tests.helpers import Browser, Page, run_idp
 from tests.oidc_rp import sign_in_password
-from tests.support.console import audit_rows
+from tests.support.app_db import audit_events as events
+from tests.support.console import admin_on, audit_rows
+from tests.support.pages import error_text, text_of
+from tests.support.policy import realm_policy_of as policy
+from tests.support.policy import set_client_flag, set_policy, two_factor_enabled
+from tests.support.security_keys import keys_of, post_key, shown_codes, to_key_page, user_with_key
+from tests.support.signin import finish_tokens, make_rp, to_code_page
 from tests.support.soft_key import SoftKey, page_options
-from tests.test_policy_p5 import set_client_flag
-from tests.test_policy_realm import set_policy, two_factor_enabled
-from tests.test_policy_settings import admin_on, events, policy, text_of
-from tests.test_security_keys import keys_of, post_key, shown_codes, to_key_page, user_with_key
-from tests.test_two_factor_signin import error_text, finish_tokens, make_rp, to_code_page
+
+pytestmark = pytest.mark.slow
 
 LOCALHOST = pytest.mark.settings(localhost=True)
 ENROL_KEY = "/enrol/security-key"

@@ -8,9 +8,7 @@ Every claim is checked by the Authlib relying party against the realm's JWKS."""
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from typing import Any
 
 import pytest
@@ -21,15 +19,12 @@ from idp.models import User
 from idp.services.factors import has_second_factor
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.oidc_rp import RP, sign_in_password
-from tests.test_two_factor_signin import (
-    PAPE,
-    finish_tokens,
-    in_app,
-    is_code_page,
-    make_rp,
-)
+from tests.support.app_db import in_app
+from tests.support.signin import PAPE, finish_tokens, is_code_page, make_rp, password_sign_in
+from tests.support.two_factor_pages import ENABLED, enrol_from_account_pages, shown_key
 
-ENABLED = "Two-factor authentication is enabled."
+pytestmark = pytest.mark.slow
+
 ESSENTIAL_2 = json.dumps({"id_token": {"acr": {"essential": True, "values": ["2"]}}})
 
 
@@ -38,41 +33,10 @@ def is_password_page(page: Page) -> bool:
     return page.status == 200 and 'name="password"' in page.text
 
 
-def shown_key(page: Page) -> str:
-    """The key shown for manual entry (``<dd id="key"><code>``, grouped with spaces)."""
-    match = re.search(r'<dd id="key"><code>([^<]*)</code></dd>', page.text)
-    assert match, page.text
-    return html.unescape(match.group(1)).replace(" ", "")
-
-
-def password_sign_in(client: RP, browser: Browser, user: Any, **params: Any) -> dict:
-    """A sign-in with the password alone; returns the verified ID-token claims."""
-    flow = client.start(**params)
-    sign_in_password(browser, flow.url, user.email, user.password)
-    _, claims, _ = finish_tokens(client, flow, browser)
-    assert claims["amr"] == ["pwd"] and claims["acr"] == "1", claims
-    return claims
-
-
 def silent(client: RP, browser: Browser, **params: Any) -> tuple[Any, Page]:
     """An authorization request in a browser that may already hold a session."""
     flow = client.start(**params)
     return flow, browser.get(flow.url)
-
-
-def enrol_from_account_pages(realm: Any, browser: Browser, user: Any) -> None:
-    """The signed-in user enables 2FA from the account pages; enabling keeps this
-    browser's (password-only) session. Uses the previous step's code so that the current
-    and next steps stay free for the sign-ins of the test."""
-    home = browser.get(realm.url("account/"))
-    assert home.status == 200 and 'name="password"' not in home.text, home.text
-    page = browser.get(home.link("Two-factor authentication"))
-    page = browser.get(page.link("Enable"))
-    key = shown_key(page)
-    wait_for_step_room(2.0)
-    done = browser.submit(page, {"code": totp_code(key, -1)})
-    assert done.status == 200 and ENABLED in done.text, done.text
-    user.totp_secret = key
 
 
 def two_factor_enabled(realm: Any, user: Any) -> bool:

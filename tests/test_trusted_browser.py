@@ -21,14 +21,10 @@ from idp.services.trusted_browsers import COOKIE
 from tests import conftest
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.oidc_rp import RP, sign_in_password
-from tests.test_two_factor_signin import (
-    account_sign_in,
-    finish_tokens,
-    in_app,
-    is_code_page,
-    make_rp,
-    to_code_page,
-)
+from tests.support.app_db import in_app
+from tests.support.signin import account_sign_in, finish_tokens, is_code_page, make_rp, to_code_page
+
+pytestmark = pytest.mark.slow
 
 TRUSTED_AMR = ["pwd", "mfa", "trusted_browser"]
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

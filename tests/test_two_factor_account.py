@@ -19,65 +19,35 @@ from sqlalchemy import select
 from idp.db import Base
 from idp.models import Authenticator, BackupCode
 from idp.services.qr import qr_svg
-from tests.helpers import Browser, Page, totp_code
-from tests.test_two_factor_signin import (
+from tests.helpers import Browser, Page, totp_code, wait_for_step_room
+from tests.support.app_db import in_app
+from tests.support.pages import csrf_token as _csrf
+from tests.support.pages import error_text
+from tests.support.signin import (
     account_sign_in,
-    error_text,
     finish_tokens,
-    in_app,
     is_code_page,
     make_rp,
     rfc6238,
     sign_in_with_backup_code,
     sign_in_with_totp,
     to_code_page,
-    wait_for_step_room,
     wrong_code,
 )
+from tests.support.two_factor_pages import (
+    ENABLED,
+    asks_for_code,
+    backup_refused,
+    enable_via_pages,
+    field,
+    is_reauth_page,
+    new_user_enabled,
+    open_two_factor,
+    password_only_session,
+    shown_codes,
+)
 
-ENABLED = "Two-factor authentication is enabled."
-
-
-def field(page: Page, ident: str) -> str:
-    match = re.search(rf'id="{ident}"[^>]*>(.*?)</dd>', page.text, re.S)
-    assert match, page.text
-    return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip()
-
-
-def shown_codes(page: Page) -> list[str]:
-    block = re.search(r'<ol class="codes" id="backup-codes"[^>]*>(.*?)</ol>', page.text, re.S)
-    assert block, page.text
-    return re.findall(r"<code>([^<]*)</code>", block.group(1))
-
-
-def open_two_factor(browser: Browser, page: Page) -> Page:
-    """From any account page, through the account menu."""
-    return browser.get(page.link("Two-factor authentication"))
-
-
-def enable_via_pages(realm: Any, browser: Browser, page: Page) -> tuple[str, list[str], Page]:
-    """On the 2FA page: Enable (or set up a new app), read the key, Verify with the code
-    an authenticator app would show. Returns the key, the backup codes and the page."""
-    page = open_two_factor(browser, page)
-    label = "Enable" if "is not enabled" in page.text else "Set up a new authenticator app"
-    page = browser.get(page.link(label))
-    assert page.status == 200 and "<svg" in page.text, page.text
-    key = field(page, "key").replace(" ", "")
-    done = browser.submit(page, {"code": pyotp.TOTP(key).now()})
-    assert done.status == 200 and ENABLED in done.text, done.text
-    codes = [c.replace("-", "") for c in shown_codes(done)]
-    return key, codes, done
-
-
-def new_user_enabled(realm: Any) -> tuple[Any, Browser, str, list[str], Page]:
-    """A user without 2FA signs in on the account page and enables it."""
-    user = realm.user()
-    browser = realm.browser()
-    home = account_sign_in(realm, browser, user)
-    key, codes, page = enable_via_pages(realm, browser, home)
-    user.totp_secret = key
-    user.backup_codes = codes
-    return user, browser, key, codes, page
+pytestmark = pytest.mark.slow
 
 
 def new_user_on_enable_page(realm: Any) -> tuple[Any, Browser, Page]:
@@ -88,23 +58,8 @@ def new_user_on_enable_page(realm: Any) -> tuple[Any, Browser, Page]:
     return user, browser, browser.get(open_two_factor(browser, home).link("Enable"))
 
 
-def asks_for_code(realm: Any, rp: Any, user: Any) -> bool:
-    browser, _, page = to_code_page(realm, make_rp(realm, rp), user)
-    if browser.left_to:
-        return False
-    assert is_code_page(page), page.text
-    return True
-
-
 def totp_refused(realm: Any, rp: Any, user: Any, code: str) -> bool:
     browser, _, page = to_code_page(realm, make_rp(realm, rp), user)
-    page = browser.submit(page, {"code": code})
-    return page.status == 401 and browser.left_to is None
-
-
-def backup_refused(realm: Any, rp: Any, user: Any, code: str) -> bool:
-    browser, _, page = to_code_page(realm, make_rp(realm, rp), user)
-    page = browser.get(page.link("Use a backup code instead"))
     page = browser.submit(page, {"code": code})
     return page.status == 401 and browser.left_to is None
 
@@ -115,16 +70,6 @@ def reauthenticate(browser: Browser, page: Page, user: Any, code: str) -> Page:
     page = browser.submit(page, {"password": user.password})
     assert is_code_page(page), page.text
     return browser.submit(page, {"code": code})
-
-
-def is_reauth_page(page: Page, user: Any) -> bool:
-    return (
-        page.status == 200
-        and "Confirm it's you" in html.unescape(page.text)
-        and 'name="password"' in page.text
-        and "readonly" in page.text
-        and user.email in page.text
-    )
 
 
 # -- E1-E7 ------------------------------------------------------------------------------------
@@ -243,29 +188,6 @@ def test_e7_enrolling_anew_replaces_key_and_backup_codes(realm, rp):
 
 
 # -- sensitive actions need a recent sign-in with every factor --------------------------------
-def password_only_session(realm: Any, browser: Browser, user: Any) -> None:
-    """Give ``browser`` a fresh SSO session of ``user`` that proved the password alone,
-    as a sign-in from before the user enabled 2FA elsewhere would have left."""
-    from idp import clock
-    from idp.models import User
-    from idp.services.sessions import create_sso_session
-    from idp.web.common import SSO_COOKIE
-
-    def make(db: Any) -> str:
-        row = db.get(User, user.id)
-        _, cookie = create_sso_session(
-            db, row, amr=["pwd"], acr="1", auth_time=int(clock.timestamp())
-        )
-        return cookie
-
-    browser.session.cookies.set(
-        SSO_COOKIE,
-        in_app(realm, make),
-        domain=urlsplit(realm.url("")).hostname,
-        path=f"/realms/{realm.name}/",
-    )
-
-
 def test_e7_password_only_session_cannot_change_2fa_without_a_code(realm, rp):
     """Keycloak CVE-2023-3597 shape: a session that proved only the password must not
     reach enable, disable or new backup codes of a user who has 2FA."""
@@ -395,14 +317,6 @@ def test_b3_new_set_invalidates_old_codes(realm, rp):
     assert "attachment" not in stale.headers.get("Content-Disposition", "")
     assert "no longer valid" in stale.text
     sign_in_with_backup_code(realm, make_rp(realm, rp), user, new[0])
-
-
-def _csrf(page: Page) -> str:
-    for form in page.forms:
-        for name, value, _ in form["fields"]:
-            if name == "csrf_token":
-                return value
-    raise AssertionError("no csrf token")
 
 
 def test_b4_all_backup_codes_invalid_after_disable(realm, rp):

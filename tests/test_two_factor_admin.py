@@ -4,29 +4,25 @@ state, an admin's Disable with confirmation, the operator's CLI reset, and the a
 from __future__ import annotations
 
 import re
-from typing import Any
 
+import pytest
 import requests
 
-from tests.helpers import Browser, Page, run_idp, totp_code
-from tests.support.console import audit_rows
-from tests.test_two_factor_account import enable_via_pages, open_two_factor
-from tests.test_two_factor_signin import (
+from tests.helpers import Page, run_idp, totp_code
+from tests.support.console import admin_browser, audit_rows
+from tests.support.signin import (
     account_sign_in,
     make_rp,
     prompt_none_error,
     sign_in_with_backup_code,
     sign_in_with_totp,
+    still_signed_in,
     to_code_page,
     wrong_code,
 )
+from tests.support.two_factor_pages import enable_via_pages, open_two_factor
 
-
-def admin_browser(realm: Any) -> tuple[Any, Browser, Page]:
-    admin = realm.user(admin=True)
-    browser = realm.browser()
-    home = account_sign_in(realm, browser, admin)
-    return admin, browser, home
+pytestmark = pytest.mark.slow
 
 
 def user_row(page: Page, email: str) -> str:
@@ -40,11 +36,6 @@ def twofa_cell(page: Page, email: str) -> str:
     match = re.search(r'<td class="twofa">(.*?)</td>', user_row(page, email))
     assert match
     return re.sub(r"<[^>]+>", "", match.group(1)).strip()  # the badge's text
-
-
-def still_signed_in(realm: Any, browser: Browser) -> bool:
-    page = browser.get(realm.url("account/"))
-    return "Account settings</h1>" in page.text
 
 
 # -- A1 ---------------------------------------------------------------------------------------

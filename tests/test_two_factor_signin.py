@@ -2,16 +2,12 @@
 page, security-code page, backup-code form, throttling, expiry and browser binding of the
 half-finished sign-in, and the amr/acr claims a relying party sees in its tokens.
 
-The helpers at the top are shared with the other two-factor test files."""
+The steps other test modules share are in tests/support/signin.py."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import html
 import json
-import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -29,84 +25,25 @@ from idp.services.totp import matching_step, parse_totp_code
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
 from tests.oidc_rp import RP, sign_in_password
 from tests.support.app_db import in_app
+from tests.support.pages import error_text
+from tests.support.signin import (
+    PAPE,
+    WRONG_PASSWORD_TEXT,
+    finish_tokens,
+    is_code_page,
+    make_rp,
+    prompt_none_error,
+    rfc6238,
+    sign_in_with_backup_code,
+    sign_in_with_totp,
+    to_code_page,
+    wrong_code,
+)
 
-PAPE = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
-WRONG_PASSWORD_TEXT = "Invalid email or password."
-
-
-# -- shared helpers ---------------------------------------------------------------------------
-def make_rp(realm: Any, rp: Any, base: str | None = None) -> RP:
-    issuer = f"{base}/realms/{realm.name}" if base else realm.issuer
-    return RP(issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
-
-
-def to_code_page(
-    realm: Any, client: RP, user: Any, browser: Browser | None = None, **params: Any
-) -> tuple[Browser, Any, Page]:
-    """Start an authorization request and pass the password step."""
-    browser = browser or realm.browser()
-    flow = client.start(**params)
-    page = sign_in_password(browser, flow.url, user.email, user.password)
-    return browser, flow, page
+pytestmark = pytest.mark.slow
 
 
-def is_code_page(page: Page) -> bool:
-    return (
-        page.status == 200 and "/totp" in page.url and 'autocomplete="one-time-code"' in page.text
-    )
-
-
-def error_text(page: Page) -> str:
-    match = re.search(r'<p class="error" role="alert" id="error">(.*?)</p>', page.text, re.S)
-    assert match, page.text
-    return html.unescape(match.group(1)).strip()
-
-
-def finish_tokens(client: RP, flow: Any, browser: Browser) -> tuple[dict, dict, dict]:
-    """Exchange the code; return the token response, the verified ID-token claims and the
-    verified access-token claims (both checked against the realm's JWKS)."""
-    token = client.finish(flow, browser)
-    claims = client.verify_id_token(token["id_token"], nonce=flow.nonce)
-    _, at = client.verify_access_token(token["access_token"])
-    return token, claims, at
-
-
-def sign_in_with_totp(
-    realm: Any, client: RP, user: Any, offset: int = 0, browser: Browser | None = None, **kw: Any
-) -> tuple[Browser, dict, dict, dict]:
-    browser, flow, page = to_code_page(realm, client, user, browser=browser, **kw)
-    assert is_code_page(page), page.text
-    browser.submit(page, {"code": totp_code(user.totp_secret, offset)})
-    token, claims, at = finish_tokens(client, flow, browser)
-    return browser, token, claims, at
-
-
-def sign_in_with_backup_code(
-    realm: Any, client: RP, user: Any, code: str, browser: Browser | None = None, **kw: Any
-) -> tuple[Browser, Page, dict, dict, dict]:
-    """Returns the notice page shown after the backup code too."""
-    browser, flow, page = to_code_page(realm, client, user, browser=browser, **kw)
-    page = browser.get(page.link("Use a backup code instead"))
-    notice = browser.submit(page, {"code": code})
-    assert notice.status == 200 and "signed in with a backup code" in notice.text, notice.text
-    browser.submit(notice)
-    token, claims, at = finish_tokens(client, flow, browser)
-    return browser, notice, token, claims, at
-
-
-def account_sign_in(
-    realm: Any, browser: Browser, user: Any, code: str | None = None, path: str = "account/"
-) -> Page:
-    """Open an account page, which sends the browser through the hosted sign-in."""
-    page = browser.get(realm.url(path))
-    assert page.status == 200 and 'name="password"' in page.text, page.text
-    page = browser.submit(page, {"email": user.email, "password": user.password})
-    if code is not None:
-        assert is_code_page(page), page.text
-        page = browser.submit(page, {"code": code})
-    return page
-
-
+# -- helpers ----------------------------------------------------------------------------------
 def forget_last_step(realm: Any, user: Any) -> None:
     """Set up a user whose authenticator has not been used for a while (the helper enrols
     with the previous step's code, which would make that step a replay)."""
@@ -120,33 +57,8 @@ def forget_last_step(realm: Any, user: Any) -> None:
     )
 
 
-def wrong_code(secret: str) -> str:
-    """A well-formed 6-digit code that is not the code of any step near now."""
-    near = {totp_code(secret, k) for k in range(-3, 4)}
-    value = 0
-    while f"{value:06d}" in near:
-        value += 1
-    return f"{value:06d}"
-
-
-def rfc6238(key_b32: str, at: float, digits: int = 6) -> str:
-    """RFC 6238 TOTP (SHA-1, 30 s) written out from the RFC, independent of pyotp."""
-    key = base64.b32decode(key_b32 + "=" * (-len(key_b32) % 8))
-    counter = int(at // 30)
-    mac = hmac.new(key, counter.to_bytes(8, "big"), hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    value = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
-    return f"{value % 10**digits:0{digits}d}"
-
-
 def cookie_values(browser: Browser, name: str) -> list[str]:
     return [c.value for c in browser.session.cookies if c.name == name and c.value]
-
-
-def prompt_none_error(client: RP, browser: Browser) -> str | None:
-    flow = client.start(prompt="none")
-    browser.get(flow.url)
-    return browser.callback_params().get("error")
 
 
 # -- L1 ---------------------------------------------------------------------------------------

@@ -27,11 +27,13 @@ from tests.support.dead_sign_ins import (
     is_code_page,
     is_dead_sign_in,
     is_enrol_page,
-    make_rp,
     shown_key,
     signed_in,
     two_factor_enabled,
 )
+from tests.support.signin import make_rp
+
+pytestmark = pytest.mark.slow
 
 ESSENTIAL_2 = json.dumps({"id_token": {"acr": {"essential": True, "values": ["2"]}}})
 

@@ -21,6 +21,7 @@ from idp.db import utcnow
 from idp.models import SsoSession
 from tests.helpers import Browser, wait_for_step_room
 from tests.oidc_rp import sign_in_password
+from tests.support.app_db import in_app
 from tests.support.dead_sign_ins import (
     CHANGES,
     NEW_PASSWORD,
@@ -28,15 +29,16 @@ from tests.support.dead_sign_ins import (
     account_sign_in,
     code_for,
     emailed_link_param,
-    in_app,
     is_dead_sign_in,
     is_enrol_page,
-    make_rp,
     shown_key,
     signed_in,
     steal_session,
     two_factor_enabled,
 )
+from tests.support.signin import make_rp
+
+pytestmark = pytest.mark.slow
 
 ESSENTIAL_2 = json.dumps({"id_token": {"acr": {"essential": True, "values": ["2"]}}})
 

@@ -13,9 +13,13 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+
 from tests import conftest
 from tests.helpers import Browser
 from tests.oidc_rp import RP, sign_in_password
+
+pytestmark = pytest.mark.slow
 
 
 def _id_token(realm: conftest.TestRealm, rp: Any, user: Any, browser: Browser) -> str:

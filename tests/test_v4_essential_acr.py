@@ -31,6 +31,8 @@ from tests import conftest
 from tests.helpers import Browser, totp_code
 from tests.oidc_rp import RP, sign_in_password
 
+pytestmark = pytest.mark.slow
+
 UNKNOWN = "urn:example:unknown"
 PAPE = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 

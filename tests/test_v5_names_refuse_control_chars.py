@@ -26,6 +26,8 @@ from idp.services import realms as realm_service
 from idp.services import users as user_service
 from tests.helpers import Browser, Page, run_idp
 
+pytestmark = pytest.mark.slow
+
 INJECTION = "Acme\r\nBcc: attacker@evil.example"
 BAD_NAMES = [
     "Acme\nCorp",

@@ -9,11 +9,14 @@ import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.helpers import Browser
 from tests.oidc_rp import sign_in_password
 from tests.support.flows import authorize_url
+
+pytestmark = pytest.mark.slow
 
 #: RFC 7636's example verifier (``flows.CHALLENGE`` is its S256 challenge).
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"

@@ -21,9 +21,10 @@ from idp.db import get_session
 from idp.services import throttle
 from idp.services.errors import TooManyAttempts
 from tests.helpers import Browser, Page, totp_code, wait_for_step_room
-from tests.support.password_reset import NEW_PASSWORD, make_rp
+from tests.support.password_reset import NEW_PASSWORD
+from tests.support.signin import make_rp
 
-pytestmark = pytest.mark.settings(proxy_count=1)
+pytestmark = [pytest.mark.settings(proxy_count=1), pytest.mark.slow]
 
 YEAR = 365 * 24 * 3600
 

@@ -20,7 +20,7 @@ from idp.well_known import WellKnownFastPath
 from tests.helpers import run_idp
 
 PERIOD = 3600
-pytestmark = pytest.mark.settings(key_cache_seconds=PERIOD, proxy_count=1)
+pytestmark = [pytest.mark.settings(key_cache_seconds=PERIOD, proxy_count=1), pytest.mark.slow]
 
 #: Headers that differ per request by design: the time (to the second).
 PER_REQUEST = {"Date"}

@@ -16,16 +16,12 @@ from idp import clock
 from idp.models import User
 from idp.services.factors import has_second_factor
 from tests.helpers import Browser, Page, run_idp, totp_code
-from tests.oidc_rp import RP, sign_in_password
+from tests.oidc_rp import sign_in_password
 from tests.support.app_db import in_app
 from tests.support.password_reset import ask_for_link, choose_password, reset_link
 
 NEW_PASSWORD = "a passphrase nobody knew before"
 SSO_COOKIE = "IDP_SESSION"
-
-
-def make_rp(realm: Any, rp: Any) -> RP:
-    return RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
 
 
 def two_factor_enabled(realm: Any, user: Any) -> bool:
@@ -60,7 +56,7 @@ def is_dead_sign_in(page: Page) -> bool:
 
 def account_sign_in(realm: Any, browser: Browser, user: Any, code: str | None = None) -> Page:
     """Open the account page, which sends the browser through the hosted sign-in."""
-    page = sign_in_password(browser, realm.url("account/"), user.email, user.password)
+    page: Page = sign_in_password(browser, realm.url("account/"), user.email, user.password)
     if code is not None:
         assert is_code_page(page), page.text
         page = browser.submit(page, {"code": code})
@@ -76,7 +72,7 @@ def console(realm: Any) -> Browser:
     """An admin (with an authenticator app, so that any policy lets them into the console)
     signed in just now: the console's account actions need a recent sign-in."""
     admin = realm.user(admin=True, with_totp=True)
-    browser = realm.browser()
+    browser: Browser = realm.browser()
     account_sign_in(realm, browser, admin, code=totp_code(admin.totp_secret, 0))
     return browser
 

@@ -24,7 +24,8 @@ def authorize_url(realm: Any, rp: Any, **extra: str) -> str:
         "code_challenge_method": "S256",
         **extra,
     }
-    return realm.endpoints["auth"] + "?" + urlencode(query)
+    endpoint: str = realm.endpoints["auth"]
+    return endpoint + "?" + urlencode(query)
 
 
 def password_until_resume(realm: Any, browser: Browser, client: Any, user: Any) -> tuple[Any, str]:

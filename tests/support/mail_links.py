@@ -3,7 +3,6 @@ the claims a relying party gets, the console's audit trail of a user."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import requests
@@ -19,7 +18,8 @@ def link_in(mail: Any, path_part: str) -> str:
     links = [link for link in mail.links() if path_part in link]
     assert len(links) == 1, mail.text
     assert links[0] in mail.html.replace("&amp;", "&")
-    return links[0]
+    link: str = links[0]
+    return link
 
 
 def email_claims(realm: Any, rp: Any, email: str, password: str) -> tuple[bool, bool]:
@@ -39,10 +39,6 @@ def email_claims(realm: Any, rp: Any, email: str, password: str) -> tuple[bool, 
     ).json()
     assert claims["email"] == info["email"]
     return claims["email_verified"], info["email_verified"]
-
-
-def notices(page: Page) -> list[str]:
-    return re.findall(r'<p class="notice" role="status">(.*?)</p>', page.text, re.S)
 
 
 def events_of(browser: Browser, realm: Any, email: str) -> list[dict[str, str]]:

@@ -4,7 +4,6 @@ it and choose a new password; and sign in to a relying party for tokens."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import requests
@@ -40,7 +39,8 @@ def reset_link(mailbox: Any, email: str) -> str:
     links = [link for link in mail.links() if "/reset-password/" in link]
     assert len(links) == 1, mail.text
     assert links[0] in mail.html, "the HTML part carries the same link"
-    return links[0]
+    link: str = links[0]
+    return link
 
 
 def choose_password(browser: Browser, link: str, new: str = NEW_PASSWORD) -> Page:
@@ -50,17 +50,9 @@ def choose_password(browser: Browser, link: str, new: str = NEW_PASSWORD) -> Pag
     return browser.submit(form, {"new_password": new, "confirm_password": new})
 
 
-def notices(page: Page) -> list[str]:
-    return re.findall(r'<p class="notice" role="status">(.*?)</p>', page.text, re.S)
-
-
-def make_rp(realm: Any, rp: Any) -> RP:
-    return RP(realm.issuer, rp.client_id, rp.client_secret, rp.redirect_uri)
-
-
 def sign_in_for_tokens(
     realm: Any, client: RP, email: str, password: str, secret: str | None = None
-) -> tuple[Browser, dict]:
+) -> tuple[Browser, dict[str, Any]]:
     """A fresh browser signs in to ``client`` (with a TOTP code when ``secret``) and
     exchanges the code for tokens."""
     browser = realm.browser()

@@ -58,7 +58,7 @@ class _Handler:
             return "451 4.3.0 try again later"
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
-            self.received.append(Received(list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            self.received.append(Received(list(envelope.rcpt_tos), message))
         return "250 OK"
 
 
@@ -98,7 +98,8 @@ def _free_port() -> int:
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class Mailbox:

@@ -34,7 +34,8 @@ def page_options(text: str) -> dict[str, Any]:
     """The WebAuthn options a page carries for webauthn.js (``data-options``)."""
     match = re.search(r'data-options="([^"]*)"', text)
     assert match, text
-    return json.loads(html.unescape(match.group(1)))
+    options: dict[str, Any] = json.loads(html.unescape(match.group(1)))
+    return options
 
 
 class SoftKey:
