@@ -24,7 +24,7 @@ from idp.services.factors import AuditLabels, Enrolment, SecondFactor, registry
 from idp.services.factors.security_keys import add_security_key
 from tests.helpers import Browser, Page, totp_code
 from tests.support.app_db import in_app
-from tests.support.password_reset import make_rp
+from tests.support.signin import make_rp
 from tests.support.soft_key import SoftKey, page_options
 
 pytestmark = pytest.mark.settings(localhost=True)

@@ -21,11 +21,11 @@ from tests.oidc_rp import RP, sign_in_password
 from tests.support.app_db import in_app
 from tests.support.dead_sign_ins import console
 from tests.support.password_reset import (
-    make_rp,
     refresh_status,
     sign_in_for_tokens,
     signed_in,
 )
+from tests.support.signin import make_rp
 
 NEW_PASSWORD = "a passphrase set for the user"
 
