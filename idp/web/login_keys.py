@@ -6,87 +6,36 @@ a user a policy requires 2FA of may enrol a key instead of the authenticator app
 carry the WebAuthn request options (a challenge bound to this interaction, W3C WebAuthn SS 7.2);
 ``static/webauthn.js`` asks the browser for the assertion and posts it back. Failed
 assertions count in the second-factor throttle (SPEC L6); ``amr`` gains ``hwk`` and ``mfa``
-(and ``user`` when the key verified the user)."""
+(and ``user`` when the key verified the user). The key pages of a sign-in's stages are the
+stages' own (``interaction/second_factor.py``, ``interaction/enrolment.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, request
-from flask_babel import gettext as _
+from flask import g, request
 from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
 
 from .. import assurance
 from ..db import get_session
-from ..i18n import current_locale
-from ..interaction import flow
-from ..models import Interaction, User
-from ..services import factors, key_assertions, security_key_flows, security_keys, users
-from ..services.errors import InvalidCode, InvalidInput, TooManyAttempts
-from .account_keys import ALREADY_ADDED, NOT_ADDED
+from ..models import Interaction
+from ..services import key_assertions, security_keys
+from ..services.errors import InvalidCode, TooManyAttempts
 from .common import client_address, single
-from .login import advance, bp, go_on, load, stage_page, user_of
-from .login_codes import codes_page, enrol_page
+from .login_bp import bp
 from .login_pages import render_page, throttled_page
+from .login_walk import go_on, load, run_stage, user_of
 
-KEY_REFUSED = _l(
-    "Your security key was not accepted. Try again, or use another way to sign in below."
-)
-TEMPLATE = "login/security_key.html"
 PASSKEY_REFUSED = _l(
     "That passkey was not accepted: it is not registered here, or your device did not "
     "verify you. Try again, or sign in with your password."
 )
 
 
-def _context(ix: Interaction, user: User) -> dict[str, Any]:
-    """What the page shows, with request options whose new challenge replaces any earlier
-    one of this sign-in."""
-    db = get_session()
-    available = security_keys.available()
-    options = None
-    if available:
-        options = key_assertions.authentication_options(
-            db, g.idp_realm, user, binding=security_keys.interaction_binding(ix.id)
-        )
-        db.commit()
-    return {
-        "user": user,
-        "options": options,
-        "available": available,
-        "has_totp": factors.active_totp(db, user) is not None,
-    }
-
-
 @bp.route("/security-key", methods=["GET", "POST"], endpoint="webauthn")
 def security_key(realm: str, uid: str) -> Response:
-    found = stage_page(uid, "login.webauthn")
-    if isinstance(found, Response):
-        return found
-    ix, user = found
-    if request.method == "GET":
-        return render_page(TEMPLATE, ix, **_context(ix, user))
-    db = get_session()
-    try:
-        amr = factors.verify_second_factor(
-            db,
-            g.idp_realm,
-            user,
-            single("credential"),
-            kind="webauthn",
-            client_address=client_address(),
-            binding=security_keys.interaction_binding(ix.id),
-        )
-    except TooManyAttempts as exc:
-        db.commit()
-        return throttled_page(
-            TEMPLATE, ix, exc, form_id="key-form", second_factor=True, **_context(ix, user)
-        )
-    except InvalidCode:
-        db.commit()
-        return render_page(TEMPLATE, ix, status=401, error=KEY_REFUSED, **_context(ix, user))
-    advance(ix, user, amr)
-    return go_on(ix, user)
+    return run_stage(uid, "login.webauthn")
 
 
 # -- a passkey alone -----------------------------------------------------------------------------
@@ -154,8 +103,7 @@ def passkey(realm: str, uid: str) -> Response:
     except InvalidCode:
         db.commit()
         return _passkey_page(ix, 401, error=PASSKEY_REFUSED)
-    advance(ix, user, list(assurance.BY_PASSKEY))
-    return go_on(ix, user)
+    return go_on(ix, user, assurance.BY_PASSKEY)
 
 
 def _passkey_extra(ix: Interaction) -> dict[str, Any]:
@@ -172,45 +120,4 @@ def _passkey_extra(ix: Interaction) -> dict[str, Any]:
 def enrol_key(realm: str, uid: str) -> Response:
     """A user a policy covers adds a security key instead of the authenticator app: the key
     turns 2FA on, the backup codes are shown, and ``amr`` gains what creating it proved."""
-    found = stage_page(uid, "login.enrol")
-    if isinstance(found, Response):
-        return found
-    ix, user = found
-    if not security_keys.available():
-        return go_on(ix, user)
-    db = get_session()
-    name = single("name") or ""
-    # Mail about 2FA turning on is in the sign-in's language.
-    users.record_locale(user, current_locale())
-    try:
-        added = security_key_flows.add_security_key(
-            db,
-            g.idp_realm,
-            user,
-            single("credential"),
-            name,
-            binding=security_keys.interaction_binding(ix.id),
-            client_address=client_address(),
-            keep_sid=ix.from_sid,
-        )
-    except InvalidInput as exc:
-        db.rollback()
-        return enrol_page(ix, user, status=400, error=_(str(exc)), key_name=name, key_error=True)
-    except security_keys.SecurityKeyRefused as exc:
-        db.commit()  # the challenge stays spent
-        already = isinstance(exc, security_keys.KeyAlreadyRegistered)
-        return enrol_page(
-            ix,
-            user,
-            status=400,
-            error=ALREADY_ADDED if already else NOT_ADDED,
-            key_name=name,
-            key_error=True,
-        )
-    flow.keep_after_own_change(ix, user)  # the other sign-ins ended; this one goes on
-    if added.codes is None:  # a factor appeared meanwhile (another tab): nothing to show
-        advance(ix, user, added.amr)
-        return go_on(ix, user)
-    flow.set_progress(ix, codes_pending=True, codes_issued=True)
-    advance(ix, user, added.amr)
-    return codes_page(ix, user, added.codes, enabled_now=True)
+    return run_stage(uid, "login.enrol_key")

@@ -39,6 +39,9 @@ WRONG_CODE = _l(
 )
 WRONG_BACKUP_CODE = _l("That backup code was not right, or it was used already.")
 TOO_MANY_ATTEMPTS = _l("Too many attempts.")
+KEY_REFUSED = _l(
+    "Your security key was not accepted. Try again, or use another way to sign in below."
+)
 #: Why the code pages refuse codes for a while: the wrong codes before (SPEC V9).
 CODES_PAUSED = _l(
     "Entering codes is paused for a while because wrong codes were entered several times in a row."
