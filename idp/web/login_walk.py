@@ -5,6 +5,9 @@ decided below this layer; what a refusal says in words is decided here."""
 
 from __future__ import annotations
 
+from typing import cast
+
+from flask import Response as FlaskResponse
 from flask import abort, g, redirect, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
@@ -114,7 +117,8 @@ def respond(result: Result, uid: str) -> Response:
     else:
         assert result.finished is not None
         resp = _finished(realm, ix)
-        set_sso_cookie(resp, realm, result.finished.cookie_value)
+        # flask's redirect makes the app's response class, typed as werkzeug's base.
+        set_sso_cookie(cast(FlaskResponse, resp), realm, result.finished.cookie_value)
     if result.trust is not None:
         _set_trust_cookie(resp, realm, result.trust)
     return resp
