@@ -73,6 +73,12 @@ class StageContext:
         found: T = self._cache[name]
         return found
 
+    def identify(self, user: User) -> None:
+        """The stage that identifies the user (the password) names them: nothing read so
+        far holds for them."""
+        self.user = user
+        self._cache.clear()
+
     def refresh(self) -> None:
         """Forget what was read of the user's factors (a stage just changed them). The
         browser's trust is kept: it does not change within a request."""
@@ -158,6 +164,12 @@ class Stage(ABC):
 
     def stands_for(self, stage: Stage) -> bool:
         return stage.name == self.name or stage.name in self.alternative_to
+
+    def runs_now(self, ctx: StageContext, due: Stage | None) -> bool:
+        """Whether this stage's page runs for the interaction at hand (else the browser goes
+        on to the stage that is due): by default once the user is known (Keycloak's
+        ``requiresUser``) and when the stage due is this one or one it stands in for."""
+        return ctx.user is not None and due is not None and self.stands_for(due)
 
     @abstractmethod
     def applies(self, ctx: StageContext) -> bool:

@@ -14,6 +14,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .. import assurance
+from ..services import security_keys
+from ..services.errors import AccountDisabled, InvalidCredentials, TooManyAttempts
+from ..services.users import authenticate_password
 from .enrolment import (
     FEW_CODES_LEFT,
     BackupCodeNoticeStage,
@@ -23,6 +26,7 @@ from .enrolment import (
 )
 from .second_factor import SecondFactorStage, SecurityKeyStage, TrustedBrowserStage
 from .stage import Stage, StageContext
+from .steps import Done, Posted, Show, Step
 
 __all__ = [
     "FEW_CODES_LEFT",
@@ -43,14 +47,57 @@ __all__ = [
 
 
 class PasswordStage(Stage):
-    """Email and password (SPEC L1). Skipped by a step-up: the session proved ``pwd``; and
-    after a passkey sign-in (issue 10), which proved ``hwk`` with user verification. Its
-    page (``web/login.py``) identifies the user, so it runs before a user is known."""
+    """Email and password (SPEC L1): the stage that identifies the user, so its page runs
+    before anyone is known. Skipped by a step-up: the session proved ``pwd``; and after a
+    passkey sign-in (issue 10), which proved ``hwk`` with user verification. A sign-in that
+    presets its user (re-authentication) takes that user's password only."""
 
     proves: ClassVar[tuple[str, ...]] = assurance.BY_PASSWORD
+    TEMPLATE: ClassVar[str] = "login/password.html"
 
     def applies(self, ctx: StageContext) -> bool:
         return assurance.PASSWORD not in ctx.amr and assurance.HARDWARE_KEY not in ctx.amr
+
+    def runs_now(self, ctx: StageContext, due: Stage | None) -> bool:
+        return assurance.PASSWORD not in ctx.amr
+
+    def _page(self, ctx: StageContext, email: str | None = None, **extra: object) -> Show:
+        preset = ctx.user
+        if email is None:
+            email = preset.email if preset else (ctx.interaction.login_hint or "")
+        data = {
+            "preset": preset,
+            "email": email,
+            # issue 10: "Sign in with a passkey", where the realm allows it
+            "passkeys": security_keys.available() and ctx.realm.passkey_sign_in,
+        }
+        return Show(self.TEMPLATE, data, signing_in_as=False, **extra)  # type: ignore[arg-type]
+
+    def show(self, ctx: StageContext, page: str) -> Step:
+        return self._page(ctx)
+
+    def act(self, ctx: StageContext, page: str, posted: Posted) -> Step:
+        email = posted.value("email") or ""
+        secret = posted.value("password") or ""
+        preset = ctx.user
+        if preset is not None:
+            email = preset.email
+        try:
+            user = authenticate_password(
+                ctx.db, ctx.realm, email, secret, client_address=posted.client_address
+            )
+            if preset is not None and user.id != preset.id:
+                raise InvalidCredentials()
+        except TooManyAttempts as exc:
+            ctx.db.commit()
+            return self._page(ctx, email, status=429, wait=exc.retry_after, form_id="sign-in-form")
+        except (InvalidCredentials, AccountDisabled) as exc:
+            ctx.db.commit()
+            wrong = isinstance(exc, InvalidCredentials)
+            return self._page(
+                ctx, email, status=401, error="wrong_password" if wrong else "account_disabled"
+            )
+        return Done(amr=self.proves, user=user)
 
 
 STAGES: list[Stage] = [

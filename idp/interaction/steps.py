@@ -68,6 +68,8 @@ class Show:
     wait: int | None = None
     form_id: str = ""
     second_factor: bool = False
+    #: The page names the account being signed in ("Not you? Start over").
+    signing_in_as: bool = True
     #: The page shows the authenticator app's pending key (drawn by the web layer: which
     #: key this browser was shown is kept in its signed cookie).
     totp_enrolment: bool = False
@@ -89,6 +91,8 @@ class Done:
     do). ``refresh`` says the stage changed what the other stages look at (a factor set up)."""
 
     amr: tuple[str, ...] = ()
+    #: The user the stage identified (the password stage), when none was known.
+    user: User | None = None
     then: Show | None = None
     trust: TrustGiven | None = None
     advance: bool = True

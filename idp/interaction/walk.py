@@ -70,10 +70,10 @@ def run_page(db: Session, realm: Realm, uid: str, page: str | None, posted: Post
         return result
     ctx = _context(db, realm, result, posted)
     due = next_stage(ctx)
-    if page is None or ctx.user is None or due is None:
+    if page is None:
         return _go_on(ctx, result, posted, due)
     stage = stage_for_page(page)
-    if not stage.stands_for(due):
+    if not stage.runs_now(ctx, due):
         return _go_on(ctx, result, posted, due)
     step = stage.act(ctx, page, posted) if posted.is_post else stage.show(ctx, page)
     if isinstance(step, Show):
@@ -104,9 +104,13 @@ def go_on(
 def _after(ctx: StageContext, result: Result, posted: Posted, step: Done) -> Result:
     result.trust = step.trust
     if step.advance:
-        assert ctx.user is not None
-        result.binding = flow.advance(ctx.db, ctx.interaction, user=ctx.user, amr=list(step.amr))
+        user = step.user or ctx.user
+        assert user is not None
+        result.binding = flow.advance(ctx.db, ctx.interaction, user=user, amr=list(step.amr))
         ctx.db.commit()
+        if user is not ctx.user:
+            ctx.identify(user)
+            result.user = user
     if step.then is not None:
         result.show = step.then
         return result

@@ -3,33 +3,25 @@ request is resumed by the protocol side at its own endpoint; an own page (accoun
 gets the browser back.
 
 This module holds the sign-in's own address, the password page, "Start over" and Cancel;
-the stages' pages are in ``login_codes`` (codes, enrolment, backup codes) and ``login_keys``
-(security keys, passkeys), all on the blueprint of ``login_bp``; each page makes one call
-down (``login_walk``); what the pages show around their forms is in ``login_pages``."""
+the other stages' pages are in ``login_codes`` (codes, enrolment, backup codes) and
+``login_keys`` (security keys, passkeys), all on the blueprint of ``login_bp``. A stage's
+page makes one call down (``login_walk.run_stage``): the stage (``interaction/stages.py``)
+decides what it shows and checks what was posted. What the pages show around their forms
+is in ``login_pages``."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import g, redirect, request, url_for
+from flask import g, redirect, url_for
 from werkzeug.wrappers import Response
 
-from .. import assurance
 from ..db import get_session
 from ..interaction import flow
 from ..models import Realm
-from ..services import security_keys
-from ..services.errors import AccountDisabled, InvalidCredentials, TooManyAttempts
-from ..services.users import authenticate_password
 from . import login_codes, login_keys
-from .common import client_address, forget_binding, is_local_path, remember_binding, single
+from .common import forget_binding, is_local_path, remember_binding
 from .login_bp import bp
 from .login_pages import (
-    ACCOUNT_DISABLED,
-    WRONG_PASSWORD,
-    render_page,
     stale_page,
-    throttled_page,
 )
 from .login_walk import go_on, load, run_stage, user_of
 
@@ -46,40 +38,7 @@ def start(realm: str, uid: str) -> Response:
 
 @bp.route("/password", methods=["GET", "POST"])
 def password(realm: str, uid: str) -> Response:
-    ix = load(uid)
-    if isinstance(ix, Response):
-        return ix
-    if assurance.PASSWORD in (ix.amr or []):
-        return go_on(ix, user_of(ix))
-    preset = user_of(ix)
-    context: dict[str, Any] = {
-        "preset": preset,
-        "email": preset.email if preset else (ix.login_hint or ""),
-        # issue 10: "Sign in with a passkey", where the realm allows it
-        "passkeys": security_keys.available() and g.idp_realm.passkey_sign_in,
-    }
-    if request.method == "GET":
-        return render_page("login/password.html", ix, **context)
-    email = single("email") or ""
-    secret = single("password") or ""
-    if preset is not None:
-        email = preset.email
-    context["email"] = email
-    db = get_session()
-    try:
-        user = authenticate_password(
-            db, g.idp_realm, email, secret, client_address=client_address()
-        )
-        if preset is not None and user.id != preset.id:
-            raise InvalidCredentials()
-    except TooManyAttempts as exc:
-        db.commit()
-        return throttled_page("login/password.html", ix, exc, form_id="sign-in-form", **context)
-    except (InvalidCredentials, AccountDisabled) as exc:
-        db.commit()
-        message = WRONG_PASSWORD if isinstance(exc, InvalidCredentials) else ACCOUNT_DISABLED
-        return render_page("login/password.html", ix, status=401, error=message, **context)
-    return go_on(ix, user, assurance.BY_PASSWORD)
+    return run_stage(uid, "login.password")
 
 
 @bp.post("/restart")

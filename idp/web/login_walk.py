@@ -10,6 +10,7 @@ from typing import cast
 from flask import Response as FlaskResponse
 from flask import abort, g, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh
 from werkzeug.wrappers import Response
 
 from ..db import get_session
@@ -32,10 +33,12 @@ from .common import (
     totp_enrolment,
 )
 from .login_pages import (
+    ACCOUNT_DISABLED,
     CODES_PAUSED,
     KEY_REFUSED,
     WRONG_BACKUP_CODE,
     WRONG_CODE,
+    WRONG_PASSWORD,
     render_page,
     stale_page,
     throttled_page,
@@ -43,6 +46,8 @@ from .login_pages import (
 
 #: What a stage's refusal says (a stage names it; a service's own message is translated).
 MESSAGES = {
+    "wrong_password": WRONG_PASSWORD,
+    "account_disabled": ACCOUNT_DISABLED,
     "wrong_code": WRONG_CODE,
     "wrong_backup_code": WRONG_BACKUP_CODE,
     "codes_paused": CODES_PAUSED,
@@ -102,6 +107,8 @@ def respond(result: Result, uid: str) -> Response:
     realm = g.idp_realm
     if result.language:
         use_locale(result.language)
+        # The language is known only once the interaction is: drop any earlier pick.
+        refresh()
     if result.resume:
         return redirect(url_for("protocol.resume", realm=realm.name, uid=uid))
     ix = result.interaction
@@ -127,6 +134,8 @@ def respond(result: Result, uid: str) -> Response:
 def draw(show: Show, ix: Interaction, user: User | None) -> Response:
     """A stage's page, in words."""
     data = dict(show.data)
+    if not show.signing_in_as:
+        user = None
     if show.totp_enrolment and user is not None:
         data.update(totp_enrolment(g.idp_realm, user))
     error = (MESSAGES.get(show.error) or _(show.error)) if show.error else None
