@@ -24,6 +24,7 @@ from .enrolment import (
     EnrolStage,
     FewCodesLeftStage,
 )
+from .passkey import PasskeyStage
 from .second_factor import SecondFactorStage, SecurityKeyStage, TrustedBrowserStage
 from .stage import Stage, StageContext
 from .steps import Done, Posted, Show, Step
@@ -35,6 +36,7 @@ __all__ = [
     "BackupCodesShownStage",
     "EnrolStage",
     "FewCodesLeftStage",
+    "PasskeyStage",
     "PasswordStage",
     "SecondFactorStage",
     "SecurityKeyStage",
@@ -113,7 +115,14 @@ STAGES: list[Stage] = [
     FewCodesLeftStage("few_codes_left", "login.offer"),
 ]
 
-_BY_PAGE: dict[str, Stage] = {page: stage for stage in STAGES for page in stage.pages}
+#: Pages that run in place of a stage of ``STAGES`` and are never walked to.
+ALTERNATIVES: list[Stage] = [
+    PasskeyStage("passkey", "login.passkey", alternative_to=("password",)),
+]
+
+_BY_PAGE: dict[str, Stage] = {
+    page: stage for stage in (*STAGES, *ALTERNATIVES) for page in stage.pages
+}
 
 
 def stage_for_page(endpoint: str) -> Stage:

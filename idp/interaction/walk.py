@@ -82,23 +82,12 @@ def run_page(db: Session, realm: Realm, uid: str, page: str | None, posted: Post
     return _after(ctx, result, posted, step)
 
 
-def go_on(
-    db: Session,
-    realm: Realm,
-    ix: Interaction,
-    user: User | None,
-    posted: Posted,
-    *,
-    amr: tuple[str, ...] | None = None,
-    language: str | None = None,
-) -> Result:
-    """After a page that is no stage's (the password, a passkey) identified the user:
-    record what it proved (``amr``, None: nothing), then go on to the stage that is due."""
-    result = Result(interaction=ix, user=user, language=language)
+def go_on(db: Session, realm: Realm, ix: Interaction, user: User | None, posted: Posted) -> Result:
+    """For a page that is no stage's (Cancel of a sign-in that is not a re-authentication,
+    the codes' download): on to the stage that is due, or finish."""
+    result = Result(interaction=ix, user=user)
     ctx = _context(db, realm, result, posted)
-    if amr is None:
-        return _go_on(ctx, result, posted, next_stage(ctx))
-    return _after(ctx, result, posted, Done(amr=amr))
+    return _go_on(ctx, result, posted, next_stage(ctx))
 
 
 def _after(ctx: StageContext, result: Result, posted: Posted, step: Done) -> Result:

@@ -39,6 +39,11 @@ WRONG_CODE = _l(
 )
 WRONG_BACKUP_CODE = _l("That backup code was not right, or it was used already.")
 TOO_MANY_ATTEMPTS = _l("Too many attempts.")
+PASSKEY_REFUSED = _l(
+    "That passkey was not accepted: it is not registered here, or your device did not "
+    "verify you. Try again, or sign in with your password."
+)
+PASSKEY_OFF = _l("Signing in with a passkey is turned off here. Sign in with your password.")
 KEY_REFUSED = _l(
     "Your security key was not accepted. Try again, or use another way to sign in below."
 )

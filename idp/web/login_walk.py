@@ -36,6 +36,8 @@ from .login_pages import (
     ACCOUNT_DISABLED,
     CODES_PAUSED,
     KEY_REFUSED,
+    PASSKEY_OFF,
+    PASSKEY_REFUSED,
     WRONG_BACKUP_CODE,
     WRONG_CODE,
     WRONG_PASSWORD,
@@ -52,6 +54,8 @@ MESSAGES = {
     "wrong_backup_code": WRONG_BACKUP_CODE,
     "codes_paused": CODES_PAUSED,
     "key_refused": KEY_REFUSED,
+    "passkey_refused": PASSKEY_REFUSED,
+    "passkey_off": PASSKEY_OFF,
     "already_added": ALREADY_ADDED,
     "not_added": NOT_ADDED,
 }
@@ -83,7 +87,7 @@ def run_stage(uid: str, page: str | None) -> Response:
 
 def load(uid: str) -> Interaction | Response:
     """This browser's interaction (its language applied), or the page to show instead: for
-    the pages that are no stage's (the password, a passkey, Start over, Cancel)."""
+    the pages that are no stage's (Start over, Cancel, the codes' download)."""
     result = walk.load(get_session(), g.idp_realm, uid, posted(uid))
     if result.interaction is None:
         return respond(result, uid)
@@ -96,11 +100,9 @@ def user_of(ix: Interaction) -> User | None:
     return get_session().get(User, ix.user_id) if ix.user_id else None
 
 
-def go_on(ix: Interaction, user: User | None, amr: tuple[str, ...] | None = None) -> Response:
-    """Record what a page that is no stage's proved (``amr``), then send the browser to the
-    first stage that still applies, or finish."""
-    result = walk.go_on(get_session(), g.idp_realm, ix, user, posted(ix.uid), amr=amr)
-    return respond(result, ix.uid)
+def go_on(ix: Interaction, user: User | None) -> Response:
+    """Send the browser to the first stage that still applies, or finish."""
+    return respond(walk.go_on(get_session(), g.idp_realm, ix, user, posted(ix.uid)), ix.uid)
 
 
 def respond(result: Result, uid: str) -> Response:
