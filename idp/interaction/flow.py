@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import claim_once, utcnow
 from ..models import Interaction, Realm, SsoSession, User
 from ..services.context import settings
 from ..services.crypto import constant_time_equals, digest, random_token
@@ -126,10 +126,10 @@ def ensure_alive(db: Session, interaction: Interaction, *, lock: bool = False) -
             raise InteractionEnded()
     if interaction.from_sid and not (interaction.progress or {}).get("finished_sid"):
         # Columns, not the row object: the request may hold that session's row already.
-        query = select(SsoSession.user_id, SsoSession.ended_at, SsoSession.expires_at).where(
-            SsoSession.sid == interaction.from_sid
-        )
-        sso = db.execute(query.with_for_update() if lock else query).one_or_none()
+        session_query = select(
+            SsoSession.user_id, SsoSession.ended_at, SsoSession.expires_at
+        ).where(SsoSession.sid == interaction.from_sid)
+        sso = db.execute(session_query.with_for_update() if lock else session_query).one_or_none()
         if (
             sso is None
             or sso.user_id != interaction.user_id
@@ -150,7 +150,9 @@ def find_interaction(db: Session, realm: Realm, uid: object) -> Interaction | No
 
 def is_bound_to(interaction: Interaction, binding: str | None) -> bool:
     """Whether ``binding`` (from the browser's cookie) is the interaction's current one."""
-    return bool(binding) and constant_time_equals(interaction.browser_digest, digest(binding))
+    if not binding:
+        return False
+    return constant_time_equals(interaction.browser_digest, digest(binding))
 
 
 def restart_interaction(
@@ -210,11 +212,11 @@ def mark_finished(interaction: Interaction, sid: str) -> None:
 
 def complete(db: Session, interaction: Interaction) -> None:
     """Mark the interaction used up (once; atomically): a second resume finds it gone."""
-    result = db.execute(
+    claimed = claim_once(
+        db,
         update(Interaction)
         .where(Interaction.id == interaction.id, Interaction.completed_at.is_(None))
-        .values(completed_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .values(completed_at=utcnow()),
     )
-    if result.rowcount != 1:
+    if not claimed:
         raise InteractionNotFound()

@@ -1,6 +1,9 @@
-"""Sign-in is an ordered list of stages (as in django-allauth). Each stage decides whether it
-applies to the interaction at hand; the pages run the first one that does, and the sign-in
-finishes when none is left. Adding a factor (WebAuthn) is adding a stage here.
+"""Sign-in is an ordered list of stages (as in django-allauth, or Keycloak's authenticators).
+Each stage owns its step (``stage.Stage``): it decides whether it applies, says what its page
+shows, checks what was posted (calling its services), names the ``amr`` values it proves and
+records its own progress. The walk (``interaction.walk``) runs the first stage that applies
+and finishes the sign-in when none is left; a page only hands the stage the request and
+draws what it answers. Adding a factor is adding a stage to ``STAGES``.
 
 A step-up starts from the signed-in user with the factors the session already proved in
 ``interaction.amr``: the password stage then does not apply, and only the missing stages run.
@@ -8,188 +11,123 @@ A step-up starts from the signed-in user with the factors the session already pr
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
-from sqlalchemy.orm import Session
+from .. import assurance
+from ..services import security_keys
+from ..services.errors import AccountDisabled, InvalidCredentials, TooManyAttempts
+from ..services.users import authenticate_password
+from .enrolment import (
+    FEW_CODES_LEFT,
+    BackupCodeNoticeStage,
+    BackupCodesShownStage,
+    EnrolStage,
+    FewCodesLeftStage,
+)
+from .passkey import PasskeyStage
+from .second_factor import SecondFactorStage, SecurityKeyStage, TrustedBrowserStage
+from .stage import Stage, StageContext
+from .steps import Done, Posted, Show, Step
 
-from ..models import Interaction, Realm, User
-from ..services import backup_codes, security_keys
-from ..services.factors import has_second_factor
-from . import policy
-from .context import policy_context
-
-#: A sign-in that leaves this many unused backup codes or fewer offers a new set (SPEC P6).
-FEW_CODES_LEFT = 3
-
-
-@dataclass
-class StageContext:
-    """What the stages look at: the interaction, its user and realm, and whether this
-    browser holds a valid trust for the user (SPEC P8, found by the web layer)."""
-
-    db: Session
-    realm: Realm
-    interaction: Interaction
-    user: User | None
-    trusted: bool = False
-    _cache: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def amr(self) -> list[str]:
-        return list(self.interaction.amr or [])
-
-    @property
-    def progress(self) -> dict[str, object]:
-        return dict(self.interaction.progress or {})
-
-    # Cached by hand: functools.cached_property holds a class-wide lock on Python 3.11,
-    # which deadlocks against the database's write lock across request threads.
-    def _once(self, name: str, compute: Callable[[], Any]) -> Any:
-        if name not in self._cache:
-            self._cache[name] = compute()
-        return self._cache[name]
-
-    @property
-    def has_second_factor(self) -> bool:
-        user = self.user
-        return self._once(
-            "has_second_factor", lambda: user is not None and has_second_factor(self.db, user)
-        )
-
-    @property
-    def has_security_key(self) -> bool:
-        user = self.user
-        return self._once(
-            "has_security_key",
-            lambda: user is not None and bool(security_keys.count_keys(self.db, [user.id])),
-        )
-
-    @property
-    def policy(self) -> policy.Context:
-        return self._once(
-            "policy", lambda: policy_context(self.db, self.realm, self.interaction, self.user)
-        )
-
-    @property
-    def requirement(self) -> policy.Requirement:
-        return self._once("requirement", lambda: policy.requirement(self.policy))
-
-    @property
-    def unused_codes(self) -> int:
-        assert self.user is not None
-        user_id = self.user.id
-        return self._once("unused", lambda: backup_codes.count_unused(self.db, user_id))
-
-
-@dataclass(frozen=True)
-class Stage(ABC):
-    name: str
-    #: endpoint of the page that runs the stage
-    endpoint: str
-
-    @abstractmethod
-    def applies(self, ctx: StageContext) -> bool:
-        """Whether this stage still has to run for this interaction and user."""
+__all__ = [
+    "FEW_CODES_LEFT",
+    "STAGES",
+    "BackupCodeNoticeStage",
+    "BackupCodesShownStage",
+    "EnrolStage",
+    "FewCodesLeftStage",
+    "PasskeyStage",
+    "PasswordStage",
+    "SecondFactorStage",
+    "SecurityKeyStage",
+    "Stage",
+    "StageContext",
+    "TrustedBrowserStage",
+    "next_stage",
+    "stage_for_page",
+]
 
 
 class PasswordStage(Stage):
-    """Email and password (SPEC L1). Skipped by a step-up: the session proved ``pwd``; and
-    after a passkey sign-in (issue 10), which proved ``hwk`` with user verification."""
+    """Email and password (SPEC L1): the stage that identifies the user, so its page runs
+    before anyone is known. Skipped by a step-up: the session proved ``pwd``; and after a
+    passkey sign-in (issue 10), which proved ``hwk`` with user verification. A sign-in that
+    presets its user (re-authentication) takes that user's password only."""
+
+    proves: ClassVar[tuple[str, ...]] = assurance.BY_PASSWORD
+    TEMPLATE: ClassVar[str] = "login/password.html"
 
     def applies(self, ctx: StageContext) -> bool:
-        return "pwd" not in ctx.amr and "hwk" not in ctx.amr
+        return assurance.PASSWORD not in ctx.amr and assurance.HARDWARE_KEY not in ctx.amr
 
+    def runs_now(self, ctx: StageContext, due: Stage | None) -> bool:
+        return assurance.PASSWORD not in ctx.amr
 
-class TrustedBrowserStage(Stage):
-    """A trusted browser stands in for the code (SPEC P8): amr gains ``mfa`` and
-    ``trusted_browser``, no page is shown."""
+    def _page(self, ctx: StageContext, email: str | None = None, **extra: object) -> Show:
+        preset = ctx.user
+        if email is None:
+            email = preset.email if preset else (ctx.interaction.login_hint or "")
+        data = {
+            "preset": preset,
+            "email": email,
+            # issue 10: "Sign in with a passkey", where the realm allows it
+            "passkeys": security_keys.available() and ctx.realm.passkey_sign_in,
+        }
+        return Show(self.TEMPLATE, data, signing_in_as=False, **extra)  # type: ignore[arg-type]
 
-    def applies(self, ctx: StageContext) -> bool:
-        return (
-            ctx.trusted
-            and "mfa" not in ctx.amr
-            and ctx.has_second_factor
-            and policy.trusted_browser_may_skip(ctx.policy)
-        )
+    def show(self, ctx: StageContext, page: str) -> Step:
+        return self._page(ctx)
 
-
-class SecurityKeyStage(Stage):
-    """A user with a security key is offered it first (issue 10); its page links to the
-    authenticator app and the backup code, whose pages accept this stage too."""
-
-    def applies(self, ctx: StageContext) -> bool:
-        return (
-            ctx.user is not None
-            and "mfa" not in ctx.amr
-            and ctx.has_second_factor  # cached, shared with the other stages
-            and ctx.has_security_key
-        )
-
-
-class SecondFactorStage(Stage):
-    """TOTP security code, or a backup code instead (SPEC L1, L3)."""
-
-    def applies(self, ctx: StageContext) -> bool:
-        return ctx.user is not None and "mfa" not in ctx.amr and ctx.has_second_factor
-
-
-class EnrolStage(Stage):
-    """A user a policy covers, without a second factor, sets one up inside the sign-in: QR,
-    key and code, then the backup codes (SPEC P1, P3, P5). In the grace period it offers
-    "Later" (SPEC P2)."""
-
-    def applies(self, ctx: StageContext) -> bool:
-        if ctx.user is None or "pwd" not in ctx.amr or ctx.has_second_factor:
-            return False
-        if ctx.interaction.reason == "reauth":
-            return False  # proving the factors one has, before a change (e.g. enabling 2FA)
-        enrol = ctx.requirement.enrol
-        if enrol == policy.ENROL_REQUIRED:
-            return True
-        return enrol == policy.ENROL_OPTIONAL and not ctx.progress.get("postponed")
-
-
-class BackupCodesShownStage(Stage):
-    """The backup codes issued inside this sign-in (at enrolment, or a new set) are shown
-    once, with Continue."""
-
-    def applies(self, ctx: StageContext) -> bool:
-        return bool(ctx.progress.get("codes_pending"))
-
-
-class BackupCodeNoticeStage(Stage):
-    """After a backup-code sign-in: how many codes are left, and the advice to set 2FA up
-    again (SPEC B6)."""
-
-    def applies(self, ctx: StageContext) -> bool:
-        return "backup_code" in ctx.amr and not ctx.progress.get("notice_seen")
-
-
-class FewCodesLeftStage(Stage):
-    """A sign-in with a second factor that leaves 3 or fewer unused backup codes offers a
-    new set; the user may take it or continue (SPEC P6)."""
-
-    def applies(self, ctx: StageContext) -> bool:
-        if ctx.user is None or "mfa" not in ctx.amr or not ctx.has_second_factor:
-            return False
-        if ctx.progress.get("offer_seen") or ctx.progress.get("codes_issued"):
-            return False
-        return ctx.unused_codes <= FEW_CODES_LEFT
+    def act(self, ctx: StageContext, page: str, posted: Posted) -> Step:
+        email = posted.value("email") or ""
+        secret = posted.value("password") or ""
+        preset = ctx.user
+        if preset is not None:
+            email = preset.email
+        try:
+            user = authenticate_password(
+                ctx.db, ctx.realm, email, secret, client_address=posted.client_address
+            )
+            if preset is not None and user.id != preset.id:
+                raise InvalidCredentials()
+        except TooManyAttempts as exc:
+            ctx.db.commit()
+            return self._page(ctx, email, status=429, wait=exc.retry_after, form_id="sign-in-form")
+        except (InvalidCredentials, AccountDisabled) as exc:
+            ctx.db.commit()
+            wrong = isinstance(exc, InvalidCredentials)
+            return self._page(
+                ctx, email, status=401, error="wrong_password" if wrong else "account_disabled"
+            )
+        return Done(amr=self.proves, user=user)
 
 
 STAGES: list[Stage] = [
     PasswordStage("password", "login.password"),
     TrustedBrowserStage("trusted_browser", "login.trusted"),
     SecurityKeyStage("security_key", "login.webauthn"),
-    SecondFactorStage("second_factor", "login.totp"),
-    EnrolStage("enrol", "login.enrol"),
+    SecondFactorStage(
+        "second_factor", "login.totp", also=("login.backup_code",), alternative_to=("security_key",)
+    ),
+    EnrolStage("enrol", "login.enrol", also=(EnrolStage.KEY_PAGE,)),
     BackupCodesShownStage("backup_codes", "login.codes"),
     BackupCodeNoticeStage("backup_code_notice", "login.notice"),
     FewCodesLeftStage("few_codes_left", "login.offer"),
 ]
+
+#: Pages that run in place of a stage of ``STAGES`` and are never walked to.
+ALTERNATIVES: list[Stage] = [
+    PasskeyStage("passkey", "login.passkey", alternative_to=("password",)),
+]
+
+_BY_PAGE: dict[str, Stage] = {
+    page: stage for stage in (*STAGES, *ALTERNATIVES) for page in stage.pages
+}
+
+
+def stage_for_page(endpoint: str) -> Stage:
+    """The stage whose page ``endpoint`` is."""
+    return _BY_PAGE[endpoint]
 
 
 def next_stage(ctx: StageContext, stages: list[Stage] = STAGES) -> Stage | None:

@@ -22,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, make_response, render_template, request
 
@@ -49,11 +50,12 @@ _traceback_lock = threading.Lock()
 def request_id() -> str:
     """This request's id (made on first use)."""
     rid = g.get("idp_request_id")
-    if rid is None:
-        incoming = request.headers.get("X-Request-Id", "")
-        rid = incoming if REQUEST_ID.match(incoming) else secrets.token_hex(8)
-        g.idp_request_id = rid
-    return rid
+    if isinstance(rid, str):
+        return rid
+    incoming = request.headers.get("X-Request-Id", "")
+    made = incoming if REQUEST_ID.match(incoming) else secrets.token_hex(8)
+    g.idp_request_id = made
+    return made
 
 
 def is_protocol_request() -> bool:
@@ -81,9 +83,9 @@ def unavailable(exc: BaseException) -> Response:
 def _unavailable_page() -> Response:
     # Objects loaded by the failed session are expired by its rollback and would query
     # again when read: the page uses the process's cached copy of the realm, or none.
-    for name in ("idp_realm", "idp_sso", "user"):
-        g.pop(name, None)
-    name = (request.view_args or {}).get("realm")
+    for key in ("idp_realm", "idp_sso", "user"):
+        g.pop(key, None)
+    name: object = (request.view_args or {}).get("realm")
     if name is None and (match := re.match(r"^/realms/([^/]+)", request.path)):
         name = match.group(1)
     realm = peek_realm(name) if isinstance(name, str) else None
@@ -140,19 +142,20 @@ def log_failed_request(response: Response) -> Response:
     g.idp_failure_logged = True
     exc: BaseException | None = g.get("idp_failure")
     started = g.get("idp_started")
+    error = _error_class(exc) if exc is not None else None
     line = {
         "event": "request.failed",
         "request_id": request_id(),
         "method": request.method,
         "path": request.path[:300],
         "status": response.status_code,
-        "error": _error_class(exc) if exc is not None else None,
+        "error": error,
         "database_unavailable": bool(exc is not None and database_unavailable(exc)),
         "remote_addr": request.remote_addr,
         "duration_ms": round(1000 * (time.perf_counter() - started), 1) if started else None,
     }
     log.error(json.dumps(line, ensure_ascii=True))
-    if exc is not None and _traceback_due(line["error"] or ""):
+    if exc is not None and _traceback_due(error or ""):
         log.error(
             "traceback of %s (request_id %s; the next one of this class in %d s at the earliest)",
             line["error"],
@@ -167,7 +170,7 @@ def init_app(app: Flask) -> None:
     """Stamp each request with its id and start time; log failed requests."""
 
     @app.url_value_preprocessor
-    def _start(_endpoint: str | None, _values: dict | None) -> None:
+    def _start(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
         # The first hook of a request (before the blueprints' realm lookups).
         g.idp_started = time.perf_counter()
         request_id()

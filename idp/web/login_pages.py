@@ -39,6 +39,14 @@ WRONG_CODE = _l(
 )
 WRONG_BACKUP_CODE = _l("That backup code was not right, or it was used already.")
 TOO_MANY_ATTEMPTS = _l("Too many attempts.")
+PASSKEY_REFUSED = _l(
+    "That passkey was not accepted: it is not registered here, or your device did not "
+    "verify you. Try again, or sign in with your password."
+)
+PASSKEY_OFF = _l("Signing in with a passkey is turned off here. Sign in with your password.")
+KEY_REFUSED = _l(
+    "Your security key was not accepted. Try again, or use another way to sign in below."
+)
 #: Why the code pages refuse codes for a while: the wrong codes before (SPEC V9).
 CODES_PAUSED = _l(
     "Entering codes is paused for a while because wrong codes were entered several times in a row."
@@ -49,7 +57,10 @@ def application_name(ix: Interaction | None) -> str | None:
     """The name of the client whose authorization request this sign-in serves."""
     if ix is None or ix.kind != "authorize":
         return None
-    client = find_client(get_session(), g.idp_realm, (ix.params or {}).get("client_id"))
+    client_id = (ix.params or {}).get("client_id")
+    if not isinstance(client_id, str):
+        return None
+    client = find_client(get_session(), g.idp_realm, client_id)
     return client.name if client is not None else None
 
 
@@ -88,24 +99,28 @@ def wait_text(seconds: int) -> str:
     """The wait in words a person reads (SPEC V9): "Try again in N seconds.", minutes and
     seconds up to an hour, then "about N hours" and from a day and a half "about N days"."""
     if seconds < 60:
-        return ngettext(
-            "Try again in %(count)s second.",
-            "Try again in %(count)s seconds.",
-            seconds,
-            count=seconds,
+        return str(
+            ngettext(
+                "Try again in %(count)s second.",
+                "Try again in %(count)s seconds.",
+                seconds,
+                count=seconds,
+            )
         )
     if seconds < 3600:
         minutes, rest = divmod(seconds, 60)
         if rest == 0:
-            return _("Try again in %(minutes)s min.", minutes=minutes)
-        return _("Try again in %(minutes)s min %(seconds)s s.", minutes=minutes, seconds=rest)
+            return str(_("Try again in %(minutes)s min.", minutes=minutes))
+        return str(_("Try again in %(minutes)s min %(seconds)s s.", minutes=minutes, seconds=rest))
     if seconds < HOURS_UP_TO:
         hours = max(1, round(seconds / 3600))
-        return ngettext(
-            "Try again in about %(num)d hour.", "Try again in about %(num)d hours.", hours
+        return str(
+            ngettext("Try again in about %(num)d hour.", "Try again in about %(num)d hours.", hours)
         )
     days = round(seconds / 86400)
-    return ngettext("Try again in about %(num)d day.", "Try again in about %(num)d days.", days)
+    return str(
+        ngettext("Try again in about %(num)d day.", "Try again in about %(num)d days.", days)
+    )
 
 
 def countdown(seconds: int, form_id: str) -> dict[str, Any]:
@@ -177,7 +192,10 @@ def _application_home(ix: Interaction) -> str | None:
     Keycloak's "Back to application" uses the client's base URL), for a request that was
     answered already: replaying it would only meet a used nonce and state."""
     params = ix.params or {}
-    client = find_client(get_session(), g.idp_realm, params.get("client_id"))
+    client_id = params.get("client_id")
+    if not isinstance(client_id, str):
+        return None
+    client = find_client(get_session(), g.idp_realm, client_id)
     redirect_uri = params.get("redirect_uri")
     if client is None or redirect_uri not in (client.redirect_uris or []):
         return None
