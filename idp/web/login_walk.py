@@ -140,7 +140,7 @@ def draw(show: Show, ix: Interaction, user: User | None) -> Response:
         user = None
     if show.totp_enrolment and user is not None:
         data.update(totp_enrolment(g.idp_realm, user))
-    error = (MESSAGES.get(show.error) or _(show.error)) if show.error else None
+    error = str(MESSAGES.get(show.error) or _(show.error)) if show.error else None
     if show.wait is not None:
         return throttled_page(
             show.template,
