@@ -140,6 +140,13 @@ def _acr_values(acr: dict[str, Any]) -> list[str]:
     return listed
 
 
+def essential_acr_unsatisfiable(values: tuple[str, ...]) -> bool:
+    """SPEC V4 (OIDC Core 5.5.1.1): an essential ``acr`` none of whose values is one this
+    provider issues ("1", "2", the PAPE multi-factor URI) can never be met. One known value
+    among unknown ones is enough: the request then asks for that level."""
+    return bool(values) and all(acr_level(value) is None for value in values)
+
+
 def essential_acr(claims_parameter: str | None) -> tuple[str, ...]:
     """The values of an essential ``acr`` in the ``claims`` request parameter (OIDC Core
     5.5.1.1), from its ``id_token`` or ``userinfo`` member; () when none is essential.

@@ -108,11 +108,8 @@ def essential_level(request: RequestFacts) -> int:
     return min(levels) if levels else 0
 
 
-def essential_acr_unsatisfiable(values: tuple[str, ...]) -> bool:
-    """SPEC V4 (OIDC Core 5.5.1.1): an essential ``acr`` none of whose values is one this
-    provider issues ("1", "2", the PAPE multi-factor URI) can never be met. One known value
-    among unknown ones is enough: the request then asks for that level."""
-    return bool(values) and all(acr_level(value) is None for value in values)
+#: SPEC V4: an essential acr that can never be met (checked by the authorize request).
+essential_acr_unsatisfiable = assurance.essential_acr_unsatisfiable
 
 
 # -- who a realm policy covers, and the grace period --------------------------------------------

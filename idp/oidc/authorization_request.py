@@ -37,8 +37,7 @@ from authlib.oidc.core.errors import (
     RequestURINotSupportedError,
 )
 
-from ..assurance import ACR_VALUES, essential_acr
-from ..interaction.policy import essential_acr_unsatisfiable
+from ..assurance import ACR_VALUES, essential_acr, essential_acr_unsatisfiable
 from .context import RESPONSE_MODES
 
 #: Longest accepted value per parameter (the stored columns' sizes, and sane bounds).
