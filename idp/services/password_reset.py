@@ -31,7 +31,7 @@ from .audit import record_event
 from .context import cipher
 from .crypto import random_token
 from .errors import ServiceError
-from .sessions import end_user_sessions, revoke_user_tokens
+from .sessions import sign_out_after_credential_change
 from .trusted_browsers import void_trusts
 from .users import find_user_by_email, normalize_email, set_password
 
@@ -176,8 +176,7 @@ def reset_password_by_link(
     # mailbox is proven, as by a verification link, and an invitation is answered.
     user.email_verified = True
     action_tokens.revoke_action_tokens(db, user, action_tokens.INVITATION)
-    end_user_sessions(db, user)
-    revoke_user_tokens(db, user)
+    sign_out_after_credential_change(db, user)
     void_trusts(db, user)  # SPEC P8: as after any password change
     throttle.reset(db, throttle.second_factor_key(user.id))
     throttle.reset(db, throttle.password_account_key(realm.id, user.email_normalized))

@@ -86,27 +86,6 @@ def end_user_sign_ins(db: Session, user: User) -> None:
     db.flush()
 
 
-def end_user_sessions(db: Session, user: User, *, except_sid: str | None = None) -> None:
-    """End every SSO session of the user, but the one ``except_sid`` if given, and every
-    unfinished sign-in of the user (``end_user_sign_ins``; those started from ``except_sid``
-    too). A change made inside a sign-in that must go on (a factor enrolled at its
-    enrolment stage) then re-records the new generation on that one sign-in
-    (``interaction.flow.keep_after_own_change``)."""
-    end_user_sign_ins(db, user)
-    query = update(SsoSession).where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
-    if except_sid is not None:
-        query = query.where(SsoSession.sid != except_sid)
-    db.execute(query.values(ended_at=utcnow()))
-
-
-def revoke_user_tokens(db: Session, user: User, *, except_sid: str | None = None) -> None:
-    """Revoke every token of the user, but those issued in the session ``except_sid``."""
-    query = update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
-    if except_sid is not None:
-        query = query.where(or_(Token.sid.is_(None), Token.sid != except_sid))
-    db.execute(query.values(revoked_at=utcnow()))
-
-
 # -- the account page's session list ---------------------------------------------------------
 def session_handle(row: SsoSession) -> str:
     """The opaque name of a session on the account page: reveals neither its sid, nor its
@@ -158,7 +137,7 @@ def sign_out(
     db: Session,
     user: User,
     *,
-    event_type: str,
+    event_type: str | None,
     actor: str,
     client_address: str | None,
     session: SsoSession | None = None,
@@ -207,19 +186,30 @@ def sign_out(
         {sid: frozenset(ids) for sid, ids in clients.items()},
         len(revoked),
     )
-    record_event(
-        db,
-        user.realm_id,
-        event_type,
-        actor=actor,
-        subject=user,
-        client_address=client_address,
-        detail=detail,
-    )
+    if event_type is not None:  # None: the change that caused it records its own event
+        record_event(
+            db,
+            user.realm_id,
+            event_type,
+            actor=actor,
+            subject=user,
+            client_address=client_address,
+            detail=detail,
+        )
     # Back-channel logout (OpenID Connect Back-Channel Logout 1.0) plugs in here: for each
     # ended sid, a logout token to each of ``result.clients[sid]`` that registered a
     # backchannel_logout_uri, through the outbox, in this same transaction.
     return result
+
+
+def sign_out_after_credential_change(
+    db: Session, user: User, *, keep_sid: str | None = None
+) -> SignedOut:
+    """A new password (the user's own change, or by an emailed link) or a new factor
+    generation: every other session of the user ends with its tokens, and every unfinished
+    sign-in (SPEC V1, P8), as when a credential leaks. The session ``keep_sid`` (the one making
+    the change) stays. The change's own audit event says so; this records none."""
+    return sign_out(db, user, event_type=None, actor="", client_address=None, keep_sid=keep_sid)
 
 
 def sign_out_session(

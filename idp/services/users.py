@@ -22,7 +22,7 @@ from .errors import (
     TooManyAttempts,
 )
 from .names import check_name
-from .sessions import end_user_sessions, revoke_user_tokens
+from .sessions import sign_out_after_credential_change
 from .trusted_browsers import void_trusts
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -236,8 +236,7 @@ def change_password(
     assert realm is not None
     authenticate_password(db, realm, user.email, current, client_address=client_address)
     set_password(db, user, new)
-    end_user_sessions(db, user, except_sid=keep_sid)
-    revoke_user_tokens(db, user, except_sid=keep_sid)
+    sign_out_after_credential_change(db, user, keep_sid=keep_sid)
     void_trusts(db, user)  # SPEC P8: a password change ends every trusted browser
     record_event(
         db,

@@ -24,7 +24,7 @@ from ...models import Authenticator, Realm, User
 from .. import backup_codes, notifications, password_reset, throttle
 from ..audit import record_event
 from ..errors import InvalidCode
-from ..sessions import end_user_sessions, revoke_user_tokens
+from ..sessions import sign_out_after_credential_change
 from ..trusted_browsers import void_trusts
 from .base import SecondFactor
 from .status import has_second_factor
@@ -142,8 +142,7 @@ def enable_factor(
         codes = backup_codes.issue_backup_codes(db, user)
         # Every other sign-in ends too, even one that proved an earlier factor or an old
         # backup code (SPEC V1); the sign-in enrolling, if any, re-records the generation.
-        end_user_sessions(db, user, except_sid=keep_sid)
-        revoke_user_tokens(db, user, except_sid=keep_sid)
+        sign_out_after_credential_change(db, user, keep_sid=keep_sid)
     event_type = factor.labels.enabled
     if event_type is not None:
         record_event(
