@@ -9,7 +9,7 @@ from flask import Response, abort, g, make_response, redirect, request, session,
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import clock
-from ..assurance import MFA, is_every_factor
+from ..assurance import MFA, PASSWORD, is_every_factor
 from ..db import get_session
 from ..interaction.context import realm_policy, user_facts
 from ..interaction.flow import start_interaction
@@ -231,8 +231,8 @@ def recently_authenticated(sso: SsoSession, user: User) -> bool:
         # A trusted browser skipped the code: that is not every factor (SPEC P8).
         if is_every_factor(sso.amr or []):
             return True
-        return "pwd" in (sso.amr or []) and _enrolled_here(sso)
-    return "pwd" in (sso.amr or [])
+        return PASSWORD in (sso.amr or []) and _enrolled_here(sso)
+    return PASSWORD in (sso.amr or [])
 
 
 def require_recent_sign_in(
