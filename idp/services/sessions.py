@@ -137,7 +137,7 @@ def sign_out(
     db: Session,
     user: User,
     *,
-    event_type: str | None,
+    event_type: str,
     actor: str,
     client_address: str | None,
     session: SsoSession | None = None,
@@ -153,6 +153,24 @@ def sign_out(
 
     The conditional UPDATEs make a session already ended (by a concurrent request) count as
     nothing here."""
+    result = _end_sessions(db, user, session=session, keep_sid=keep_sid)
+    record_event(
+        db,
+        user.realm_id,
+        event_type,
+        actor=actor,
+        subject=user,
+        client_address=client_address,
+        detail=detail,
+    )
+    return result
+
+
+def _end_sessions(
+    db: Session, user: User, *, session: SsoSession | None, keep_sid: str | None
+) -> SignedOut:
+    """What every sign-out does, audited by its caller (``sign_out``) or by the change that
+    caused it (``sign_out_after_credential_change``)."""
     now = utcnow()
     ending = update(SsoSession).where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
     revoking = update(Token).where(Token.revoked_at.is_(None))
@@ -186,16 +204,6 @@ def sign_out(
         {sid: frozenset(ids) for sid, ids in clients.items()},
         len(revoked),
     )
-    if event_type is not None:  # None: the change that caused it records its own event
-        record_event(
-            db,
-            user.realm_id,
-            event_type,
-            actor=actor,
-            subject=user,
-            client_address=client_address,
-            detail=detail,
-        )
     # Back-channel logout (OpenID Connect Back-Channel Logout 1.0) plugs in here: for each
     # ended sid, a logout token to each of ``result.clients[sid]`` that registered a
     # backchannel_logout_uri, through the outbox, in this same transaction.
@@ -209,7 +217,7 @@ def sign_out_after_credential_change(
     generation: every other session of the user ends with its tokens, and every unfinished
     sign-in (SPEC V1, P8), as when a credential leaks. The session ``keep_sid`` (the one making
     the change) stays. The change's own audit event says so; this records none."""
-    return sign_out(db, user, event_type=None, actor="", client_address=None, keep_sid=keep_sid)
+    return _end_sessions(db, user, session=None, keep_sid=keep_sid)
 
 
 def sign_out_session(
