@@ -163,9 +163,6 @@ class _CodesChoice(Stage):
 
     TEMPLATE: ClassVar[str] = ""
 
-    def applies(self, ctx: StageContext) -> bool:
-        raise NotImplementedError
-
     def show(self, ctx: StageContext, page: str) -> Step:
         user = ctx.known_user
         left = backup_codes.count_unused(ctx.db, user.id)

@@ -175,13 +175,14 @@ class Stage(ABC):
     def applies(self, ctx: StageContext) -> bool:
         """Whether this stage still has to run for this interaction and user."""
 
+    @abstractmethod
     def show(self, ctx: StageContext, page: str) -> Step:
         """What the stage's ``page`` shows (a stage without a page acts here)."""
-        raise NotImplementedError(f"{self.name} has no page {page}")
 
     def act(self, ctx: StageContext, page: str, posted: Posted) -> Step:
-        """Check what was posted to ``page``: the stage is done, or its page again."""
-        raise NotImplementedError(f"{self.name} takes no form on {page}")
+        """Check what was posted to ``page``: the stage is done, or its page again. A stage
+        that takes no form shows its page again."""
+        return self.show(ctx, page)
 
 
 def actor(ctx: StageContext) -> str:
