@@ -151,6 +151,15 @@ class Settings:
     #: IDP_MAIL_SENDER: ``1`` (default) runs the mail sender as a thread in ``idp dev`` and in
     #: each ``idp serve`` worker; ``0`` leaves sending to ``idp mail send-pending`` (cron).
     mail_sender: bool = True
+    #: IDP_CALLBACK_PRIVATE_ADDRESSES: whether the provider may call a client's URI (a
+    #: back-channel logout URI) that resolves to a loopback, private, link-local or other
+    #: non-public address: ``allow`` or ``refuse``. Default ``refuse`` with IDP_ENV=production
+    #: (a registered URI cannot make the provider reach into its own network: SSRF), ``allow``
+    #: in development (the applications run on the same machine).
+    callback_private_addresses: str = ""
+    #: IDP_BACKCHANNEL_LOGOUT_TIMEOUT: seconds one back-channel logout POST may take, to
+    #: connect and to answer, before the attempt fails and is retried later (default 5).
+    backchannel_logout_timeout: int = 5
     #: Extra settings for tests (not read from the environment).
     extra: dict[str, Any] = field(default_factory=dict)
     #: Which secrets were generated (and so are unfit for production).
@@ -202,6 +211,8 @@ _ENV_NAMES = {
     "smtp_timeout": "IDP_SMTP_TIMEOUT",
     "mail_from": "IDP_MAIL_FROM",
     "mail_sender": "IDP_MAIL_SENDER",
+    "callback_private_addresses": "IDP_CALLBACK_PRIVATE_ADDRESSES",
+    "backchannel_logout_timeout": "IDP_BACKCHANNEL_LOGOUT_TIMEOUT",
 }
 
 
@@ -238,6 +249,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     ):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{_ENV_NAMES[name]} must not be negative")
+    if not settings.callback_private_addresses:
+        settings.callback_private_addresses = "refuse" if settings.production else "allow"
+    if settings.callback_private_addresses not in ("allow", "refuse"):
+        raise ConfigError("IDP_CALLBACK_PRIVATE_ADDRESSES must be 'allow' or 'refuse'")
+    if settings.backchannel_logout_timeout <= 0:
+        settings.backchannel_logout_timeout = 5
     instance = Path(settings.instance_path).resolve()
     settings.instance_path = str(instance)
     if not settings.database_url:

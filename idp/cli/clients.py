@@ -39,6 +39,30 @@ def client() -> None:
     is_flag=True,
     help="A resource server (an API): it may introspect every token of the realm.",
 )
+@click.option(
+    "--backchannel-logout-uri",
+    "backchannel_logout_uri",
+    default=None,
+    help="Where a logout token is POSTed when a session the client signed in to ends "
+    "(OpenID Connect Back-Channel Logout).",
+)
+@click.option(
+    "--backchannel-logout-session-required",
+    is_flag=True,
+    help="The client needs sid in its logout tokens (they always carry it).",
+)
+@click.option(
+    "--frontchannel-logout-uri",
+    "frontchannel_logout_uri",
+    default=None,
+    help="The page the signed-out page loads in a hidden iframe "
+    "(OpenID Connect Front-Channel Logout).",
+)
+@click.option(
+    "--frontchannel-logout-session-required",
+    is_flag=True,
+    help="Add iss and sid to the front-channel logout URI.",
+)
 @REALM_OPTION
 @JSON_OPTION
 def client_add(
@@ -51,6 +75,10 @@ def client_add(
     client_id: str | None,
     require_2fa: bool,
     resource_server: bool,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool,
+    frontchannel_logout_uri: str | None,
+    frontchannel_logout_session_required: bool,
     realm_name: str,
     as_json: bool,
 ) -> None:
@@ -69,6 +97,10 @@ def client_add(
             client_id=client_id,
             require_2fa=require_2fa,
             resource_server=resource_server,
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
+            frontchannel_logout_uri=frontchannel_logout_uri,
+            frontchannel_logout_session_required=frontchannel_logout_session_required,
         )
         db.commit()
         data = {
@@ -78,6 +110,7 @@ def client_add(
             "public": public,
             "require_2fa": new.client.require_2fa,
             "resource_server": new.client.resource_server,
+            **_logout_data(new.client),
             "realm": realm_name,
         }
         text = f"client_id: {new.client.client_id}"
@@ -103,6 +136,7 @@ def client_list(realm_name: str, as_json: bool) -> None:
                 "grant_types": c.grant_types,
                 "require_2fa": c.require_2fa,
                 "resource_server": c.resource_server,
+                **_logout_data(c),
             }
             for c in rows
         ]
@@ -116,6 +150,15 @@ def client_list(realm_name: str, as_json: bool) -> None:
         )
 
 
+def _logout_data(row: Any) -> dict[str, Any]:
+    return {
+        "backchannel_logout_uri": row.backchannel_logout_uri,
+        "backchannel_logout_session_required": row.backchannel_logout_session_required,
+        "frontchannel_logout_uri": row.frontchannel_logout_uri,
+        "frontchannel_logout_session_required": row.frontchannel_logout_session_required,
+    }
+
+
 def _client_data(row: Any, realm_name: str) -> dict[str, Any]:
     return {
         "client_id": row.client_id,
@@ -123,6 +166,7 @@ def _client_data(row: Any, realm_name: str) -> dict[str, Any]:
         "public": row.public,
         "require_2fa": row.require_2fa,
         "resource_server": row.resource_server,
+        **_logout_data(row),
         "realm": realm_name,
     }
 
@@ -141,28 +185,65 @@ def _client_data(row: Any, realm_name: str) -> dict[str, Any]:
     default=None,
     help="Whether the client may introspect every token of the realm (RFC 7662 4).",
 )
+@click.option(
+    "--backchannel-logout-uri",
+    "backchannel_logout_uri",
+    default=None,
+    help='The back-channel logout URI ("" removes it).',
+)
+@click.option(
+    "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+    "backchannel_logout_session_required",
+    default=None,
+)
+@click.option(
+    "--frontchannel-logout-uri",
+    "frontchannel_logout_uri",
+    default=None,
+    help='The front-channel logout URI ("" removes it).',
+)
+@click.option(
+    "--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
+    "frontchannel_logout_session_required",
+    default=None,
+)
 @REALM_OPTION
 @JSON_OPTION
 def client_set(
     client_id: str,
     require_2fa: bool | None,
     resource_server: bool | None,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool | None,
+    frontchannel_logout_uri: str | None,
+    frontchannel_logout_session_required: bool | None,
     realm_name: str,
     as_json: bool,
 ) -> None:
-    """Change a client's sign-in policy or access; audited as the operator."""
+    """Change a client's sign-in policy, access or logout URIs; audited as the operator."""
     from ..services.audit import OPERATOR
     from ..services.clients import (
         find_client,
+        set_client_logout,
         set_client_require_2fa,
         set_client_resource_server,
     )
 
-    if require_2fa is None and resource_server is None:
+    logout = {
+        name: value
+        for name, value in (
+            ("backchannel_logout_uri", backchannel_logout_uri),
+            ("backchannel_logout_session_required", backchannel_logout_session_required),
+            ("frontchannel_logout_uri", frontchannel_logout_uri),
+            ("frontchannel_logout_session_required", frontchannel_logout_session_required),
+        )
+        if value is not None
+    }
+    if require_2fa is None and resource_server is None and not logout:
         fail(
             _(
                 "nothing to change: give --require-2fa or --no-require-2fa, "
-                "--resource-server or --no-resource-server"
+                "--resource-server or --no-resource-server, or a logout option"
             )
         )
     with app_session() as db:
@@ -175,6 +256,8 @@ def client_set(
             set_client_resource_server(
                 db, row, resource_server, actor=OPERATOR, client_address=None
             )
+        if logout:
+            set_client_logout(db, row, logout, actor=OPERATOR, client_address=None)
         db.commit()
         data = _client_data(row, realm_name)
         out(

@@ -12,7 +12,7 @@ from .. import clock
 from ..assurance import acr_for, ordered
 from ..models import Interaction, Realm, SsoSession, User
 from ..services.audit import record_event
-from ..services.sessions import create_sso_session, end_sso_session
+from ..services.sessions import create_sso_session, end_replaced_session
 from ..services.users import record_locale
 from . import flow
 
@@ -47,7 +47,13 @@ def finish_interaction(
     amr = ordered(interaction.amr or [])
     auth_time = int(clock.timestamp())
     if previous is not None:
-        end_sso_session(db, previous)
+        client_id = (interaction.params or {}).get("client_id")
+        end_replaced_session(
+            db,
+            previous,
+            user=user,
+            client_id=client_id if interaction.kind == "authorize" else None,
+        )
     sso, cookie_value = create_sso_session(
         db,
         user,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from .. import db as dbmod
 from ..models import OutboxMessage, Realm
 from ..services import context
+from ..services import logout as _logout  # noqa: F401  (registers the back-channel kind)
 from ..services.mail import MAIL
 from ..services.outbox import (
     MAX_ATTEMPTS,

@@ -4,9 +4,9 @@ from .audit import AuditEvent, Throttle
 from .authenticator import Authenticator, BackupCode, WebAuthnChallenge
 from .client import Client
 from .keys import SigningKey
-from .mail import ActionToken, OutboxMessage
+from .mail import ActionToken, DeliveryAttempt, OutboxMessage
 from .realm import Realm
-from .sessions import Interaction, SsoSession, TrustedBrowser
+from .sessions import Interaction, SessionClient, SsoSession, TrustedBrowser
 from .tokens import AuthorizationCode, Token
 from .user import User
 
@@ -17,9 +17,11 @@ __all__ = [
     "AuthorizationCode",
     "BackupCode",
     "Client",
+    "DeliveryAttempt",
     "Interaction",
     "OutboxMessage",
     "Realm",
+    "SessionClient",
     "SigningKey",
     "SsoSession",
     "Throttle",

@@ -34,6 +34,20 @@ class Client(Base, ClientMixin):
     #: A resource server (an API) may introspect every token of its realm; any other client
     #: only its own (RFC 7662 section 4).
     resource_server: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: OpenID Connect Back-Channel Logout 1.0: where the provider POSTs a logout token when a
+    #: session this client received tokens in ends; None: the client is not told.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    #: The client wants ``sid`` in its logout tokens (it is always there: see
+    #: ``idp.services.logout``).
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    #: OpenID Connect Front-Channel Logout 1.0: the page the signed-out page loads in a hidden
+    #: iframe; with ``frontchannel_logout_session_required`` it gets ``iss`` and ``sid``.
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    frontchannel_logout_session_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     # -- Authlib ClientMixin ----------------------------------------------------------------

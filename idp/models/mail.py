@@ -56,6 +56,24 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class DeliveryAttempt(Base):
+    """One attempt at delivering an outbox message, whatever its outcome: what the console's
+    list of recent deliveries shows (a logout token's HTTP status, a timeout...)."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    realm_id: Mapped[int] = mapped_column(ForeignKey("realm.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: ``sent``, ``retrying`` (failed, tried again later) or ``failed`` (the last attempt).
+    outcome: Mapped[str] = mapped_column(String(8))
+    #: What happened, in words: ``HTTP 204``, ``timed out after 5 s``...
+    result: Mapped[str] = mapped_column(String(500), default="")
+    duration_ms: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+
+
 class ActionToken(Base):
     __tablename__ = "action_token"
 

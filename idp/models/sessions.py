@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime, utcnow
@@ -35,6 +35,20 @@ class SsoSession(Base):
     #: from.
     user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class SessionClient(Base):
+    """A client that received tokens in an SSO session (at the code exchange): the
+    applications the session signed in to, which single sign-out tells when it ends
+    (``idp.services.logout``) and the console lists."""
+
+    __tablename__ = "session_client"
+    __table_args__ = (UniqueConstraint("session_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sso_session.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Interaction(Base):

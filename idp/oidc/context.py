@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import g
 
 from ..models import Realm
-from ..services.context import settings
+from ..services.context import realm_issuer
 
 #: Client authentication at the token, revocation and introspection endpoints
 #: (RFC 6749 2.3.1); public clients use ``none`` + PKCE where a grant allows it.
@@ -25,4 +25,4 @@ def current_realm() -> Realm:
 
 
 def issuer_for(realm: Realm) -> str:
-    return f"{settings().base_url}/realms/{realm.name}"
+    return realm_issuer(realm)

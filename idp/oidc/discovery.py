@@ -121,6 +121,10 @@ def discovery_document(issuer: str, algs: list[str]) -> dict[str, Any]:
         "prompt_values_supported": ["none", "login"],
         "display_values_supported": ["page"],
         "ui_locales_supported": list(LANGUAGES),
-        "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # Single sign-out (idp.services.logout): Front-Channel and Back-Channel Logout 1.0,
+        # with the session (``iss`` and ``sid``; ``sid`` in every logout token).
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }

@@ -28,6 +28,7 @@ from ..models import AuthorizationCode, Client, Token
 from ..services import clients as client_service
 from ..services import tokens
 from ..services.context import settings
+from ..services.logout import record_session_client
 from .authorization_request import AuthorizationRequestChecks
 from .claims import Principal
 from .client_auth import authenticate_client_secret_basic
@@ -122,6 +123,9 @@ class AuthorizationServer(_FlaskServer):  # type: ignore[misc]
             expires_in=int(token["expires_in"]),
             refresh_ttl=settings().refresh_token_ttl,
         )
+        if code is not None and principal is not None:
+            # The client signed in to the session: single sign-out tells it when it ends.
+            record_session_client(db, principal.sid, request.client.id)
         db.commit()
 
     def resume_request(self, params: dict[str, str], uri: str) -> OAuth2Request:

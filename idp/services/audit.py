@@ -152,6 +152,7 @@ VALUE_LABELS: dict[str, str] = {
     # Why an admin or the operator ended a user's sessions (``sessions.AdminReason``).
     "password_reset": N_("password reset"),
     "mfa_reset": N_("two-factor authentication reset"),
+    "session": N_("one session signed out"),
     "invitation_pending": N_("invitation not accepted yet"),
     "address_changed": N_("the address changed since the link was sent"),
     "InvalidCode": N_("wrong code"),

@@ -32,6 +32,35 @@ def _check_uri(uri: str) -> str:
     return uri
 
 
+def _check_logout_uri(uri: str | None) -> str | None:
+    """A logout URI (Back-/Front-Channel Logout 1.0: absolute, http(s), no fragment), or None
+    for an empty value (no URI)."""
+    if uri is None or not uri.strip():
+        return None
+    uri = uri.strip()
+    if len(uri) > 2000 or any(ord(c) < 0x21 or ord(c) == 0x7F for c in uri):
+        raise InvalidInput(f"not a usable URI: {uri[:100]!r}")
+    return _check_uri(uri)
+
+
+def _origin(uri: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _check_frontchannel_uri(uri: str | None, redirect_uris: list[str]) -> str | None:
+    """Front-Channel Logout 1.0, section 2: the URI's scheme, host and port are those of a
+    registered redirect URI (the application's own pages, in the browser)."""
+    uri = _check_logout_uri(uri)
+    if uri is not None and _origin(uri) not in {_origin(u) for u in redirect_uris}:
+        raise InvalidInput(
+            f"the front-channel logout URI {uri!r} must have the scheme, host and port of "
+            "one of the client's redirect URIs"
+        )
+    return uri
+
+
 def new_client_id() -> str:
     """A random client_id (128 bits) that never starts with ``-``, so that it can be given to
     the ``idp`` command (and other command lines) without being read as an option."""
@@ -54,10 +83,16 @@ def create_client(
     client_id: str | None = None,
     require_2fa: bool = False,
     resource_server: bool = False,
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
+    frontchannel_logout_uri: str | None = None,
+    frontchannel_logout_session_required: bool = False,
 ) -> NewClient:
     name = check_name(name, required=True)
     redirect_uris = [_check_uri(u) for u in redirect_uris]
     post_logout = [_check_uri(u) for u in (post_logout_redirect_uris or [])]
+    backchannel_logout_uri = _check_logout_uri(backchannel_logout_uri)
+    frontchannel_logout_uri = _check_frontchannel_uri(frontchannel_logout_uri, redirect_uris)
     if grant_types is None:
         grant_types = ["authorization_code", "refresh_token"]
         if not public:
@@ -84,6 +119,10 @@ def create_client(
         grant_types=grant_types,
         require_2fa=require_2fa,
         resource_server=resource_server,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=bool(backchannel_logout_session_required),
+        frontchannel_logout_uri=frontchannel_logout_uri,
+        frontchannel_logout_session_required=bool(frontchannel_logout_session_required),
     )
     db.add(client)
     db.flush()
@@ -169,6 +208,61 @@ def set_client_resource_server(
     return _set_flag(
         db, client, "resource_server", value, actor=actor, client_address=client_address
     )
+
+
+#: The logout settings of a client (OpenID Connect Back- and Front-Channel Logout 1.0), as
+#: its registration metadata names them.
+LOGOUT_SETTINGS = (
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
+    "frontchannel_logout_uri",
+    "frontchannel_logout_session_required",
+)
+
+
+def set_client_logout(
+    db: Session,
+    client: Client,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    client_address: str | None,
+) -> bool:
+    """Change some of the client's logout settings (``LOGOUT_SETTINGS``: a URI, empty or
+    None for none; a boolean). Audited as ``admin.client.policy_changed`` with the old and
+    new values; returns whether anything changed. The caller commits."""
+    unknown = set(changes) - set(LOGOUT_SETTINGS)
+    if unknown:
+        raise InvalidInput(f"not a logout setting: {', '.join(sorted(unknown))}")
+    new: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name.endswith("_session_required"):
+            if not isinstance(value, bool):
+                raise InvalidInput(f"{name} is true or false")
+            new[name] = value
+        elif name == "frontchannel_logout_uri":
+            new[name] = _check_frontchannel_uri(value, list(client.redirect_uris or []))
+        else:
+            new[name] = _check_logout_uri(value)
+    old = {name: getattr(client, name) for name in new if getattr(client, name) != new[name]}
+    if not old:
+        return False
+    for name in old:
+        setattr(client, name, new[name])
+    event = record_event(
+        db,
+        client.realm_id,
+        "admin.client.policy_changed",
+        actor=actor,
+        client_address=client_address,
+        detail={
+            "client_id": client.client_id,
+            "old": old,
+            "new": {name: new[name] for name in old},
+        },
+    )
+    event.subject = f"client:{client.client_id}"
+    return True
 
 
 def _set_flag(

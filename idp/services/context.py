@@ -9,12 +9,18 @@ from pathlib import Path
 from flask import current_app
 
 from ..config import Settings
+from ..models import Realm
 from .crypto import DataCipher
 
 
 def settings() -> Settings:
     found: Settings = current_app.extensions["idp.settings"]  # set by create_app
     return found
+
+
+def realm_issuer(realm: Realm) -> str:
+    """The issuer of a realm's tokens (``iss``), and the base of its protocol URLs."""
+    return f"{settings().base_url}/realms/{realm.name}"
 
 
 def cipher() -> DataCipher:

@@ -16,14 +16,19 @@ outbox), of any kind, with claiming, retries and back-off written once.
   Two workers never deliver one message twice while the lease lasts; a worker that dies
   mid-delivery leaves a claim that lapses, and the message is tried again.
 - **Retries.** A failed attempt records the error and waits ``backoff(attempts)`` (30 s,
-  doubling, at most an hour); after ``MAX_ATTEMPTS`` the message is marked ``failed``. Each
-  failed attempt logs one warning on the kind's logger (``idp.mail`` for mail).
+  doubling, at most an hour); after ``MAX_ATTEMPTS`` the message is marked ``failed``. A kind
+  may bound its retries differently (``Retries``: a back-channel logout gives up within
+  minutes, a mail within hours). Each failed attempt logs one warning on the kind's logger
+  (``idp.mail`` for mail).
+- **Attempts.** Every attempt, whatever its outcome, is a ``DeliveryAttempt`` row (when, the
+  outcome, what the receiver answered, how long it took): the console's recent deliveries.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +38,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import claim_once, utcnow
-from ..models import OutboxMessage, Realm, User
+from ..models import DeliveryAttempt, OutboxMessage, Realm, User
 from . import context
 
 #: How long a claim lasts: longer than one delivery attempt can take (IDP_SMTP_TIMEOUT).
@@ -41,22 +46,48 @@ LEASE_SECONDS = 120
 MAX_ATTEMPTS = 8
 
 Outcome = Literal["sent", "retrying", "failed"]
-#: The delivery of one message, run with no transaction open; raises when it failed.
-Delivery = Callable[[], None]
+#: The delivery of one message, run with no transaction open; raises when it failed, and may
+#: return what the receiver answered, in words (``HTTP 204``), for the record of attempts.
+Delivery = Callable[[], str | None]
 #: Reads what a message needs (in the worker's session) and returns its delivery.
 Sender = Callable[[Session, OutboxMessage, dict[str, Any]], Delivery]
 
+
+class PermanentFailure(Exception):
+    """Raised by a delivery that no retry can help (a URI the provider may not call): the
+    message is marked ``failed`` at once."""
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How a kind retries: after the ``n``-th failed attempt it waits ``first * 2**(n-1)``
+    seconds, at most ``longest``; the ``attempts``-th failure is the last."""
+
+    attempts: int = 8
+    first: int = 30
+    longest: int = 3600
+
+    def backoff(self, attempts: int) -> int:
+        return min(self.first << max(attempts - 1, 0), self.longest)
+
+
+DEFAULT_RETRIES = Retries(attempts=MAX_ATTEMPTS)
+
 _SENDERS: dict[str, Sender] = {}
+_RETRIES: dict[str, Retries] = {}
 
 
-def register_sender(kind: str, sender: Sender) -> None:
-    """Deliver messages of ``kind`` with ``sender`` (registering a kind again replaces it)."""
+def register_sender(kind: str, sender: Sender, retries: Retries = DEFAULT_RETRIES) -> None:
+    """Deliver messages of ``kind`` with ``sender`` (registering a kind again replaces it),
+    retrying failures as ``retries`` says."""
     _SENDERS[kind] = sender
+    _RETRIES[kind] = retries
 
 
 def unregister_sender(kind: str) -> None:
     """Stop delivering ``kind`` in this process (its messages wait for another)."""
     _SENDERS.pop(kind, None)
+    _RETRIES.pop(kind, None)
 
 
 def registered_kinds() -> list[str]:
@@ -64,8 +95,8 @@ def registered_kinds() -> list[str]:
 
 
 def backoff(attempts: int) -> int:
-    """Seconds to wait after the ``attempts``-th failed attempt."""
-    return min(30 << max(attempts - 1, 0), 3600)  # 30 * 2**(attempts - 1)
+    """Seconds to wait after the ``attempts``-th failed attempt (the default retries)."""
+    return DEFAULT_RETRIES.backoff(attempts)  # 30 * 2**(attempts - 1), at most an hour
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -158,20 +189,35 @@ def claim_next(db: Session) -> OutboxMessage | None:
 
 def deliver(db: Session, message: OutboxMessage) -> Outcome:
     """Deliver a claimed message with its kind's sender and record the outcome."""
-    message_id, lease, kind, recipient, attempts = (
+    message_id, lease, kind, recipient, attempts, realm_id = (
         message.id,
         message.claimed_until,
         message.kind,
         message.recipient,
         message.attempts,
+        message.realm_id,
     )
+    retries = _RETRIES.get(kind, DEFAULT_RETRIES)
+    started = time.monotonic()
+
+    def attempt(outcome: Outcome, result: str) -> DeliveryAttempt:
+        return DeliveryAttempt(
+            message_id=message_id,
+            realm_id=realm_id,
+            kind=kind,
+            outcome=outcome,
+            result=result[:500],
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+
     try:
         delivery = _SENDERS[kind](db, message, message_payload(message))
         db.rollback()  # no transaction stays open while the receiver is slow
-        delivery()
+        answer = delivery()
     except Exception as exc:  # any failure is recorded and retried
         db.rollback()
-        outcome: Outcome = "failed" if attempts >= MAX_ATTEMPTS else "retrying"
+        final = attempts >= retries.attempts or isinstance(exc, PermanentFailure)
+        outcome: Outcome = "failed" if final else "retrying"
         logging.getLogger(f"idp.{kind}").warning(
             "%s %s to %s not delivered (attempt %s, %s): %s",
             kind,
@@ -181,32 +227,42 @@ def deliver(db: Session, message: OutboxMessage) -> Outcome:
             outcome,
             exc,
         )
+        error = f"{type(exc).__name__}: {exc}"
         values: dict[str, Any] = {
             "claimed_until": None,
-            "last_error": f"{type(exc).__name__}: {exc}"[:1000],
-            "next_attempt_at": utcnow() + timedelta(seconds=backoff(attempts)),
+            "last_error": error[:1000],
+            "next_attempt_at": utcnow() + timedelta(seconds=retries.backoff(attempts)),
         }
         if outcome == "failed":
             values["status"] = "failed"
-        _finish(db, message_id, lease, values)
+        _finish(db, message_id, lease, values, attempt(outcome, str(exc) or error))
         return outcome
     _finish(
         db,
         message_id,
         lease,
         {"status": "sent", "sent_at": utcnow(), "payload": None, "claimed_until": None},
+        attempt("sent", answer or "delivered"),
     )
     return "sent"
 
 
-def _finish(db: Session, message_id: int, lease: datetime | None, values: dict[str, Any]) -> None:
-    """Record an outcome, if this worker's claim still holds (a lapsed claim is another's)."""
-    claim_once(
+def _finish(
+    db: Session,
+    message_id: int,
+    lease: datetime | None,
+    values: dict[str, Any],
+    record: DeliveryAttempt,
+) -> None:
+    """Record an outcome and the attempt, if this worker's claim still holds (a lapsed
+    claim is another's)."""
+    if claim_once(
         db,
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id, OutboxMessage.claimed_until == lease)
         .values(**values),
-    )
+    ):
+        db.add(record)
     db.commit()
 
 

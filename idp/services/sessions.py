@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..models import SsoSession, Token, User
+from . import logout
 from .audit import record_event
 from .context import settings
 from .crypto import constant_time_equals, digest, keyed_digest, random_token
@@ -70,10 +71,6 @@ def find_sso_session(db: Session, realm_id: int, cookie_value: str | None) -> Ss
     if user is None or user.disabled:
         return None
     return row
-
-
-def end_sso_session(db: Session, row: SsoSession) -> None:
-    row.ended_at = utcnow()
 
 
 def end_user_sign_ins(db: Session, user: User) -> None:
@@ -167,10 +164,18 @@ def sign_out(
 
 
 def _end_sessions(
-    db: Session, user: User, *, session: SsoSession | None, keep_sid: str | None
+    db: Session,
+    user: User,
+    *,
+    session: SsoSession | None,
+    keep_sid: str | None,
+    spare_client_id: str | None = None,
 ) -> SignedOut:
     """What every sign-out does, audited by its caller (``sign_out``) or by the change that
-    caused it (``sign_out_after_credential_change``)."""
+    caused it (``sign_out_after_credential_change``, ``end_replaced_session``): end the
+    sessions, revoke their tokens, and queue a logout token for each application they signed
+    in to that has a back-channel URI (``logout.notify_backchannel``; ``spare_client_id``
+    excepted)."""
     now = utcnow()
     ending = update(SsoSession).where(SsoSession.user_id == user.id, SsoSession.ended_at.is_(None))
     revoking = update(Token).where(Token.revoked_at.is_(None))
@@ -204,10 +209,23 @@ def _end_sessions(
         {sid: frozenset(ids) for sid, ids in clients.items()},
         len(revoked),
     )
-    # Back-channel logout (OpenID Connect Back-Channel Logout 1.0) plugs in here: for each
-    # ended sid, a logout token to each of ``result.clients[sid]`` that registered a
-    # backchannel_logout_uri, through the outbox, in this same transaction.
+    logout.notify_backchannel(db, user, sids, spare_client_id=spare_client_id)
     return result
+
+
+def end_replaced_session(
+    db: Session, previous: SsoSession, *, user: User, client_id: str | None
+) -> SignedOut:
+    """A sign-in finished in a browser that had a session (a step-up, or another user
+    signing in): the new session replaces ``previous``, which ends like any other (its
+    tokens revoked, its applications told). On a step-up (``user`` is the session's user)
+    the application the step-up is for (``client_id``) is not told: it receives tokens for
+    the new session in the same response. The sign-in's own audit event says so."""
+    owner = user if previous.user_id == user.id else db.get(User, previous.user_id)
+    if owner is None:  # the row's foreign key: the user is there
+        return SignedOut(previous.user_id, ())
+    spare = client_id if owner is user else None
+    return _end_sessions(db, owner, session=previous, keep_sid=None, spare_client_id=spare)
 
 
 def sign_out_after_credential_change(
@@ -277,6 +295,7 @@ class AdminReason(StrEnum):
     console shows it in words, ``audit.VALUE_LABELS``)."""
 
     ACCOUNT_DISABLED = "account_disabled"
+    SESSION = "session"
     PASSWORD_RESET = "password_reset"  # noqa: S105 (a reason code, not a password)
     SECOND_FACTORS_RESET = "mfa_reset"
 
@@ -293,6 +312,28 @@ def sign_out_by_admin(
         actor=actor,
         client_address=client_address,
         detail={"reason": str(reason), "sessions": len(list_active_sessions(db, user))},
+    )
+
+
+def sign_out_session_by_admin(
+    db: Session, user: User, row: SsoSession, *, actor: str, client_address: str | None
+) -> SignedOut:
+    """The console's Sign out on one of the user's sessions: that session ends, at the
+    provider and at the applications it signed in to."""
+    browser, platform = browser_summary(row.user_agent)
+    return sign_out(
+        db,
+        user,
+        session=row,
+        event_type="session.ended_by_admin",
+        actor=actor,
+        client_address=client_address,
+        detail={
+            "reason": str(AdminReason.SESSION),
+            "sessions": 1,
+            "browser": " / ".join(p for p in (browser, platform) if p),
+            "session_address": row.client_address,
+        },
     )
 
 
