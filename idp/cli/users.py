@@ -141,6 +141,66 @@ def user_set_password(email: str, password_stdin: bool, realm_name: str) -> None
         click.echo(_("password of %(email)s changed; sessions ended, tokens revoked", email=email))
 
 
+@user.command("sign-out")
+@click.argument("email")
+@REALM_OPTION
+@JSON_OPTION
+def user_sign_out(email: str, realm_name: str, as_json: bool) -> None:
+    """Sign a user out everywhere: ends every session, revokes the tokens, and tells the
+    applications the sessions signed in to (back-channel logout); audited as the operator."""
+    from ..services.audit import OPERATOR
+    from ..services.sessions import AdminReason, sign_out_by_admin
+
+    with app_session() as db:
+        row = _user(db, realm_name, email)
+        ended = sign_out_by_admin(
+            db, row, reason=AdminReason.SIGNED_OUT, actor=OPERATOR, client_address=None
+        )
+        db.commit()
+        out(
+            as_json,
+            {"email": row.email, "realm": realm_name, "sessions_ended": len(ended.sids)},
+            _(
+                "%(email)s signed out: %(count)s sessions ended, tokens revoked",
+                email=row.email,
+                count=len(ended.sids),
+            ),
+        )
+
+
+@user.command("disable")
+@click.argument("email")
+@REALM_OPTION
+def user_disable(email: str, realm_name: str) -> None:
+    """Disable a user's account (the console's Disable): sign-ins are refused, every
+    session ends (the applications are told) and every token is revoked; audited."""
+    from ..services.accounts import disable_account
+    from ..services.audit import OPERATOR
+
+    with app_session() as db:
+        row = _user(db, realm_name, email)
+        if not row.disabled:
+            disable_account(db, row, actor=OPERATOR, client_address=None)
+            db.commit()
+        click.echo(_("account %(email)s disabled", email=row.email))
+
+
+@user.command("enable")
+@click.argument("email")
+@REALM_OPTION
+def user_enable(email: str, realm_name: str) -> None:
+    """Enable a disabled account again (no session or token comes back); audited."""
+    from ..services.accounts import enable_account
+    from ..services.audit import OPERATOR
+
+    with app_session() as db:
+        row = _user(db, realm_name, email)
+        if row.disabled:
+            enable_account(db, row, actor=OPERATOR, client_address=None)
+            db.commit()
+        click.echo(_("account %(email)s enabled", email=row.email))
+
+
 @user.command("email-verified")
 @click.argument("email")
 @click.option("--unverified", is_flag=True, help="Withdraw it: ID tokens say email_verified=false.")

@@ -153,6 +153,7 @@ VALUE_LABELS: dict[str, str] = {
     "password_reset": N_("password reset"),
     "mfa_reset": N_("two-factor authentication reset"),
     "session": N_("one session signed out"),
+    "signed_out": N_("signed out of every session"),
     "invitation_pending": N_("invitation not accepted yet"),
     "address_changed": N_("the address changed since the link was sent"),
     "InvalidCode": N_("wrong code"),

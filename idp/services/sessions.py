@@ -296,6 +296,7 @@ class AdminReason(StrEnum):
 
     ACCOUNT_DISABLED = "account_disabled"
     SESSION = "session"
+    SIGNED_OUT = "signed_out"
     PASSWORD_RESET = "password_reset"  # noqa: S105 (a reason code, not a password)
     SECOND_FACTORS_RESET = "mfa_reset"
 
