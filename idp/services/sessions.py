@@ -4,8 +4,9 @@ handle (a keyed digest of its sid), so the page shows neither the sid nor a row 
 handle only ever finds a session of the user who asks.
 
 Sign-out is one service, :func:`sign_out`: it ends the session(s), revokes the tokens hanging
-from them and records the audit event, and returns what it ended (:class:`SignedOut`), where
-back-channel logout will find the clients to tell. Each path calls it through a function
+from them, tells the applications the sessions signed in to (back-channel logout,
+``idp.services.logout``), records the audit event, and returns what it ended
+(:class:`SignedOut`). Each path calls it through a function
 named for the path: the account page (``sign_out_session``, ``sign_out_everywhere``),
 RP-initiated logout (``sign_out_for_client``), the console's and the CLI's account actions
 (``sign_out_by_admin``)."""
@@ -121,7 +122,7 @@ def find_own_session(db: Session, user: User, handle: object) -> SsoSession | No
 class SignedOut:
     """What one sign-out ended: the SSO sessions (by sid), and for the token rows it revoked, the
     clients (row ids) they were issued to, by the session they were issued in (None: in no
-    session). Back-channel logout (the next issue) tells those clients."""
+    session)."""
 
     user_id: int
     sids: tuple[str, ...]
