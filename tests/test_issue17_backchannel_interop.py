@@ -193,6 +193,11 @@ def test_rp_initiated_logout_signs_the_other_apps_of_the_session_out(
     deliveries = Deliveries(realm)
     logging_out = {"eoc": eoc_a, "apache": apache, "confirmation": None}[via]
     _logout_at_provider(realm, b, logging_out, eoc_b)
+    # Until the logout tokens arrive, the other apps know nothing (their sessions are their
+    # own): what signs them out below is the token.
+    for app in apps:
+        if app is not logging_out:
+            assert still_signed_in(realm, b, app, user), (app.name, app.log())
     results = deliveries.run()
     for app in apps:
         assert accepted(results, app), (app.name, results, app.log())
@@ -221,6 +226,7 @@ def test_account_page_sign_out_signs_the_app_out(bc_realm, app_of, kind):
     assert "Account settings</h1>" in home.text, home.text
     done = b.submit(home, action="/account/sign-out")
     assert done.status == 200, done.text
+    assert still_signed_in(realm, b, app, user), "the app has not been told yet"
     assert accepted(deliveries.run(), app)
     assert not still_signed_in(realm, b, app, user), app.log()
 
@@ -274,6 +280,7 @@ def test_each_way_of_ending_the_users_sessions_signs_the_app_out(
     sign_in(realm, b, app, user)
     deliveries = Deliveries(realm)
     end_sessions(realm, user, request)
+    assert still_signed_in(realm, b, app, user), "the app has not been told yet"
     assert accepted(deliveries.run(), app), app.log()
     assert not still_signed_in(realm, b, app, user), app.log()
 
@@ -349,18 +356,33 @@ def test_an_app_without_a_backchannel_uri_gets_nothing_and_stays_signed_in(
 
 
 # -- negative tests: the receiving library checks the token ----------------------------------
-def _bad_tokens(realm: Any, app: App, other: App, user: Any, sid: str) -> dict[str, str]:
+#: Each bad token, and what each library says when it refuses it: express-openid-connect in
+#: its 400 answer's error_description, mod_auth_openidc in Apache's error log.
+BAD_TOKENS = {
+    "foreign_signature": ("signature verification failed", "signature could not be validated"),
+    "wrong_aud": ('unexpected "aud" claim value', 'did not match the "aud" claim value'),
+    "wrong_iss": ('unexpected "iss" claim value', 'does not match received "iss" value'),
+    "no_events": ("must contain events claim", '"events" claim could not be found'),
+    "nonce": ("must not contain nonce claim", 'since it contains a "nonce" claim'),
+    "no_sub_no_sid": ("must contain sub or sid claim", 'no "sub" and no "sid" claim found'),
+}
+
+
+def _bad_token(realm: Any, app: App, other: App, user: Any, sid: str, bad: str) -> str:
+    """A logout token for the user's session at ``app``, wrong in the way ``bad`` says; all
+    but the first signed with the realm's own key."""
     key, kid, alg = realm_signing_key(realm.server.app, realm.id)
-    good = {"iss": realm.issuer, "aud": app.client_id, "sub": user.sub, "sid": sid}
-    return {
-        "foreign_signature": make_logout_token(foreign_key(), kid=kid, alg="RS256", **good),
-        "wrong_aud": make_logout_token(key, kid=kid, alg=alg, **{**good, "aud": other.client_id}),
-        "wrong_iss": make_logout_token(
-            key, kid=kid, alg=alg, **{**good, "iss": realm.issuer + "-other"}
-        ),
-        "no_events": make_logout_token(key, kid=kid, alg=alg, events=False, **good),
-        "nonce": make_logout_token(key, kid=kid, alg=alg, nonce="n-0S6_WzA2Mj", **good),
-    }
+    good: dict[str, Any] = {"iss": realm.issuer, "aud": app.client_id, "sub": user.sub, "sid": sid}
+    if bad == "foreign_signature":
+        return make_logout_token(foreign_key(), kid=kid, alg="RS256", **good)
+    changed = {
+        "wrong_aud": {"aud": other.client_id},
+        "wrong_iss": {"iss": realm.issuer + "-other"},
+        "no_events": {"events": False},
+        "nonce": {"nonce": "n-0S6_WzA2Mj"},
+        "no_sub_no_sid": {"sub": None, "sid": None},
+    }[bad]
+    return make_logout_token(key, kid=kid, alg=alg, **{**good, **changed})
 
 
 def _provider_token_for(realm: Any, app: App, user: Any, sid: str) -> str:
@@ -373,34 +395,61 @@ def _provider_token_for(realm: Any, app: App, user: Any, sid: str) -> str:
         return logout_token(realm_row, client, sub=user.sub, sid=sid, db=db)
 
 
-@pytest.mark.parametrize(
-    "bad", ["foreign_signature", "wrong_aud", "wrong_iss", "no_events", "nonce"]
-)
+@pytest.mark.parametrize("bad", list(BAD_TOKENS))
 def test_express_openid_connect_refuses_a_bad_logout_token(bc_realm, eoc_a, eoc_b, bad):
     """Back-Channel Logout 1.0, section 2.6, as express-openid-connect applies it: a token
     signed by another key, for another audience, from another issuer, without the logout
-    event or with a nonce is refused (400) and the user stays signed in."""
+    event, with a nonce, or naming neither a user nor a session is refused (400, the
+    library's reason) and the user stays signed in."""
     realm = bc_realm
     user = realm.user()
     b = browser(realm)
     sid = sign_in(realm, b, eoc_a, user)["sid"]
-    resp = post_logout_token(eoc_a, _bad_tokens(realm, eoc_a, eoc_b, user, sid)[bad])
+    resp = post_logout_token(eoc_a, _bad_token(realm, eoc_a, eoc_b, user, sid, bad))
     assert resp.status_code == 400, (resp.status_code, resp.text)
     assert resp.json()["error"] == "invalid_request", resp.text
+    assert BAD_TOKENS[bad][0] in resp.json()["error_description"], resp.text
     assert still_signed_in(realm, b, eoc_a, user)
 
 
-@pytest.mark.parametrize("bad", ["foreign_signature", "wrong_aud", "wrong_iss", "no_events"])
+@pytest.mark.parametrize("bad", list(BAD_TOKENS))
 def test_mod_auth_openidc_refuses_a_bad_logout_token(bc_realm, apache, eoc_a, bad):
-    """The same checks as mod_auth_openidc applies them: refused, and the user stays signed
-    in."""
+    """The same checks as mod_auth_openidc applies them: refused (400, the module's reason
+    in Apache's error log), and the user stays signed in."""
     realm = bc_realm
     user = realm.user()
     b = browser(realm)
     sid = sign_in(realm, b, apache, user)["sid"]
-    resp = post_logout_token(apache, _bad_tokens(realm, apache, eoc_a, user, sid)[bad])
-    assert resp.status_code >= 400, (resp.status_code, resp.text, apache.log())
+    logged = len(apache.log())
+    resp = post_logout_token(apache, _bad_token(realm, apache, eoc_a, user, sid, bad))
+    assert resp.status_code == 400, (resp.status_code, resp.text, apache.log())
+    assert BAD_TOKENS[bad][1] in apache.log()[logged:], apache.log()[logged:]
     assert still_signed_in(realm, b, apache, user), apache.log()
+
+
+@pytest.mark.parametrize("kind", ["eoc", "apache"])
+def test_a_token_for_another_session_leaves_this_one_signed_in(bc_realm, app_of, kind):
+    """The ``sid`` is the library's to match: a genuine token (the provider's key, this app's
+    audience) that names another session of the provider is taken, and this session stays
+    signed in. (express-openid-connect ends every session of a token's ``sub`` too, so its
+    token names the session only, as the spec allows.)"""
+    realm, app = bc_realm, app_of(kind)
+    user = realm.user()
+    b = browser(realm)
+    sign_in(realm, b, app, user)
+    key, kid, alg = realm_signing_key(realm.server.app, realm.id)
+    token = make_logout_token(
+        key,
+        kid=kid,
+        alg=alg,
+        iss=realm.issuer,
+        aud=app.client_id,
+        sub=user.sub if kind == "apache" else None,
+        sid=secrets.token_urlsafe(16),
+    )
+    resp = post_logout_token(app, token)
+    assert resp.status_code in (200, 204), (resp.status_code, resp.text, app.log())
+    assert still_signed_in(realm, b, app, user), app.log()
 
 
 @pytest.mark.parametrize("pair", ["eoc_to_eoc", "eoc_to_apache", "apache_to_eoc"])

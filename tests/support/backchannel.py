@@ -293,7 +293,7 @@ def make_logout_token(
     alg: str = "RS256",
     iss: str,
     aud: str,
-    sub: str,
+    sub: str | None,
     sid: str | None,
     events: bool = True,
     **extra: Any,
@@ -306,8 +306,9 @@ def make_logout_token(
         "iat": now,
         "exp": now + 120,
         "jti": os.urandom(12).hex(),
-        "sub": sub,
     }
+    if sub is not None:
+        claims["sub"] = sub
     if sid is not None:
         claims["sid"] = sid
     if events:
