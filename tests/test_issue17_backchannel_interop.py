@@ -304,9 +304,12 @@ def test_turning_2fa_on_signs_the_other_browsers_app_session_out(bc_realm, apach
 
 
 # -- a step-up that replaces the session -------------------------------------------------------
-def test_step_up_replaces_the_session_and_signs_the_other_apps_out(bc_realm, eoc_a, eoc_b, apache):
-    """Issue 17: app A asks for a new sign-in (``prompt=login``, its library's login with
-    that parameter) in a browser whose session app B and Apache signed in to. The sign-in
+@pytest.mark.parametrize("ask", ["prompt=login", "max_age=0"])
+def test_step_up_replaces_the_session_and_signs_the_other_apps_out(
+    bc_realm, eoc_a, eoc_b, apache, ask
+):
+    """Issue 17: app A asks for a new sign-in (``prompt=login`` or ``max_age=0``, through its
+    library's login) in a browser whose session app B and Apache signed in to. The sign-in
     replaces the session: B and Apache are told and need a new sign-in; A, which receives
     the new session's tokens in the same response, is not told and stays signed in, with the
     new session's sid."""
@@ -317,10 +320,11 @@ def test_step_up_replaces_the_session_and_signs_the_other_apps_out(bc_realm, eoc
     for app in (eoc_b, apache):
         sign_in(realm, b, app, user)
     deliveries = Deliveries(realm)
-    first = b.session.get(f"{eoc_a.url}/step-up", allow_redirects=False)
-    assert first.status_code == 302 and "prompt=login" in first.headers["Location"], first.text
+    path = "/step-up" if ask == "prompt=login" else "/step-up?max_age"
+    first = b.session.get(f"{eoc_a.url}{path}", allow_redirects=False)
+    assert first.status_code == 302 and ask in first.headers["Location"], first.text
     page = b.get(first.headers["Location"])
-    assert b.left_to is None and page.forms, "prompt=login asks for the password again"
+    assert b.left_to is None and page.forms, f"{ask} asks for the password again"
     page = b.submit(page, {"email": user.email, "password": user.password})
     resp = into_app(b, eoc_a, page)
     assert resp.status_code == 200, resp.text

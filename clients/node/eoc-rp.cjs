@@ -10,7 +10,7 @@
 // post-logout redirect URI http://127.0.0.1:PORT/signed-out and the back-channel logout URI
 // http://127.0.0.1:PORT/backchannel-logout. Prints one JSON line when it listens.
 //   GET /me          the signed-in user's ID-token claims as JSON (signs in first)
-//   GET /step-up     signs in again (prompt=login), then back to /me
+//   GET /step-up     signs in again (prompt=login; ?max_age: max_age=0), then back to /me
 //   GET /logout      the library's logout: RP-initiated logout at the provider
 //   GET /signed-out  a public page
 'use strict';
@@ -69,8 +69,13 @@ app.get('/me', requiresAuth(), (req, res) => {
   res.json(req.oidc.idTokenClaims);
 });
 
+// A new sign-in for this app: prompt=login, or max_age=0 with ?max_age (the library then
+// checks the ID token's auth_time).
 app.get('/step-up', (req, res) =>
-  res.oidc.login({ returnTo: '/me', authorizationParams: { prompt: 'login' } }),
+  res.oidc.login({
+    returnTo: '/me',
+    authorizationParams: 'max_age' in req.query ? { max_age: 0 } : { prompt: 'login' },
+  }),
 );
 
 app.get('/signed-out', (req, res) => {
