@@ -231,6 +231,28 @@ def test_account_page_sign_out_signs_the_app_out(bc_realm, app_of, kind):
     assert not still_signed_in(realm, b, app, user), app.log()
 
 
+@pytest.mark.parametrize(("kind", "other_session_ends"), [("apache", False), ("eoc", True)])
+def test_signing_one_session_out_ends_that_session_at_the_app(
+    bc_realm, app_of, kind, other_session_ends
+):
+    """The user is signed in to the app in two browsers (two sessions at the provider) and
+    signs out in one. The logout token names the session (``sid``) and the user (``sub``):
+    mod_auth_openidc ends the one session the sid names, and the other browser stays signed
+    in; express-openid-connect's default store remembers the ``sub`` too and so ends every
+    session of the user at the app (the library's choice: a custom ``onLogoutToken`` that
+    records the sid only keeps the others)."""
+    realm, app = bc_realm, app_of(kind)
+    user = realm.user()
+    here, elsewhere = browser(realm), browser(realm)
+    sign_in(realm, here, app, user)
+    sign_in(realm, elsewhere, app, user)
+    deliveries = Deliveries(realm)
+    here.submit(here.get(realm.url("account/")), action="/account/sign-out")
+    assert accepted(deliveries.run(), app), app.log()
+    assert not still_signed_in(realm, here, app, user), app.log()
+    assert still_signed_in(realm, elsewhere, app, user) is not other_session_ends, app.log()
+
+
 # -- every other path that ends the user's sessions, with the app in a browser of its own ------
 def _sign_out_everywhere(realm: Any, user: Any, request: Any) -> None:
     """The user, in another browser, on the account page: "Sign out everywhere"."""
