@@ -180,8 +180,8 @@ def test_rp_initiated_logout_signs_the_other_apps_of_the_session_out(
     bc_realm, eoc_a, eoc_b, apache, via
 ):
     """Issue 17: one app logs out at the provider (with its ID token as hint, or without and
-    the user confirms); every app the session signed in to gets a logout token and needs a
-    new sign-in: the other apps of both libraries too."""
+    the user confirms: SPEC V3); every app the session signed in to gets a logout token and
+    needs a new sign-in: the other apps of both libraries too."""
     realm = bc_realm
     user = realm.user()
     b = browser(realm)
@@ -302,9 +302,10 @@ PATHS: dict[str, tuple[Callable[[Any, Any, Any], None], bool, tuple[str, ...]]] 
 def test_each_way_of_ending_the_users_sessions_signs_the_app_out(
     bc_realm, app_of, request, path, kind
 ):
-    """Issue 17, "every path that ends a session notifies": the user is signed in to the app
-    in one browser; the user elsewhere, an admin in the console, the operator with the CLI or
-    an emailed link ends the user's sessions; the app is told and asks for a new sign-in."""
+    """Issue 17, "every path that ends a session notifies" (the changes of SPEC V1, A3): the
+    user is signed in to the app in one browser; the user elsewhere, an admin in the console,
+    the operator with the CLI or an emailed link ends the user's sessions; the app is told
+    and asks for a new sign-in."""
     realm, app = bc_realm, app_of(kind)
     end_sessions, with_totp, _ = PATHS[path]
     user = realm.user(with_totp=with_totp)
@@ -342,9 +343,9 @@ def test_step_up_replaces_the_session_and_signs_the_other_apps_out(
 ):
     """Issue 17: app A asks for a new sign-in (``prompt=login`` or ``max_age=0``, through its
     library's login) in a browser whose session app B and Apache signed in to. The sign-in
-    replaces the session: B and Apache are told and need a new sign-in; A, which receives
-    the new session's tokens in the same response, is not told and stays signed in, with the
-    new session's sid."""
+    replaces the session (SPEC V2: the step-up is bound to the session it started from): B and
+    Apache are told and need a new sign-in; A, which receives the new session's tokens in the
+    same response, is not told and stays signed in, with the new session's sid."""
     realm = bc_realm
     user = realm.user()
     b = browser(realm)
