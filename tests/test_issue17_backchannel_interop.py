@@ -31,7 +31,7 @@ from sqlalchemy import select
 from idp.db import get_session
 from idp.models import Client, Realm
 from idp.services.logout import logout_token
-from tests.helpers import Browser
+from tests.helpers import Browser, run_idp
 from tests.support import dead_sign_ins
 from tests.support.backchannel import (
     App,
@@ -277,6 +277,16 @@ def _password_reset_by_emailed_link(realm: Any, user: Any, request: Any) -> None
     assert done.status == 200, done.text
 
 
+def _cli(*args: str) -> Callable[[Any, Any, Any], None]:
+    """The operator runs ``idp user <args> EMAIL`` (the CLI's sign-out and disable)."""
+
+    def run(realm: Any, user: Any, request: Any) -> None:
+        done = run_idp(realm.server, "user", *args, user.email, "--realm", realm.name)
+        assert done.returncode == 0, done.stderr
+
+    return run
+
+
 BOTH = ("eoc", "apache")
 PATHS: dict[str, tuple[Callable[[Any, Any, Any], None], bool, tuple[str, ...]]] = {
     # name: (what ends the sessions, whether the user has 2FA, the apps it is tried with:
@@ -291,6 +301,8 @@ PATHS: dict[str, tuple[Callable[[Any, Any, Any], None], bool, tuple[str, ...]]] 
     "console_resets_2fa": (dead_sign_ins.admin_resets_two_factor, True, BOTH),
     "cli_set_password": (dead_sign_ins.operator_resets_password, False, ("eoc",)),
     "cli_reset_2fa": (dead_sign_ins.operator_resets_two_factor, True, ("apache",)),
+    "cli_sign_out": (_cli("sign-out"), False, ("apache",)),
+    "cli_disable": (_cli("disable"), False, ("eoc",)),
     "password_reset_by_emailed_link": (_password_reset_by_emailed_link, False, BOTH),
     "own_password_change_elsewhere": (dead_sign_ins.user_changes_password, False, BOTH),
 }
