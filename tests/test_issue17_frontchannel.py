@@ -397,3 +397,25 @@ def test_idp_client_add_refuses_a_front_channel_uri_of_another_origin(realm, ser
     )
     assert ok.returncode == 0, ok.stderr
     assert re.search(r'"frontchannel_logout_uri": "http://127.0.0.1:9/fc"', ok.stdout), ok.stdout
+
+
+# -- the CSP's frame-src, from the URLs ------------------------------------------------------
+def test_frame_src_names_origins_and_nothing_that_could_widen_the_policy():
+    from idp.headers import CONTENT_SECURITY_POLICY, csp_with_frames, origin_of
+
+    assert origin_of("https://App.Example/fc?x=1#f") == "https://app.example"
+    assert origin_of("https://app.example:8443/fc") == "https://app.example:8443"
+    assert origin_of("http://user:pw@127.0.0.1:9/fc") == "http://127.0.0.1:9"
+    assert origin_of("http://[::1]:8080/fc") == "http://[::1]:8080"
+    for unusable in ("http://a;script-src:9/", "http://*.example/", "javascript:alert(1)", "/fc"):
+        assert origin_of(unusable) is None, unusable
+    policy = csp_with_frames(
+        [
+            "http://127.0.0.1:9/fc?sid=1",
+            "http://127.0.0.1:9/fc?sid=2",
+            "http://a;b/",
+            "https://x.test/",
+        ]
+    )
+    assert policy == f"{CONTENT_SECURITY_POLICY}; frame-src http://127.0.0.1:9 https://x.test"
+    assert csp_with_frames([]) == CONTENT_SECURITY_POLICY
