@@ -174,6 +174,7 @@ def test_rp_initiated_logout_loads_each_front_channel_uri_and_continues(realm):
     # the Continue link, and the same-origin script that goes on once the frames loaded.
     back = f"{a.post_logout}?state=st-123"
     assert _refresh(page) == back
+    assert '<noscript><meta http-equiv="refresh"' in page.text  # no race with the script
     assert html.unescape(page.link("Continue")) == back
     assert _parse(page).scripts == ["/static/frontchannel.js"]
     script = browser.session.get(f"{realm.base}/static/frontchannel.js", timeout=10)

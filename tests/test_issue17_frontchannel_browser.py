@@ -21,7 +21,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import expect_at_rp, open_menu_item, sign_in_with_password
+from tests.browser_support import (
+    axe_violations,
+    expect_at_rp,
+    open_menu_item,
+    sign_in_with_password,
+)
 from tests.rp_app import RunningRP, start_rp
 from tests.support.apache_front import ApacheApp, available, start_apache_app
 
@@ -95,7 +100,9 @@ def _assert_signed_out_of_both(
         assert page.url.startswith(realm.issuer), (url, page.url, apache.log())
 
 
-def test_account_sign_out_signs_both_applications_out(realm, apache, flask_app, new_context):
+def test_account_sign_out_signs_both_applications_out(
+    realm, apache, flask_app, new_context, axe_source
+):
     user = realm.user()
     page = new_context()
     _sign_in_to_both(page, user, apache, flask_app)
@@ -109,6 +116,7 @@ def test_account_sign_out_signs_both_applications_out(realm, apache, flask_app, 
     frames = page.locator("#frontchannel iframe")
     expect(frames).to_have_count(2)
     assert not frames.first.is_visible() and not frames.last.is_visible()
+    assert axe_violations(page, axe_source) == []
     apache_fc = f"{apache.frontchannel_logout_uri}&"
     flask_fc = f"{flask_app.url}/frontchannel-logout?"
     _wait_for(

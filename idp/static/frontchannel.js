@@ -1,8 +1,8 @@
 // The signed-out page (OpenID Connect Front-Channel Logout 1.0): go on to the application's
 // post-logout page (the Continue link) as soon as every front-channel iframe has loaded, or
-// after the page's wait when one never does (the meta refresh does the same without
-// JavaScript, and a browser may have meta refresh turned off). Loaded in the page's head, so
-// that no iframe's load event comes before it listens.
+// after the page's wait when one never does. Without JavaScript the page's <noscript> meta
+// refresh goes on after that wait. Loaded in the page's head, so that no iframe's load event
+// comes before it listens.
 (function () {
   "use strict";
   var loaded = [];

@@ -10,9 +10,9 @@ frames: ``frame-src`` with their origins (``headers.csp_with_frames``).
 
 When a relying party asked to come back (``post_logout_redirect_uri``, with its ``state``)
 the page continues there once the frames have loaded: ``frontchannel.js`` (a same-origin
-script) goes on as soon as every iframe fired ``load``, a ``<meta http-equiv="refresh">``
-goes on after ``CONTINUE_AFTER`` seconds without JavaScript, and a Continue link is there for
-the user. The iframes are same-site when the applications share the provider's site; a
+script) goes on as soon as every iframe fired ``load`` (after ``CONTINUE_AFTER`` seconds at
+the latest), a ``<meta http-equiv="refresh">`` in ``<noscript>`` goes on after those seconds
+without JavaScript, and a Continue link is there for the user. The iframes are same-site when the applications share the provider's site; a
 cross-site application sees its cookies in the iframe only if they are ``SameSite=None;
 Secure`` (and the browser lets third-party cookies through), which is why back-channel logout
 is the more reliable of the two.
@@ -33,8 +33,8 @@ from ..headers import csp_with_frames, origin_of
 from ..models import Realm
 from ..services.logout import frontchannel_urls
 
-#: Seconds the page waits for the iframes before the meta refresh continues (without
-#: JavaScript; with it, the page goes on as soon as every iframe has loaded).
+#: Seconds the page waits for the iframes before it goes on anyway (by the meta refresh
+#: without JavaScript; with it, as soon as every iframe has loaded, or after these seconds).
 CONTINUE_AFTER = 3
 
 
