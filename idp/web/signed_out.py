@@ -12,10 +12,12 @@ When a relying party asked to come back (``post_logout_redirect_uri``, with its 
 the page continues there once the frames have loaded: ``frontchannel.js`` (a same-origin
 script) goes on as soon as every iframe fired ``load`` (after ``CONTINUE_AFTER`` seconds at
 the latest), a ``<meta http-equiv="refresh">`` in ``<noscript>`` goes on after those seconds
-without JavaScript, and a Continue link is there for the user. The iframes are same-site when the applications share the provider's site; a
-cross-site application sees its cookies in the iframe only if they are ``SameSite=None;
-Secure`` (and the browser lets third-party cookies through), which is why back-channel logout
-is the more reliable of the two.
+without JavaScript, and a Continue link is there for the user.
+
+The iframes are same-site when the applications share the provider's site; a cross-site
+application sees its cookies in the iframe only if they are ``SameSite=None; Secure`` (and
+the browser lets third-party cookies through), which is why back-channel logout is the more
+reliable of the two.
 
 The console and the ``idp`` command end sessions too, but have no browser of the user's to
 load anything in: they draw no such page (back-channel logout tells those applications).
