@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, make_response, redirect, render_template, request, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -43,6 +43,7 @@ from .common import (
     single,
 )
 from .login_pages import countdown
+from .signed_out import frames_for, signed_out_page
 
 
 def browser_label(user_agent: str | None) -> str:
@@ -90,8 +91,12 @@ def home(realm: str) -> Response:
     )
 
 
-def _signed_out_here() -> Response:
-    resp = make_response(render_template("login/logged_out.html", realm=g.idp_realm))
+def _signed_out_here(ended: sessions.SignedOut | None) -> Response:
+    """The signed-out page: this browser's session ended (with others, on Sign out
+    everywhere). It loads the front-channel logout URI of every application that signed in
+    to a session that ended (``signed_out.signed_out_page``)."""
+    frames = frames_for(g.idp_realm, ended.sids) if ended is not None else []
+    resp = signed_out_page(g.idp_realm, frames)
     clear_sso_cookie(resp, g.idp_realm)
     return resp
 
@@ -107,10 +112,12 @@ def sign_out_session(realm: str, handle: str) -> Response:
         return redirect(url_for("account.home", realm=realm))
     this = current_sso(g.idp_realm)
     here = this is not None and this.id == row.id
-    sessions.sign_out_session(db, g.user, row, this_browser=here, client_address=client_address())
+    ended = sessions.sign_out_session(
+        db, g.user, row, this_browser=here, client_address=client_address()
+    )
     db.commit()
     if here:
-        return _signed_out_here()
+        return _signed_out_here(ended)
     flash(_("That session is signed out."))
     return redirect(url_for("account.home", realm=realm))
 
@@ -119,9 +126,9 @@ def sign_out_session(realm: str, handle: str) -> Response:
 def sign_out_everywhere(realm: str) -> Response:
     """End every session of the user, this one too, and revoke every token."""
     db = get_session()
-    sessions.sign_out_everywhere(db, g.user, client_address=client_address())
+    ended = sessions.sign_out_everywhere(db, g.user, client_address=client_address())
     db.commit()
-    return _signed_out_here()
+    return _signed_out_here(ended)
 
 
 @bp.post("/sign-out")
@@ -129,12 +136,13 @@ def sign_out(realm: str) -> Response:
     """The menu's Sign out: this browser's session ends (``sessions.sign_out_session``)."""
     db = get_session()
     sso = current_sso(g.idp_realm)
+    ended = None
     if sso is not None:
-        sessions.sign_out_session(
+        ended = sessions.sign_out_session(
             db, g.user, sso, this_browser=True, client_address=client_address()
         )
         db.commit()
-    return _signed_out_here()
+    return _signed_out_here(ended)
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -57,6 +57,7 @@ from .common import (
 from .login_pages import stale_page
 from .oauth_errors import error_page
 from .response_modes import deliver
+from .signed_out import frames_for, signed_out_page
 
 bp = Blueprint("protocol", __name__, url_prefix="/realms/<realm>")
 
@@ -324,7 +325,9 @@ def logout(realm: str) -> Response:
     """RP-Initiated Logout 1.0: with an id_token_hint of the browser's own session the
     session ends at once; without one, or with a hint of another user or session (an ID token
     anyone may hold: SPEC V3), the user confirms first (a POST with a CSRF token). Redirects
-    only to an exactly registered URI."""
+    only to an exactly registered URI. When applications that signed in to the session have
+    front-channel logout URIs, the signed-out page loads them first and then continues to
+    that URI (``signed_out.signed_out_page``); without any, the redirect is immediate."""
     from ..app_extensions import csrf
     from ..services.sessions import sign_out_for_client
     from .common import client_address
@@ -359,19 +362,26 @@ def logout(realm: str) -> Response:
                 )
             )
         csrf.protect()
+    frames: list[str] = []
     if sso is not None:
         db = get_session()
         client = end_request.client
-        sign_out_for_client(
+        ended = sign_out_for_client(
             db,
             sso,
             client_id=client.client_id if client is not None else None,
             client_address=client_address(),
         )
         db.commit()
+        frames = frames_for(realm_row, ended.sids)
     resp = server().create_endpoint_response("end_session", end_request)
-    if resp is None:
-        resp = make_response(render_template("login/logged_out.html", realm=realm_row))
+    if frames:
+        # Front-Channel Logout 1.0: the applications' iframes first, then on to where
+        # Authlib would have redirected (the registered URI, with ``state``), if anywhere.
+        continue_to = resp.headers.get("Location") if resp is not None else None
+        resp = signed_out_page(realm_row, frames, continue_to=continue_to)
+    elif resp is None:
+        resp = signed_out_page(realm_row)
     clear_sso_cookie(resp, realm_row)
     return resp
 
