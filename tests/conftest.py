@@ -51,7 +51,14 @@ def _fresh_postgres(url: str) -> None:
 #: interop, fuzzing, packaging, the catalog): they run in the default (SQLite) run and are
 #: skipped when the suite runs against PostgreSQL, which keeps CI short.
 #: ``IDP_TEST_EVERYTHING=1`` runs them there too.
-DATABASE_INDEPENDENT = ("test_browser", "test_interop_", "test_fuzz", "test_packaging", "test_i18n")
+DATABASE_INDEPENDENT = (
+    "test_browser",
+    "test_interop_",
+    "test_fuzz",
+    "test_packaging",
+    "test_i18n",
+    "test_issue17_frontchannel_browser",
+)
 
 
 #: What a test needs, read from the fixtures it asks for. A test that asks for one of these
