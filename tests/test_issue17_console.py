@@ -411,8 +411,8 @@ def test_sign_out_ends_that_session_only_and_tells_its_applications(realm, recei
 
     assert done.status == 200 and done.url.endswith(f"/admin/users/{user.id}"), done.text
     assert notices(done) == [
-        "The session on python-requests is signed out. 2 applications it signed in to are "
-        "told: Payroll, Wiki."
+        "The session on python-requests is signed out. 2 applications are told by "
+        "back-channel logout: Payroll, Wiki."
     ]
     assert [r["applications"] for r in session_rows(done)] == ["Payroll"]
     # At the provider: that browser is signed out, its tokens are dead; the other lives on.
@@ -459,8 +459,8 @@ def test_sign_out_of_every_session(realm, receiver):
     done = browser.submit(page, action="/sessions/sign-out-all")
 
     assert notices(done) == [
-        f"2 sessions of {user.email} are signed out. 1 application it signed in to is told: "
-        "Payroll."
+        f"2 sessions of {user.email} are signed out. 1 application is told by back-channel "
+        "logout: Payroll."
     ]
     assert '<p class="empty" id="no-sessions">' in done.text
     assert not signed_in(realm, first) and not signed_in(realm, second)

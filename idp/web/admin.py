@@ -107,8 +107,8 @@ def _told(clients: list[Client]) -> str | None:
     if not names:
         return None
     return ngettext(
-        "%(num)d application it signed in to is told: %(names)s.",
-        "%(num)d applications it signed in to are told: %(names)s.",
+        "%(num)d application is told by back-channel logout: %(names)s.",
+        "%(num)d applications are told by back-channel logout: %(names)s.",
         len(names),
         names=list_words(names),
     )
