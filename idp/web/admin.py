@@ -100,10 +100,8 @@ def _session_rows(subject: User) -> list[dict[str, Any]]:
 def _told(clients: list[Client]) -> str | None:
     """What the flash adds about the applications told by back-channel logout (those of
     ``clients`` with a back-channel URI), or None when none is."""
-    names: list[str] = []
-    for client in clients:
-        if client.backchannel_logout_uri and client.name not in names:
-            names.append(client.name)
+    told = {client.id: client.name for client in clients if client.backchannel_logout_uri}
+    names = list(told.values())
     if not names:
         return None
     return ngettext(
