@@ -373,13 +373,10 @@ def client_detail(realm: str, client_id: str) -> Response:
         abort(404)
     if request.method == "GET":
         return _client_page(client)
+    # The URIs as typed (trimmed; empty removes one), the boxes checked or not.
     sent: dict[str, Any] = {
-        "backchannel_logout_uri": (single("backchannel_logout_uri") or "").strip(),
-        "backchannel_logout_session_required": single("backchannel_logout_session_required")
-        == "yes",
-        "frontchannel_logout_uri": (single("frontchannel_logout_uri") or "").strip(),
-        "frontchannel_logout_session_required": single("frontchannel_logout_session_required")
-        == "yes",
+        name: value == "yes" if name.endswith("_required") else (value or "").strip()
+        for name, value in ((name, single(name)) for name in clients.LOGOUT_SETTINGS)
     }
     denied = require_recent_sign_in(g.idp_realm, g.user)
     if denied:
@@ -391,13 +388,8 @@ def client_detail(realm: str, client_id: str) -> Response:
     except InvalidInput:
         db.rollback()
         field, why = _logout_refusal(client, sent)
-        return _client_page(
-            client,
-            400,
-            form=sent,
-            error=join_sentences(_("Nothing was saved."), why),
-            error_field=field,
-        )
+        refused = join_sentences(_("Nothing was saved."), why)
+        return _client_page(client, 400, form=sent, error=refused, error_field=field)
     db.commit()
     name = f"{client.name} ({client.client_id})"
     if changed:
