@@ -1,6 +1,7 @@
 """The realm's admin console (SPEC A1, A2, A4): users with their 2FA state, a user's page
-(disable 2FA, disable/enable the account, reset the password, vouch for the email address),
-and the audit log.
+(disable 2FA, disable/enable the account, reset the password, vouch for the email address,
+the sessions with the applications each signed in to and their Sign out: issue 17), and the
+audit log.
 
 The account actions are the services' (``services.accounts``, ``factors``), which the CLI
 calls too; each needs a recent sign-in with every factor the admin has. The destructive ones
@@ -13,21 +14,21 @@ from datetime import datetime
 from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
-from flask_babel import get_timezone, pgettext
 from flask_babel import gettext as _
+from flask_babel import ngettext, pgettext
 from werkzeug.wrappers import Response
 
-from .. import clock
 from ..db import get_session
-from ..formats import format_when, list_words, zone_name
+from ..formats import format_when, join_sentences, list_words
 from ..i18n import LANGUAGE_NAMES
 from ..interaction.context import second_factor_required_by
-from ..models import AuditEvent, User
-from ..services import accounts, audit, factors, invitations
+from ..models import AuditEvent, Client, User
+from ..services import accounts, audit, factors, invitations, logout, sessions
 from ..services.errors import InvalidInput
 
-# The blueprint's other view module: importing it puts its routes on ``bp``, so that
-# registering ``admin.bp`` brings every console page (it imports ``admin_bp``, not this).
+# The blueprint's other view modules: importing them puts their routes on ``bp``, so that
+# registering ``admin.bp`` brings every console page (each imports ``admin_bp``, not this);
+# ``admin_deliveries`` also says which zone the console's times are in.
 from . import admin_users  # noqa: F401
 from .admin_bp import (
     USER_ID,
@@ -39,7 +40,8 @@ from .admin_bp import (
     subject_user,
     user_page,
 )
-from .common import client_address, require_recent_sign_in, single
+from .admin_deliveries import zone_statement
+from .common import client_address, current_sso, require_recent_sign_in, single
 
 EVENTS_PER_PAGE = 50
 
@@ -55,7 +57,117 @@ def user_detail(realm: str, user_id: int) -> Response:
     db = get_session()
     status = factors.two_factor_status(db, subject)
     invited = invitations.invitation_states(db, [subject])
-    return render("admin/user.html", subject=subject, status=status, invitations=invited)
+    return render(
+        "admin/user.html",
+        subject=subject,
+        status=status,
+        invitations=invited,
+        sessions=_session_rows(subject),
+    )
+
+
+# -- the user's sessions and the applications each signed in to (issue 17) --------------------
+def browser_label(user_agent: str | None) -> str:
+    """A session's browser in short form, in the page's language ("Firefox on Windows"), as
+    the account page names it."""
+    browser, platform = sessions.browser_summary(user_agent)
+    if browser and platform:
+        return _("%(browser)s on %(platform)s", browser=browser, platform=platform)
+    return browser or platform or _("Unknown browser")
+
+
+def _session_rows(subject: User) -> list[dict[str, Any]]:
+    """The user's active sessions, newest first, each with its opaque handle (the Sign out
+    form names it by that, never by its row id or sid) and the applications it signed in
+    to."""
+    db = get_session()
+    rows = sessions.list_active_sessions(db, subject)
+    signed_in_to = logout.session_clients(db, [row.id for row in rows])
+    this = current_sso(g.idp_realm)
+    return [
+        {
+            "handle": sessions.session_handle(row),
+            "browser": browser_label(row.user_agent),
+            "address": row.client_address,
+            "signed_in": row.created_at,
+            "clients": signed_in_to[row.id],
+            "this_browser": this is not None and row.id == this.id,
+        }
+        for row in rows
+    ]
+
+
+def _told(clients: list[Client]) -> str | None:
+    """What the flash adds about the applications told by back-channel logout (those of
+    ``clients`` with a back-channel URI), or None when none is."""
+    told = {client.id: client.name for client in clients if client.backchannel_logout_uri}
+    names = list(told.values())
+    if not names:
+        return None
+    return ngettext(
+        "%(num)d application is told by back-channel logout: %(names)s.",
+        "%(num)d applications are told by back-channel logout: %(names)s.",
+        len(names),
+        names=list_words(names),
+    )
+
+
+@bp.post(f"/users/<{USER_ID}:user_id>/sessions/sign-out")
+def sign_out_session(realm: str, user_id: int) -> Response:
+    """End one of the user's sessions (the form names it by its handle, looked up among this
+    user's sessions only): at the provider, its tokens revoked, and at the applications it
+    signed in to that take back-channel logout (a logout token each, through the outbox)."""
+    subject = subject_user(user_id)
+    handle = single("session")
+    denied = recent_sign_in(user_id)
+    if denied:
+        return denied
+    db = get_session()
+    row = sessions.find_own_session(db, subject, handle)
+    if row is None:
+        flash(_("That session has ended already."))
+        return user_page(user_id)
+    browser = browser_label(row.user_agent)
+    clients = logout.session_clients(db, [row.id])[row.id]
+    sessions.sign_out_session_by_admin(
+        db, subject, row, actor=actor(), client_address=client_address()
+    )
+    db.commit()
+    told = _told(clients)
+    signed_out = _("The session on %(browser)s is signed out.", browser=browser)
+    flash(join_sentences(signed_out, told) if told else signed_out)
+    return user_page(user_id)
+
+
+@bp.post(f"/users/<{USER_ID}:user_id>/sessions/sign-out-all")
+def sign_out_all_sessions(realm: str, user_id: int) -> Response:
+    """End every session of the user, and every sign-in they have under way, as the account
+    actions that sign a user out do (``sessions.sign_out_by_admin``)."""
+    subject = subject_user(user_id)
+    denied = recent_sign_in(user_id)
+    if denied:
+        return denied
+    db = get_session()
+    rows = sessions.list_active_sessions(db, subject)
+    signed_in_to = logout.session_clients(db, [row.id for row in rows])
+    clients = [client for row in rows for client in signed_in_to[row.id]]
+    sessions.sign_out_by_admin(
+        db,
+        subject,
+        reason=sessions.AdminReason.SESSION,
+        actor=actor(),
+        client_address=client_address(),
+    )
+    db.commit()
+    signed_out = ngettext(
+        "%(num)d session of %(email)s is signed out.",
+        "%(num)d sessions of %(email)s are signed out.",
+        len(rows),
+        email=subject.email,
+    )
+    told = _told(clients)
+    flash(join_sentences(signed_out, told) if told else signed_out)
+    return user_page(user_id)
 
 
 @bp.route(f"/users/<{USER_ID}:user_id>/reset-2fa", methods=["GET", "POST"])
@@ -181,17 +293,6 @@ def reset_password(realm: str, user_id: int) -> Response:
 
 
 # -- the audit log ------------------------------------------------------------------------------
-def _zone_statement() -> str:
-    """Which zone the log's times are in (the IDP_TIMEZONE setting), with its offset now."""
-    zone = get_timezone()
-    name = str(zone)
-    if name in ("UTC", "Etc/UTC"):
-        return _("Times in UTC.")
-    offset = clock.now().astimezone(zone).strftime("%z")
-    offset = f"UTC{offset[:3]}:{offset[3:]}"
-    return _("Times in %(zone)s (%(offset)s).", zone=zone_name(zone), offset=offset)
-
-
 def _actor_label(actor: str) -> str:
     """Who acted, in the page's language: the stored ``anonymous``, ``user:<email>``,
     ``admin:<email>`` or ``operator`` read as words (the stored value is unchanged)."""
@@ -289,7 +390,7 @@ def audit_log(realm: str) -> Response:
         error=_("There is no event type “%(type)s”. Choose one from the list.", type=kind)
         if unknown
         else None,
-        zone=_zone_statement(),
+        zone=zone_statement(),
         page=page,
         pages=max(1, -(-total // EVENTS_PER_PAGE)),
         total=total,

@@ -1,8 +1,8 @@
 """The console's policy pages (SPEC P1, P2, P3, P8, issues 7 and 10): the realm's settings
 (branding: display name, default language, accent colour and logo; the sign-in policy: who
 must have two-factor authentication, the grace period, "trust this browser", "Sign in with a
-passkey") and the realm's clients
-with their "requires two-factor authentication" switch.
+passkey") and the realm's clients with their "requires two-factor authentication" switch;
+a client's page shows its URIs and edits its logout settings (issue 17).
 
 Admins only, like the rest of the console; a change needs a recent sign-in with every factor
 the admin has, as the account's sensitive actions do.
@@ -24,6 +24,7 @@ from ..db import get_session
 from ..formats import join_sentences
 from ..i18n import LANGUAGE_NAMES
 from ..interaction import policy as sign_in_policy
+from ..models import Client
 from ..services import brand_checks, clients, realms, security_keys
 from ..services.errors import InvalidInput
 from ..services.factors import has_second_factor
@@ -313,3 +314,86 @@ def set_client_policy(realm: str) -> Response:
     else:
         flash(_("%(client)s no longer requires two-factor authentication.", client=name))
     return redirect(url_for("admin_settings.clients_list", realm=realm))
+
+
+# -- a client's page: its URIs and its logout settings (issue 17) ----------------------------
+def _client_page(
+    client: Client,
+    http_status: int = 200,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    error_field: str | None = None,
+) -> Response:
+    shown = {name: getattr(client, name) for name in clients.LOGOUT_SETTINGS}
+    return render(
+        "admin/client.html",
+        http_status,
+        client=client,
+        logout={**shown, **(form or {})},
+        error=error,
+        error_field=error_field,
+    )
+
+
+def _logout_refusal(client: Client, sent: dict[str, Any]) -> tuple[str, str]:
+    """Which URI of ``sent`` the client's logout settings refused, and why, in the page's
+    language. The back-channel URI alone is tried again (and rolled back): if it passes, the
+    front-channel one was refused."""
+    db = get_session()
+    try:
+        clients.set_client_logout(
+            db,
+            client,
+            {"backchannel_logout_uri": sent["backchannel_logout_uri"]},
+            actor=actor(),
+            client_address=client_address(),
+        )
+    except InvalidInput:
+        return "backchannel_logout_uri", _(
+            "The back-channel logout URI must be an absolute http:// or https:// URI "
+            "without a fragment (#)."
+        )
+    finally:
+        db.rollback()
+    return "frontchannel_logout_uri", _(
+        "The front-channel logout URI must be an absolute http:// or https:// URI without "
+        "a fragment (#), with the scheme, host and port of one of the client's redirect URIs."
+    )
+
+
+@bp.route("/clients/<path:client_id>", methods=["GET", "POST"])
+def client_detail(realm: str, client_id: str) -> Response:
+    """A client's page: name, client_id, redirect and post-logout redirect URIs, and its
+    logout settings (OpenID Connect Back- and Front-Channel Logout 1.0), which the form
+    edits (an empty URI removes it)."""
+    db = get_session()
+    client = clients.find_client(db, g.idp_realm, client_id)
+    if client is None:
+        abort(404)
+    if request.method == "GET":
+        return _client_page(client)
+    # The URIs as typed (trimmed; empty removes one), the boxes checked or not.
+    sent: dict[str, Any] = {
+        name: value == "yes" if name.endswith("_required") else (value or "").strip()
+        for name, value in ((name, single(name)) for name in clients.LOGOUT_SETTINGS)
+    }
+    denied = require_recent_sign_in(g.idp_realm, g.user)
+    if denied:
+        return denied
+    try:
+        changed = clients.set_client_logout(
+            db, client, sent, actor=actor(), client_address=client_address()
+        )
+    except InvalidInput:
+        db.rollback()
+        field, why = _logout_refusal(client, sent)
+        refused = join_sentences(_("Nothing was saved."), why)
+        return _client_page(client, 400, form=sent, error=refused, error_field=field)
+    db.commit()
+    name = f"{client.name} ({client.client_id})"
+    if changed:
+        flash(_("The logout settings of %(client)s are saved.", client=name))
+    else:
+        flash(_("Nothing changed."))
+    return redirect(url_for("admin_settings.client_detail", realm=realm, client_id=client_id))
