@@ -456,3 +456,17 @@ def test_the_cli_refuses_a_bad_logout_uri_with_a_clear_error(realm, option, uri)
     )  # fmt: skip
     assert done.returncode != 0
     assert uri[:20] in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_refused_connection_is_recorded_as_such_not_as_a_timeout(realm, receivers):
+    """Regression: urllib3 makes a refused connection a kind of connect timeout, and the
+    delivery said "no answer within 5 s" for an application that is not running."""
+    user = realm.user()
+    _rp, client, receiver = _app(realm, receivers)
+    browser, _ = sign_in_for_tokens(realm, client, user.email, user.password)
+    receiver.stop()  # nothing listens on its port any more
+    _account_sign_out(realm, browser)
+    assert _deliver(realm) == ["pending"]
+    (attempt,) = _attempts(realm)
+    assert attempt.result.startswith("connection failed"), attempt.result
+    assert "no answer" not in attempt.result

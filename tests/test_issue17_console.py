@@ -469,7 +469,7 @@ def test_sign_out_of_every_session(realm, receiver):
     assert len(logout_messages(realm)) == 2
     (event,) = audit_events(realm, "session.ended_by_admin")
     assert event.actor == f"admin:{admin.email}"
-    assert event.detail == {"reason": "session", "sessions": 2}
+    assert event.detail == {"reason": "signed_out", "sessions": 2}
 
 
 def test_sign_out_needs_a_recent_sign_in(realm):

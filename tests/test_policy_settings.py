@@ -471,6 +471,10 @@ def test_cli_client_add_require_2fa_and_client_set(realm, server):
         "public": False,
         "require_2fa": False,
         "resource_server": False,
+        "backchannel_logout_uri": None,
+        "backchannel_logout_session_required": False,
+        "frontchannel_logout_uri": None,
+        "frontchannel_logout_session_required": False,
         "realm": realm.name,
     }
     assert client_requires_2fa(realm, client_id) is False

@@ -137,6 +137,10 @@ DETAIL_LABELS: dict[str, str] = {
     "last_factor": N_("Turned two-factor authentication off"),
     "stored_count": N_("Signature counter known"),
     "received_count": N_("Signature counter received"),
+    "backchannel_logout_uri": N_("Back-channel logout URI"),
+    "backchannel_logout_session_required": N_("Back-channel logout needs the session (sid)"),
+    "frontchannel_logout_uri": N_("Front-channel logout URI"),
+    "frontchannel_logout_session_required": N_("Front-channel logout needs iss and sid"),
 }
 #: Labels of a setting's values where the value is a code (``none``, ``all``) or a switch:
 #: the words the settings page shows for it. ``default_locale`` shows the language's name.

@@ -105,6 +105,9 @@ def post_form(uri: str, fields: dict[str, str], *, timeout: float) -> str:
                 redirect=False,
                 assert_same_host=False,
             )
+    except urllib3.exceptions.NewConnectionError as exc:
+        # Before TimeoutError: urllib3 makes a refused connection a kind of connect timeout.
+        raise CallbackFailed(f"connection failed: {exc.__cause__ or exc}") from None
     except urllib3.exceptions.TimeoutError:
         raise CallbackFailed(f"no answer within {timeout:g} s") from None
     except urllib3.exceptions.HTTPError as exc:

@@ -154,7 +154,7 @@ def sign_out_all_sessions(realm: str, user_id: int) -> Response:
     sessions.sign_out_by_admin(
         db,
         subject,
-        reason=sessions.AdminReason.SESSION,
+        reason=sessions.AdminReason.SIGNED_OUT,
         actor=actor(),
         client_address=client_address(),
     )
