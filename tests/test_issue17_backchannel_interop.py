@@ -24,6 +24,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 from sqlalchemy import select
@@ -287,6 +288,17 @@ def _cli(*args: str) -> Callable[[Any, Any, Any], None]:
     return run
 
 
+def _console_signs_each_session_out(realm: Any, user: Any, request: Any) -> None:
+    """An admin, on the user's page in the console, presses Sign out on the user's session
+    (the one listed with the application)."""
+    admin = dead_sign_ins.console(realm)
+    page = admin.get(realm.url(f"admin/users/{user.id}"))
+    (form,) = [f for f in page.forms if f["action"].endswith("/sessions/sign-out")]
+    fields = [(n, v) for n, v, t in form["fields"] if n and t == "hidden"]
+    answer = admin.session.post(urljoin(page.url, form["action"]), data=fields, timeout=30)
+    assert answer.status_code == 200 and "The session on" in answer.text, answer.text
+
+
 BOTH = ("eoc", "apache")
 PATHS: dict[str, tuple[Callable[[Any, Any, Any], None], bool, tuple[str, ...]]] = {
     # name: (what ends the sessions, whether the user has 2FA, the apps it is tried with:
@@ -302,6 +314,7 @@ PATHS: dict[str, tuple[Callable[[Any, Any, Any], None], bool, tuple[str, ...]]] 
     "cli_set_password": (dead_sign_ins.operator_resets_password, False, ("eoc",)),
     "cli_reset_2fa": (dead_sign_ins.operator_resets_two_factor, True, ("apache",)),
     "cli_sign_out": (_cli("sign-out"), False, ("apache",)),
+    "console_signs_the_session_out": (_console_signs_each_session_out, False, BOTH),
     "cli_disable": (_cli("disable"), False, ("eoc",)),
     "password_reset_by_emailed_link": (_password_reset_by_emailed_link, False, BOTH),
     "own_password_change_elsewhere": (dead_sign_ins.user_changes_password, False, BOTH),
