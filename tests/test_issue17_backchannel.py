@@ -470,3 +470,28 @@ def test_a_refused_connection_is_recorded_as_such_not_as_a_timeout(realm, receiv
     (attempt,) = _attempts(realm)
     assert attempt.result.startswith("connection failed"), attempt.result
     assert "no answer" not in attempt.result
+
+
+def test_a_code_of_a_session_that_ended_before_its_exchange_gets_no_tokens(realm, receivers):
+    """Regression: a code issued just before the session ended was still exchanged for
+    tokens, which outlived the session and which single sign-out never told the client
+    about (it had not signed in to the session yet)."""
+    user = realm.user()
+    rp, client, receiver = _app(realm, receivers)
+    browser, _ = sign_in_for_tokens(realm, client, user.email, user.password)
+    flow = client.start()
+    browser.get(flow.url)  # single sign-on: a new code, straight back to the application
+    code = browser.callback_params()["code"]
+    _account_sign_out(realm, browser)
+    answer = requests.post(
+        client.meta["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": rp.redirect_uri,
+            "code_verifier": flow.verifier,
+        },
+        auth=(rp.client_id, rp.client_secret),
+        timeout=10,
+    )
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant", answer.text

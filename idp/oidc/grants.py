@@ -17,7 +17,7 @@ from .. import clock
 from ..assurance import acr_for, essential_acr
 from ..db import get_session
 from ..models import AuthorizationCode, Client, Token, User
-from ..services import tokens
+from ..services import sessions, tokens
 from ..services.context import settings
 from ..services.crypto import random_token
 from ..services.keys import realm_keys
@@ -139,6 +139,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         """Nothing to do: the code was consumed when it was looked up."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
+        sid = authorization_code.sid
+        if sid and not sessions.session_is_active(get_session(), sid):
+            # The session ended (signed out, replaced) between the code and its exchange:
+            # tokens issued now would outlive it, and single sign-out would not know to tell
+            # this client (as Keycloak: "Session not active").
+            raise InvalidGrantError("the session this code was issued in has ended")
         principal = principal_for(
             authorization_code.user_id,
             authorization_code.amr,

@@ -74,6 +74,20 @@ def find_sso_session(db: Session, realm_id: int, cookie_value: str | None) -> Ss
     return row
 
 
+def session_is_active(db: Session, sid: str) -> bool:
+    """Whether the SSO session ``sid`` is neither ended nor expired."""
+    return (
+        db.scalar(
+            select(SsoSession.id).where(
+                SsoSession.sid == sid,
+                SsoSession.ended_at.is_(None),
+                SsoSession.expires_at > utcnow(),
+            )
+        )
+        is not None
+    )
+
+
 def end_user_sign_ins(db: Session, user: User) -> None:
     """End every unfinished sign-in of the user (SPEC V1), step-ups of a session that stays
     included: the user's credential generation moves on, and a sign-in that recorded an older
