@@ -1,6 +1,8 @@
 """An example relying party: a small Flask app that signs users in through the provider with
-Authlib's Flask client, shows what the ID token says (amr, acr, auth_time, email_verified)
-and signs out through the provider (RP-initiated logout).
+Authlib's Flask client, shows what the ID token says (amr, acr, auth_time, email_verified),
+signs out through the provider (RP-initiated logout), and is signed out when the user's
+session at the provider ends anywhere else (back-channel logout at /backchannel-logout, the
+URI ``make run`` registers for the demo client).
 
 Settings (environment variables; ``make run`` prints the whole command for its demo client):
 
@@ -33,8 +35,13 @@ from urllib.parse import urlencode
 
 import requests
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, redirect, session
+from flask import Flask, redirect, request, session
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from markupsafe import escape
+
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 class SettingsError(RuntimeError):
@@ -128,6 +135,43 @@ def create_app() -> Flask:
         },
     )
 
+    # Back-channel logout (README "Single sign-out"): the sessions the provider said ended.
+    # In memory, for one process; an app with several keeps them in a shared store (Redis).
+    ended_sids: set[str] = set()
+    ended_subs: set[str] = set()
+
+    @app.before_request
+    def forget_ended_sessions() -> None:
+        user = session.get("user")
+        if user and (user.get("sid") in ended_sids or user.get("sub") in ended_subs):
+            session.clear()
+
+    @app.post("/backchannel-logout")
+    def backchannel_logout():  # a Flask view
+        meta = idp.load_server_metadata()
+        keys = KeySet.import_key_set(requests.get(meta["jwks_uri"], timeout=10).json())
+        try:
+            token = jwt.decode(request.form.get("logout_token", ""), keys)
+            jwt.JWTClaimsRegistry(
+                iss={"essential": True, "value": issuer},
+                aud={"essential": True, "value": client_id},
+                iat={"essential": True},
+                exp={"essential": True},
+                jti={"essential": True},
+                events={"essential": True},
+            ).validate(token.claims)
+            if LOGOUT_EVENT not in token.claims["events"] or "nonce" in token.claims:
+                raise ValueError("not a logout token")
+        except (JoseError, ValueError, TypeError):
+            return {"error": "invalid_request"}, 400
+        if token.claims.get("sid"):
+            ended_sids.add(token.claims["sid"])
+        elif token.claims.get("sub"):
+            ended_subs.add(token.claims["sub"])
+        else:
+            return {"error": "invalid_request"}, 400
+        return "", 204, {"Cache-Control": "no-store"}
+
     @app.get("/")
     def home() -> str:
         user = session.get("user")
@@ -157,8 +201,9 @@ def create_app() -> Flask:
         claims = token["userinfo"]  # the ID token's claims
         session["user"] = {
             name: claims.get(name)
-            for name in ("sub", "email", "email_verified", "amr", "acr", "auth_time")
+            for name in ("sub", "email", "email_verified", "amr", "acr", "auth_time", "sid")
         }
+        ended_subs.discard(claims["sub"])  # signed in again
         session["id_token"] = token["id_token"]
         return redirect(f"{base_url}/")
 

@@ -106,6 +106,11 @@ def demo_redirect_uris() -> list[str]:
     return list(dict.fromkeys([DEMO_REDIRECT, f"{example_rp_url()}/callback"]))
 
 
+def demo_backchannel_logout_uri() -> str:
+    """Where the example app takes logout tokens (single sign-out, README)."""
+    return f"{example_rp_url()}/backchannel-logout"
+
+
 def demo_post_logout_uris() -> list[str]:
     return list(dict.fromkeys([DEMO_POST_LOGOUT, f"{example_rp_url()}/"]))
 
@@ -168,6 +173,7 @@ def ensure_demo_data(app: Flask) -> dict[str, str]:
                 demo_redirect_uris(),
                 post_logout_redirect_uris=demo_post_logout_uris(),
                 client_id=DEMO_CLIENT_ID,
+                backchannel_logout_uri=demo_backchannel_logout_uri(),
             )
             stored["client_secret"] = new.client_secret
         else:  # the example app's place given this time is added to those of earlier runs
@@ -175,6 +181,8 @@ def ensure_demo_data(app: Flask) -> dict[str, str]:
             client.post_logout_redirect_uris = _merged(
                 client.post_logout_redirect_uris, demo_post_logout_uris()
             )
+            # One back-channel URI: the example app's place of this run.
+            client.backchannel_logout_uri = demo_backchannel_logout_uri()
         db.commit()
     _write_private(path, json.dumps(stored, indent=2))
     return stored

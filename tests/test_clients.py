@@ -151,6 +151,20 @@ def test_banner_command_starts_the_example_app_that_signs_in_against_this_provid
         assert "Signed in as admin@example.com" in home.text
         assert "[&#39;pwd&#39;]" in home.text  # amr, from the verified ID token
         assert "email_verified</th><td>True" in home.text
+        # Single sign-out (issue 17): the user signs out at the provider, on its account
+        # page; `idp dev`'s sender POSTs a logout token to the example app's back-channel
+        # URI (registered for the demo client), and the app forgets its session.
+        account = browser.get(f"{issuer}/account/")
+        assert "Account settings" in account.text, account.text
+        browser.submit(account, action="/account/sign-out")
+        deadline = time.monotonic() + 30
+        while "Signed in as" in browser.get(f"{RP_URL}/").text:
+            assert time.monotonic() < deadline, "the example app was not told"
+            time.sleep(0.5)
+        page = browser.get(f"{RP_URL}/login")
+        assert page.url.startswith(f"{issuer}/login/"), page.url  # signed out there too
+        home = browser.submit(page, {"email": "admin@example.com", "password": admin_password})
+        assert "Signed in as admin@example.com" in home.text
         # RP-initiated logout ends the provider's session and comes back to the app.
         out = browser.get(f"{RP_URL}/logout")
         if out.url.startswith(issuer):  # a confirmation page, if the provider shows one
