@@ -32,6 +32,15 @@ def _check_uri(uri: str) -> str:
     return uri
 
 
+class InvalidLogoutSetting(InvalidInput):
+    """A logout setting (``setting``: one of ``LOGOUT_SETTINGS``) that was refused; the
+    message says why."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 def _check_logout_uri(uri: str | None) -> str | None:
     """A logout URI (Back-/Front-Channel Logout 1.0: absolute, http(s), no fragment), or None
     for an empty value (no URI)."""
@@ -229,21 +238,25 @@ def set_client_logout(
     client_address: str | None,
 ) -> bool:
     """Change some of the client's logout settings (``LOGOUT_SETTINGS``: a URI, empty or
-    None for none; a boolean). Audited as ``admin.client.policy_changed`` with the old and
-    new values; returns whether anything changed. The caller commits."""
+    None for none; a boolean); ``InvalidLogoutSetting`` names the one refused. Audited as
+    ``admin.client.policy_changed`` with the old and new values; returns whether anything
+    changed. The caller commits."""
     unknown = set(changes) - set(LOGOUT_SETTINGS)
     if unknown:
         raise InvalidInput(f"not a logout setting: {', '.join(sorted(unknown))}")
     new: dict[str, Any] = {}
     for name, value in changes.items():
-        if name.endswith("_session_required"):
-            if not isinstance(value, bool):
-                raise InvalidInput(f"{name} is true or false")
-            new[name] = value
-        elif name == "frontchannel_logout_uri":
-            new[name] = _check_frontchannel_uri(value, list(client.redirect_uris or []))
-        else:
-            new[name] = _check_logout_uri(value)
+        try:
+            if name.endswith("_session_required"):
+                if not isinstance(value, bool):
+                    raise InvalidInput(f"{name} is true or false")
+                new[name] = value
+            elif name == "frontchannel_logout_uri":
+                new[name] = _check_frontchannel_uri(value, list(client.redirect_uris or []))
+            else:
+                new[name] = _check_logout_uri(value)
+        except InvalidInput as exc:
+            raise InvalidLogoutSetting(name, str(exc)) from None
     old = {name: getattr(client, name) for name in new if getattr(client, name) != new[name]}
     if not old:
         return False

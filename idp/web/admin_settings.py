@@ -336,30 +336,17 @@ def _client_page(
     )
 
 
-def _logout_refusal(client: Client, sent: dict[str, Any]) -> tuple[str, str]:
-    """Which URI of ``sent`` the client's logout settings refused, and why, in the page's
-    language. The back-channel URI alone is tried again (and rolled back): if it passes, the
-    front-channel one was refused."""
-    db = get_session()
-    try:
-        clients.set_client_logout(
-            db,
-            client,
-            {"backchannel_logout_uri": sent["backchannel_logout_uri"]},
-            actor=actor(),
-            client_address=client_address(),
-        )
-    except InvalidInput:
-        return "backchannel_logout_uri", _(
-            "The back-channel logout URI must be an absolute http:// or https:// URI "
-            "without a fragment (#)."
-        )
-    finally:
-        db.rollback()
-    return "frontchannel_logout_uri", _(
+#: Why the client page refuses a logout URI, in the page's language.
+_LOGOUT_REFUSALS = {
+    "backchannel_logout_uri": _l(
+        "The back-channel logout URI must be an absolute http:// or https:// URI "
+        "without a fragment (#)."
+    ),
+    "frontchannel_logout_uri": _l(
         "The front-channel logout URI must be an absolute http:// or https:// URI without "
         "a fragment (#), with the scheme, host and port of one of the client's redirect URIs."
-    )
+    ),
+}
 
 
 @bp.route("/clients/<path:client_id>", methods=["GET", "POST"])
@@ -385,10 +372,10 @@ def client_detail(realm: str, client_id: str) -> Response:
         changed = clients.set_client_logout(
             db, client, sent, actor=actor(), client_address=client_address()
         )
-    except InvalidInput:
+    except clients.InvalidLogoutSetting as exc:
         db.rollback()
-        field, why = _logout_refusal(client, sent)
-        refused = join_sentences(_("Nothing was saved."), why)
+        field = exc.setting
+        refused = join_sentences(_("Nothing was saved."), str(_LOGOUT_REFUSALS[field]))
         return _client_page(client, 400, form=sent, error=refused, error_field=field)
     db.commit()
     name = f"{client.name} ({client.client_id})"
