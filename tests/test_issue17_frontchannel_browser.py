@@ -28,19 +28,14 @@ from tests.browser_support import (
     sign_in_with_password,
 )
 from tests.rp_app import RunningRP, start_rp
-from tests.support.apache_front import ApacheApp, available, start_apache_app
+from tests.support.apache import Apache, start_apache
 
 pytestmark = [pytest.mark.browser, pytest.mark.interop]
 
 
 @pytest.fixture
-def apache(realm: Any) -> Iterator[ApacheApp]:
-    if not available():
-        pytest.fail(
-            "Apache with mod_auth_openidc is missing: "
-            "apt-get install apache2 libapache2-mod-auth-openidc"
-        )
-    app = start_apache_app(realm)
+def apache(realm: Any) -> Iterator[Apache]:
+    app = start_apache(realm, frontchannel=True)
     yield app
     app.stop()
 
@@ -52,7 +47,7 @@ def flask_app(realm: Any) -> Iterator[RunningRP]:
     rp.stop()
 
 
-def _sign_in_to_both(page: Page, user: Any, apache: ApacheApp, rp: RunningRP) -> None:
+def _sign_in_to_both(page: Page, user: Any, apache: Apache, rp: RunningRP) -> None:
     """The hosted sign-in once (for Apache), then single sign-on into the Flask app."""
     page.goto(f"{apache.url}/app/whoami")
     sign_in_with_password(page, user.email, user.password)
@@ -87,7 +82,7 @@ def _wait_for(page: Page, condition: Any, what: str, seen: Any, seconds: float =
 
 
 def _assert_signed_out_of_both(
-    page: Page, realm: Any, apache: ApacheApp, rp: RunningRP, sid: str, outcome: str
+    page: Page, realm: Any, apache: Apache, rp: RunningRP, sid: str, outcome: str
 ) -> None:
     # The Flask app was told once, with the provider's iss and the session's sid.
     calls = rp.app.config.get("FRONTCHANNEL_CALLS", [])

@@ -97,6 +97,13 @@ class Apache:
         return f"{self.redirect_uri}?logout=backchannel"
 
     @property
+    def frontchannel_logout_uri(self) -> str:
+        """Where mod_auth_openidc takes front-channel logout: its redirect URI,
+        ``logout=get`` (it ends the session of the cookie it gets, or else the one the
+        ``iss`` and ``sid`` parameters name)."""
+        return f"{self.redirect_uri}?logout=get"
+
+    @property
     def post_logout(self) -> str:
         return f"{self.url}/"
 
@@ -129,10 +136,12 @@ def start_apache(
     *,
     response_mode: str = "query",
     backchannel: bool = False,
+    frontchannel: bool = False,
     log_level: str = "warn",
 ) -> Apache:
     """Register a client of ``realm`` (a ``TestRealm``) for a new Apache and start it; with
-    ``backchannel`` the client registers the module's back-channel logout URI."""
+    ``backchannel`` the client registers the module's back-channel logout URI, with
+    ``frontchannel`` its front-channel logout URI (``iss`` and ``sid`` required)."""
     if not (os.access(APACHE, os.X_OK) and (MODULES / "mod_auth_openidc.so").exists()):
         pytest.fail(
             "Apache with mod_auth_openidc is missing: "
@@ -147,11 +156,14 @@ def start_apache(
     script.chmod(0o755)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    extra = {"backchannel_logout_uri": f"{url}/app/redirect_uri?logout=backchannel"}
+    extra: dict[str, Any] = {}
+    if backchannel:
+        extra["backchannel_logout_uri"] = f"{url}/app/redirect_uri?logout=backchannel"
+    if frontchannel:
+        extra["frontchannel_logout_uri"] = f"{url}/app/redirect_uri?logout=get"
+        extra["frontchannel_logout_session_required"] = True
     client_id, client_secret = realm.client(
-        redirect_uri=f"{url}/app/redirect_uri",
-        post_logout=f"{url}/",
-        **(extra if backchannel else {}),
+        redirect_uri=f"{url}/app/redirect_uri", post_logout=f"{url}/", **extra
     )
     conf = root / "httpd.conf"
     conf.write_text(
