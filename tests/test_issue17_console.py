@@ -17,11 +17,9 @@ import html
 import re
 import secrets
 import socket
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from joserfc import jwt
@@ -39,6 +37,7 @@ from tests.helpers import Browser, Page
 from tests.oidc_rp import RP, sign_in_password
 from tests.support.app_db import audit_events, in_app
 from tests.support.console import admin_browser
+from tests.support.logout_receiver import LogoutReceiver
 from tests.support.pages import csrf_token, notices
 from tests.support.password_reset import refresh_status, signed_in
 
@@ -48,40 +47,25 @@ REDIRECT_HOST = "http://127.0.0.1:9"
 # -- a relying party's back-channel logout endpoint -------------------------------------------
 @dataclass
 class Receiver:
-    """A tiny HTTP server that records the logout tokens POSTed to it: ``/ok`` answers 204,
-    ``/fail`` answers 500."""
+    """Two live back-channel logout endpoints (``tests.support.logout_receiver``): ``/ok``
+    answers 204, ``/fail`` answers 500; each records the logout tokens POSTed to it."""
 
-    server: ThreadingHTTPServer
-    received: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+    endpoints: dict[str, LogoutReceiver]
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
+        return self.endpoints[path].uri
 
     def tokens(self, path: str) -> list[str]:
-        return [form["logout_token"][0] for where, form in self.received if where == path]
+        return [r.token for r in self.endpoints[path].received]
 
 
 @pytest.fixture
-def receiver() -> Any:
-    received: list[tuple[str, dict[str, list[str]]]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            received.append((self.path, parse_qs(self.rfile.read(length).decode())))
-            self.send_response(204 if self.path == "/ok" else 500)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Receiver(server, received)
-    server.shutdown()
-    server.server_close()
+def receiver(realm: Any) -> Iterator[Receiver]:
+    ok, fail = LogoutReceiver(realm.issuer), LogoutReceiver(realm.issuer)
+    ok.status, fail.status = 204, 500
+    yield Receiver({"/ok": ok, "/fail": fail})
+    ok.stop()
+    fail.stop()
 
 
 def closed_port_url() -> str:
