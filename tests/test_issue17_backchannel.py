@@ -472,10 +472,11 @@ def test_a_refused_connection_is_recorded_as_such_not_as_a_timeout(realm, receiv
     assert "no answer" not in attempt.result
 
 
-def test_a_code_of_a_session_that_ended_before_its_exchange_gets_no_tokens(realm, receivers):
-    """Regression: a code issued just before the session ended was still exchanged for
-    tokens, which outlived the session and which single sign-out never told the client
-    about (it had not signed in to the session yet)."""
+def test_v1_a_code_of_a_session_that_ended_before_its_exchange_gets_no_tokens(realm, receivers):
+    """SPEC V1 (a sign-in whose session ended cannot finish), and a regression: a code
+    issued just before the session ended was still exchanged for tokens, which outlived the
+    session and which single sign-out never told the client about (it had not signed in to
+    the session yet)."""
     user = realm.user()
     rp, client, receiver = _app(realm, receivers)
     browser, _ = sign_in_for_tokens(realm, client, user.email, user.password)

@@ -27,12 +27,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from joserfc import jwt
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .. import clock
-from ..db import utcnow
+from ..db import UTCDateTime, utcnow
 from ..models import Client, OutboxMessage, Realm, SessionClient, SsoSession, User
 from .callbacks import post_form
 from .context import realm_issuer, settings
@@ -55,18 +55,18 @@ RETRIES = Retries(attempts=6, first=10, longest=300)
 
 # -- which applications a session signed in to -------------------------------------------------
 def record_session_client(db: Session, sid: str | None, client_row_id: int) -> None:
-    """Note that the client received tokens in the session ``sid`` (idempotent)."""
+    """Note that the client received tokens in the session ``sid`` (idempotent): one
+    ``INSERT ... SELECT`` on the token endpoint's path, nothing when there is no session."""
     if not sid:
         return
-    session_id = db.scalar(select(SsoSession.id).where(SsoSession.sid == sid))
-    if session_id is None:
-        return
-    dialect = db.get_bind().dialect.name
-    values = {"session_id": session_id, "client_id": client_row_id, "created_at": utcnow()}
-    if dialect == "postgresql":
-        db.execute(postgresql.insert(SessionClient).values(**values).on_conflict_do_nothing())
-    else:
-        db.execute(sqlite.insert(SessionClient).values(**values).on_conflict_do_nothing())
+    rows = select(SsoSession.id, literal(client_row_id), literal(utcnow(), UTCDateTime()))
+    rows = rows.where(SsoSession.sid == sid)
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    db.execute(
+        dialect.insert(SessionClient)
+        .from_select(["session_id", "client_id", "created_at"], rows)
+        .on_conflict_do_nothing()
+    )
 
 
 def session_clients(db: Session, session_ids: Iterable[int]) -> dict[int, list[Client]]:
